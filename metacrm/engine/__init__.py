@@ -1,0 +1,1 @@
+"""Runtime: schema sync, records, queries, audit, metadata store. Never imports Flask."""

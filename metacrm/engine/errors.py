@@ -1,0 +1,61 @@
+"""Domain exceptions; the UI layer maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    code = "error"
+
+
+class RecordNotFound(EngineError):
+    code = "not_found"
+
+
+class ObjectNotFound(EngineError):
+    code = "not_found"
+
+
+class PermissionDenied(EngineError):
+    code = "forbidden"
+
+
+class StaleVersion(EngineError):
+    """The record changed since the caller read it; nothing was written."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, current_version: int | None = None):
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class ValidationFailed(EngineError):
+    """Values that cannot be saved, with a message per field."""
+
+    code = "validation_failed"
+
+    def __init__(self, fields: dict[str, str], message: str = "some values are not valid",
+                 row: int | None = None):
+        super().__init__(message)
+        self.fields = fields
+        self.row = row
+
+
+class BadQuery(EngineError):
+    """A filter, sort or page request that names unknown fields or operators."""
+
+    code = "bad_query"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class SchemaChangeRefused(EngineError):
+    """A schema change that could lose or corrupt data."""
+
+    code = "schema_change_refused"
+
+    def __init__(self, changes: list):
+        self.changes = changes
+        super().__init__("\n".join(c.describe() for c in changes))

@@ -1,0 +1,53 @@
+"""Operations on a whole instance: initialise, install templates, plan and apply schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine import metastore, schema_sync
+from metacrm.engine.registry import Registry
+from metacrm.engine.systables import meta_state
+from metacrm.metadata.loader import load_paths
+
+
+def installed_object_names(engine: Engine) -> set[str]:
+    with Session(engine) as session:
+        return set(metastore.load_registry(session).objects)
+
+
+def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system") -> int:
+    """Validate template folders, store them as a new metadata version, apply the schema."""
+    metastore.ensure_system_tables(engine)
+    templates = load_paths(paths, known_objects=installed_object_names(engine))
+    with Session(engine) as session, session.begin():
+        version = metastore.install_template(session, templates, actor)
+    apply_schema(engine)
+    return version
+
+
+def plan_schema(engine: Engine) -> schema_sync.Plan:
+    with engine.connect() as conn:
+        session = Session(bind=conn)
+        old, new = _registries(session)
+        return schema_sync.plan(conn, old, new)
+
+
+def _registries(session: Session) -> tuple[Registry | None, Registry]:
+    _, schema_version = metastore.read_version(session)
+    return metastore.registry_at(session, schema_version), metastore.load_registry(session)
+
+
+def apply_schema(engine: Engine) -> schema_sync.Plan:
+    """Plan and apply in one transaction; a refused change leaves everything as it was."""
+    with engine.begin() as conn:
+        session = Session(bind=conn)
+        old, new = _registries(session)
+        planned = schema_sync.plan(conn, old, new)
+        schema_sync.apply(conn, planned, new)
+        conn.execute(update(meta_state).where(meta_state.c.id == 1)
+                     .values(schema_version=new.version))
+    return planned

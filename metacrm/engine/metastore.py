@@ -1,0 +1,171 @@
+"""Metadata kept in the database as versioned documents, in two layers.
+
+``base`` rows are what a template ships; ``overlay`` rows are local changes on top.
+Every change bumps one counter (``meta_state.version``) and records a snapshot, so each
+process notices a new version with one cheap read and can rebuild its registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine.registry import Registry, build_registry
+from metacrm.engine.systables import (
+    meta_document,
+    meta_state,
+    meta_template,
+    meta_version,
+    system_metadata,
+)
+from metacrm.metadata.loader import TemplateSet
+from metacrm.metadata.overlay import merge
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ensure_system_tables(engine: Engine) -> None:
+    system_metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(select(meta_state.c.id)).first() is None:
+            conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0))
+
+
+def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]]:
+    """(kind, doc_key, content) for each storable document of a loaded template set."""
+    for doc in templates.documents:
+        if doc.kind == "object":
+            yield "object", doc.content.get("key", doc.content["object"]), doc.content
+        elif doc.kind == "picklists":
+            for picklist in doc.content["picklists"]:
+                yield "picklist", picklist.get("key", picklist["name"]), picklist
+        elif doc.kind == "template":
+            yield "template", doc.content["template"], doc.content
+
+
+def _upsert(session: Session, kind: str, key: str, layer: str, content: dict,
+            template: str | None) -> None:
+    where = ((meta_document.c.kind == kind) & (meta_document.c.doc_key == key)
+             & (meta_document.c.layer == layer))
+    values = {"content": content, "updated_at": now(), "template": template}
+    if session.execute(update(meta_document).where(where).values(**values)).rowcount == 0:
+        session.execute(insert(meta_document).values(kind=kind, doc_key=key, layer=layer,
+                                                     **values))
+
+
+def install_template(session: Session, templates: TemplateSet, actor: str) -> int:
+    """Write a template's documents as the base layer; local overlays are kept."""
+    manifest = templates.manifest
+    name = manifest.content["template"] if manifest else "local"
+    shipped = list(template_documents(templates))
+    for kind, key, content in shipped:
+        _upsert(session, kind, key, "base", content, name)
+    _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
+    if manifest:
+        values = {"version": manifest.content["version"], "installed_at": now(),
+                  "manifest": manifest.content}
+        if session.execute(update(meta_template).where(meta_template.c.name == name)
+                           .values(**values)).rowcount == 0:
+            session.execute(insert(meta_template).values(name=name, **values))
+    version = manifest.content["version"] if manifest else "-"
+    return bump_version(session, actor, f"install template {name} {version}")
+
+
+def _archive_dropped_objects(session: Session, template: str, kept: set[str]) -> None:
+    """An object a template no longer ships is archived: hidden, its table and data kept."""
+    rows = session.execute(
+        select(meta_document.c.doc_key, meta_document.c.content).where(
+            meta_document.c.kind == "object", meta_document.c.layer == "base",
+            meta_document.c.template == template)).all()
+    for key, content in rows:
+        if key not in kept and not content.get("archived"):
+            _upsert(session, "object", key, "base", {**content, "archived": True}, template)
+
+
+def bump_version(session: Session, actor: str, summary: str) -> int:
+    session.execute(update(meta_state).where(meta_state.c.id == 1)
+                    .values(version=meta_state.c.version + 1))
+    version = session.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).scalar_one()
+    session.execute(insert(meta_version).values(version=version, created_at=now(), actor=actor,
+                                                summary=summary, snapshot=_snapshot(session)))
+    return version
+
+
+def _snapshot(session: Session) -> list[dict]:
+    rows = session.execute(select(meta_document.c.kind, meta_document.c.doc_key,
+                                  meta_document.c.layer, meta_document.c.template,
+                                  meta_document.c.content).order_by(meta_document.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def effective_documents(rows: Iterable[dict]) -> list[tuple[str, dict]]:
+    """Merge each document's overlay onto its base."""
+    layers: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in rows:
+        layers.setdefault((row["kind"], row["doc_key"]), {})[row["layer"]] = row["content"]
+    out = []
+    for (kind, _key), found in layers.items():
+        base = found.get("base", {})
+        content = merge(base, found["overlay"]) if "overlay" in found else base
+        if content:
+            out.append((kind, content))
+    return out
+
+
+def read_version(session: Session) -> tuple[int, int]:
+    row = session.execute(select(meta_state.c.version, meta_state.c.schema_version)
+                          .where(meta_state.c.id == 1)).one()
+    return row.version, row.schema_version
+
+
+def registry_at(session: Session, version: int) -> Registry | None:
+    """The registry as it was at ``version`` (None before the first version)."""
+    if version <= 0:
+        return None
+    snapshot = session.execute(select(meta_version.c.snapshot)
+                               .where(meta_version.c.version == version)).scalar_one()
+    return build_registry(version, effective_documents(snapshot))
+
+
+def load_registry(session: Session) -> Registry:
+    version, _ = read_version(session)
+    rows = session.execute(select(meta_document.c.kind, meta_document.c.doc_key,
+                                  meta_document.c.layer, meta_document.c.content))
+    return build_registry(version, effective_documents(dict(r._mapping) for r in rows))
+
+
+class RegistryCache:
+    """Per-process registry, reloaded when the version counter moves.
+
+    The counter is read at most once per ``poll_seconds``, so a warm request path issues
+    no metadata query at all; a process that itself changes metadata calls ``invalidate``.
+    """
+
+    def __init__(self, engine: Engine, poll_seconds: float = 1.0):
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self._registry: Registry | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        self._checked_at = 0.0
+
+    def get(self) -> Registry:
+        registry = self._registry
+        if registry is not None and time.monotonic() - self._checked_at < self.poll_seconds:
+            return registry
+        with self._lock:
+            with Session(self.engine) as session:
+                version, _ = read_version(session)
+                if self._registry is None or self._registry.version != version:
+                    self._registry = load_registry(session)
+            self._checked_at = time.monotonic()
+            return self._registry

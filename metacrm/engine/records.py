@@ -1,0 +1,354 @@
+"""The records service: the only write path for object records.
+
+Coercion and validation, defaults, auto-numbers, unique and lookup checks, system
+columns, optimistic locking, the recycle bin and the audit log all happen here, so
+the API, the web forms, imports and jobs get the same behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine import audit, sequences
+from metacrm.engine.actor import Actor
+from metacrm.engine.errors import RecordNotFound, StaleVersion, ValidationFailed
+from metacrm.engine.registry import Registry
+from metacrm.engine.systables import sys_user
+from metacrm.metadata.fieldtypes import InvalidValue
+from metacrm.metadata.model import FieldDef, ObjectDef
+
+Record = dict[str, Any]
+WRITABLE_SYSTEM = ("owner", "business_type")
+IGNORED_INPUT = frozenset({"id", "version", "created_at", "created_by", "updated_at",
+                           "updated_by"})
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Statements:
+    """Statements of one table, built once per registry version and reused.
+
+    Building a statement and its cache key costs more than running it on an index, and
+    the one-by-one write path runs several per record.
+    """
+
+    _cache: weakref.WeakKeyDictionary[Table, Statements] = weakref.WeakKeyDictionary()
+
+    def __init__(self, table: Table):
+        self.insert = insert(table).returning(table.c.id)
+        self.insert_many = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        self.exists = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)),
+                                               table.c.deleted.is_(False))
+        self._unique: dict[tuple[str, bool], Select] = {}
+        self.table = table
+
+    @classmethod
+    def of(cls, table: Table) -> Statements:
+        found = cls._cache.get(table)
+        if found is None:
+            found = cls._cache[table] = cls(table)
+        return found
+
+    def unique(self, column: str, many: bool) -> Select:
+        """Finds a record already holding one of the values (one value: no IN list)."""
+        stmt = self._unique.get((column, many))
+        if stmt is None:
+            t = self.table
+            match = (t.c[column].in_(bindparam("values", expanding=True)) if many
+                     else t.c[column] == bindparam("value"))
+            stmt = self._unique[(column, many)] = (
+                select(t.c.id, t.c[column], t.c.deleted)
+                .where(match, t.c.id != bindparam("exclude")).limit(1))
+        return stmt
+
+
+_USERS_EXIST = select(sys_user.c.id).where(sys_user.c.id.in_(bindparam("ids", expanding=True)),
+                                           sys_user.c.active.is_(True))
+
+
+def to_json(f: FieldDef, value: Any) -> Any:
+    return None if value is None else f.kind.to_json(value)
+
+
+class Writer:
+    """Validation and writes for one object of one registry version."""
+
+    def __init__(self, session: Session, registry: Registry, obj: ObjectDef | str):
+        self.session = session
+        self.registry = registry
+        self.obj = registry.object(obj) if isinstance(obj, str) else obj
+        self.table: Table = registry.table(self.obj)
+        self.statements = Statements.of(self.table)
+        self.conn = session.connection()
+
+    # -- coercion -----------------------------------------------------------------
+    def coerce(self, values: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        fields = self.obj.queryable
+        for name, raw in values.items():
+            f = fields.get(name)
+            if f is None:
+                errors[str(name)[:63]] = "is not a field of this object"
+                continue
+            if f.system and name not in WRITABLE_SYSTEM:
+                if name not in IGNORED_INPUT:
+                    errors[name] = "is read-only"
+                continue
+            if raw is None or raw == "" or raw == []:
+                out[name] = None
+                continue
+            try:
+                out[name] = f.kind.coerce(raw, f)
+            except InvalidValue as exc:
+                errors[name] = str(exc)
+        bt = out.get("business_type")
+        if bt is not None and self.obj.business_type(bt) is None:
+            errors["business_type"] = f"'{str(bt)[:50]}' is not a business type of this object"
+        return out
+
+    def defaults(self, actor: Actor) -> dict[str, Any]:
+        out = {f.name: f.kind.coerce(f.default, f) for f in self.obj.active_fields
+               if f.default is not None and not f.kind.generated}
+        if self.obj.business_types:
+            out["business_type"] = self.obj.business_types[0].name
+        if actor.user_id is not None:
+            out["owner"] = actor.user_id
+        return out
+
+    def check_required(self, row: Mapping[str, Any], errors: dict[str, str],
+                       only: Iterable[str] | None = None) -> None:
+        names = set(only) if only is not None else None
+        for f in self.obj.active_fields:
+            if f.required and not f.kind.generated and row.get(f.name) is None and (
+                    names is None or f.name in names):
+                errors.setdefault(f.name, "is required")
+
+    def check_business_type(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
+        bt = self.obj.business_type(row.get("business_type") or "")
+        if bt is None:
+            return
+        for name, allowed in bt.picklists.items():
+            value = row.get(name)
+            if value is not None and name not in errors and value not in allowed:
+                errors[name] = f"'{value}' is not available for business type {bt.name}"
+
+    # -- checks that need the database ------------------------------------------------
+    def check_references(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
+                         actor: Actor) -> None:
+        for f in self.obj.active_fields:
+            if f.kind.references is None or f.name in errors:
+                continue
+            wanted = {r[f.name] for r in rows if r.get(f.name) is not None}
+            if wanted:
+                self._check_exists(f, wanted, errors)
+        # The acting user is known to be active; only other owners need a look.
+        owners = {r["owner"] for r in rows if r.get("owner")} - {actor.user_id}
+        if owners and "owner" not in errors:
+            self._check_exists(self.obj.queryable["owner"], owners, errors)
+
+    def _check_exists(self, f: FieldDef, ids: set[int], errors: dict[str, str]) -> None:
+        if f.kind.references == "target":
+            stmt = Statements.of(self.registry.table(f.target)).exists
+        else:
+            stmt = _USERS_EXIST
+        found = set(self.conn.execute(stmt, {"ids": list(ids)}).scalars())
+        missing = sorted(ids - found)
+        if missing:
+            what = f"{f.target} record" if f.kind.references == "target" else "active user"
+            errors[f.name] = f"no {what} with id {missing[0]}"
+
+    def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
+                     exclude_id: int | None = None) -> None:
+        for f in self.obj.active_fields:
+            if not f.unique or f.name in errors:
+                continue
+            values = [r[f.name] for r in rows if r.get(f.name) is not None]
+            if not values:
+                continue
+            if len(set(values)) < len(values):
+                errors[f.name] = "the same value appears more than once in this batch"
+                continue
+            many = len(values) > 1
+            params = {"values": values} if many else {"value": values[0]}
+            clash = self.conn.execute(self.statements.unique(f.column, many),
+                                      {**params, "exclude": exclude_id or 0}).first()
+            if clash:
+                where = " in the recycle bin" if clash.deleted else ""
+                errors[f.name] = f"'{clash[1]}' is already used by record {clash.id}{where}"
+
+    def number(self, rows: list[dict[str, Any]], today: dt.date) -> None:
+        for f in self.obj.active_fields:
+            if f.kind.generated and f.pattern:
+                key = f"{self.obj.key}.{f.key}"
+                for row, value in zip(rows, sequences.next_numbers(
+                        self.conn, key, f.pattern, len(rows), today), strict=True):
+                    row[f.name] = value
+
+    # -- reading ----------------------------------------------------------------------
+    def columns(self):
+        t = self.table
+        names = [f.name for f in self.obj.queryable.values()]
+        return [t.c[n] for n in names]
+
+    def fetch(self, record_id: int, *, deleted: bool = False, for_update: bool = False) -> Record:
+        stmt = select(*self.columns()).where(self.table.c.id == record_id,
+                                             self.table.c.deleted.is_(deleted))
+        if for_update and self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        if row is None:
+            raise RecordNotFound(f"{self.obj.name} {record_id} not found")
+        return dict(row._mapping)
+
+    def audit_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        fields = self.obj.queryable
+        return {k: to_json(fields[k], v) for k, v in values.items() if k in fields}
+
+
+def _raise(errors: dict[str, str], row: int | None = None) -> None:
+    if errors:
+        raise ValidationFailed(errors, row=row)
+
+
+def create(session: Session, registry: Registry, obj: ObjectDef | str, values: Mapping[str, Any],
+           *, actor: Actor) -> Record:
+    """Validate and insert one record; returns it as stored."""
+    return create_many(session, registry, obj, [values], actor=actor)[0]
+
+
+def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
+                batch: Sequence[Mapping[str, Any]], *, actor: Actor) -> list[Record]:
+    """Validate and insert records with one statement per check, not per record.
+
+    All or nothing: the first invalid row raises ValidationFailed naming its index.
+    """
+    w = Writer(session, registry, obj)
+    defaults = w.defaults(actor)
+    stamp = now()
+    rows: list[dict[str, Any]] = []
+    for i, values in enumerate(batch):
+        errors: dict[str, str] = {}
+        row = {**defaults, **{k: v for k, v in w.coerce(values, errors).items()
+                              if v is not None or k not in ("owner", "business_type")}}
+        w.check_required(row, errors)
+        w.check_business_type(row, errors)
+        _raise(errors, row=i if len(batch) > 1 else None)
+        row.update(created_at=stamp, updated_at=stamp, created_by=actor.user_id,
+                   updated_by=actor.user_id, version=1, deleted=False)
+        rows.append(row)
+    errors = {}
+    w.check_references(rows, errors, actor)
+    w.check_unique(rows, errors)
+    _raise(errors)
+    w.number(rows, stamp.astimezone().date())
+    _insert(w, rows)
+    for row in rows:
+        audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp,
+                     {k: [None, v] for k, v in w.audit_values(row).items()
+                      if v is not None and k not in ("created_at", "updated_at", "created_by",
+                                                     "updated_by", "version", "id")})
+    return rows
+
+
+def _insert(w: Writer, rows: list[dict[str, Any]]) -> None:
+    # executemany needs every row to name the same columns.
+    columns = set().union(*rows)
+    for row in rows:
+        for c in columns - row.keys():
+            row[c] = None
+    if len(rows) == 1:
+        rows[0]["id"] = w.conn.execute(w.statements.insert, rows[0]).scalar_one()
+        return
+    ids = w.conn.execute(w.statements.insert_many, rows).scalars().all()
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+
+
+def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+        *, actor: Actor) -> Record:
+    return Writer(session, registry, obj).fetch(record_id)
+
+
+def update_record(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+                  values: Mapping[str, Any], *, actor: Actor,
+                  version: int | None = None) -> Record:
+    """Change some fields; with ``version`` given, a stale one raises StaleVersion."""
+    w = Writer(session, registry, obj)
+    current = w.fetch(record_id, for_update=True)
+    if version is not None and version != current["version"]:
+        raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else "
+                           f"(version {current['version']}, not {version})",
+                           current_version=current["version"])
+    errors: dict[str, str] = {}
+    changes = {k: v for k, v in w.coerce(values, errors).items() if current.get(k) != v}
+    merged = {**current, **changes}
+    w.check_required(merged, errors, only=changes)
+    w.check_business_type(merged, errors)
+    _raise(errors)
+    if not changes:
+        return current
+    w.check_references([changes], errors, actor)
+    w.check_unique([changes], errors, exclude_id=record_id)
+    _raise(errors)
+    stamp = now()
+    table = w.table
+    result = w.conn.execute(
+        update(table).where(table.c.id == record_id, table.c.version == current["version"],
+                            table.c.deleted.is_(False))
+        .values(**changes, updated_at=stamp, updated_by=actor.user_id,
+                version=table.c.version + 1))
+    if result.rowcount != 1:
+        raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
+    before, after = w.audit_values({k: current.get(k) for k in changes}), w.audit_values(changes)
+    audit.record(session, w.obj.name, record_id, "update", actor.user_id, stamp,
+                 {k: [before[k], after[k]] for k in changes})
+    return {**merged, "updated_at": stamp, "updated_by": actor.user_id,
+            "version": current["version"] + 1}
+
+
+def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+                 deleted: bool, actor: Actor, version: int | None) -> None:
+    w = Writer(session, registry, obj)
+    table = w.table
+    stamp = now()
+    where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]
+    if version is not None:
+        where.append(table.c.version == version)
+    result = w.conn.execute(update(table).where(*where).values(
+        deleted=deleted, deleted_at=stamp if deleted else None,
+        deleted_by=actor.user_id if deleted else None, version=table.c.version + 1))
+    if result.rowcount != 1:
+        w.fetch(record_id, deleted=not deleted)  # raises RecordNotFound if it is not there
+        raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
+    audit.record(session, w.obj.name, record_id, "delete" if deleted else "restore",
+                 actor.user_id, stamp, {})
+
+
+def delete(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
+           actor: Actor, version: int | None = None) -> None:
+    """Soft delete: the record moves to the recycle bin."""
+    _set_deleted(session, registry, obj, record_id, True, actor, version)
+
+
+def restore(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
+            actor: Actor) -> Record:
+    _set_deleted(session, registry, obj, record_id, False, actor, None)
+    return get(session, registry, obj, record_id, actor=actor)
+
+
+def history(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
+            actor: Actor) -> list[dict]:
+    w = Writer(session, registry, obj)
+    exists = w.conn.execute(select(func.count()).select_from(w.table)
+                            .where(w.table.c.id == record_id)).scalar()
+    if not exists:
+        raise RecordNotFound(f"{w.obj.name} {record_id} not found")
+    return audit.history(session, w.obj.name, record_id)

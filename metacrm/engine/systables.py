@@ -1,0 +1,98 @@
+"""Tables the platform itself needs, independent of any object definition."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from metacrm.engine.sqltypes import ID, JSON_TYPE, UTCDateTime
+
+system_metadata = MetaData()
+
+meta_state = Table(
+    "meta_state", system_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("schema_version", Integer, nullable=False),  # last version applied to tables
+)
+
+meta_document = Table(
+    "meta_document", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("doc_key", String(100), nullable=False),
+    Column("layer", String(10), nullable=False),  # base: as the template ships; overlay: local
+    Column("template", String(63)),
+    Column("content", JSON_TYPE, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("kind", "doc_key", "layer", name="uq_meta_document"),
+)
+
+meta_version = Table(
+    "meta_version", system_metadata,
+    Column("version", Integer, primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("actor", String(150), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("snapshot", JSON_TYPE, nullable=False),  # every document, both layers
+)
+
+meta_template = Table(
+    "meta_template", system_metadata,
+    Column("name", String(63), primary_key=True),
+    Column("version", String(40), nullable=False),
+    Column("installed_at", UTCDateTime(), nullable=False),
+    Column("manifest", JSON_TYPE, nullable=False),
+)
+
+sys_user = Table(
+    "sys_user", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("display_name", String(150), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("language", String(5), nullable=False, default="zh"),
+    Column("email", String(254)),
+    Column("department_id", ID),
+    Column("superior_id", ID, ForeignKey("sys_user.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+sys_api_token = Table(
+    "sys_api_token", system_metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+sys_audit = Table(
+    "sys_audit", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("object", String(63), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("actor_id", ID),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("changes", JSON_TYPE, nullable=False),  # {field: [before, after]}
+    Index("ix_sys_audit_record", "object", "record_id", "id"),
+)
+
+sys_sequence = Table(
+    "sys_sequence", system_metadata,
+    Column("name", String(140), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

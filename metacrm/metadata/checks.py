@@ -1,0 +1,217 @@
+"""Cross-reference checks beyond what JSON Schema can say, each with a stable code."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_COLUMN_NAMES, InvalidValue
+from metacrm.metadata.loader import Document, TemplateSet
+from metacrm.metadata.model import build_field, build_picklist
+from metacrm.metadata.problems import Problem, format_path
+from metacrm.metadata.reserved import RESERVED_WORDS
+
+AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
+SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
+
+
+def check_template_set(templates: TemplateSet, *, known_objects: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    objects = templates.of_kind("object")
+    picklist_docs = templates.of_kind("picklists")
+    picklists = {}
+    for doc in picklist_docs:
+        for i, raw in enumerate(doc.content["picklists"]):
+            if raw["name"] in picklists:
+                problems.append(Problem("picklist.duplicate", doc.source, f"picklists[{i}].name",
+                                        f"picklist '{raw['name']}' is defined twice"))
+            picklists[raw["name"]] = build_picklist(raw)
+            problems.extend(_check_options(doc.source, f"picklists[{i}].options", raw["options"]))
+    names = Counter(d.name for d in objects)
+    for doc in objects:
+        if names[doc.name] > 1:
+            problems.append(Problem("object.duplicate", doc.source, "object",
+                                    f"object '{doc.name}' is defined in more than one file"))
+    manifest = templates.manifest
+    groups = {g["name"] for g in manifest.content.get("groups", [])} if manifest else None
+    all_objects = known_objects | set(names)
+    for doc in objects:
+        problems.extend(ObjectChecker(doc, all_objects, picklists, groups).run())
+    return problems
+
+
+class ObjectChecker:
+    """Checks one object document against itself and the set it belongs to."""
+
+    def __init__(self, doc: Document, objects: set[str], picklists: dict, groups: set[str] | None):
+        self.doc = doc
+        self.raw = doc.content
+        self.objects = objects
+        self.picklists = picklists
+        self.groups = groups
+        self.fields = {f["name"]: f for f in self.raw["fields"]}
+        self.active = {n for n, f in self.fields.items() if not f.get("archived")}
+        self.queryable = self.active | {"id", "owner", "business_type", "created_at",
+                                        "created_by", "updated_at", "updated_by", "version"}
+
+    def problem(self, code: str, path: list, message: str) -> Problem:
+        return Problem(code, self.doc.source, format_path(path), message)
+
+    def run(self) -> list[Problem]:
+        return list(self._names()) + list(self._fields()) + list(self._references())
+
+    def _names(self) -> Iterator[Problem]:
+        if self.raw["object"] in RESERVED_WORDS:
+            yield self.problem("name.reserved", ["object"],
+                               f"'{self.raw['object']}' is an SQL reserved word")
+        seen: set[str] = set()
+        keys: set[str] = set()
+        for i, f in enumerate(self.raw["fields"]):
+            name, key = f["name"], f.get("key", f["name"])
+            if name in seen:
+                yield self.problem("field.duplicate", ["fields", i, "name"],
+                                   f"field '{name}' is defined twice")
+            if key in keys:
+                yield self.problem("field.duplicate_key", ["fields", i, "key"],
+                                   f"key '{key}' is used by another field")
+            seen.add(name)
+            keys.add(key)
+            if name in SYSTEM_COLUMN_NAMES:
+                yield self.problem("name.system", ["fields", i, "name"],
+                                   f"'{name}' is a system column")
+            elif name in RESERVED_WORDS:
+                yield self.problem("name.reserved", ["fields", i, "name"],
+                                   f"'{name}' is an SQL reserved word")
+        bts = Counter(b["name"] for b in self.raw.get("business_types", []))
+        for i, b in enumerate(self.raw.get("business_types", [])):
+            if bts[b["name"]] > 1:
+                yield self.problem("business_type.duplicate", ["business_types", i, "name"],
+                                   f"business type '{b['name']}' is defined twice")
+
+    def _fields(self) -> Iterator[Problem]:
+        for i, f in enumerate(self.raw["fields"]):
+            kind = FIELD_TYPES[f["type"]]
+            path = ["fields", i]
+            for key in kind.requires:
+                if key == "options" and ("options" in f or "picklist" in f):
+                    continue
+                if key not in f:
+                    yield self.problem("field.missing_option", path,
+                                       f"a {f['type']} field needs '{key}'")
+            if "options" in f and not kind.options:
+                yield self.problem("field.stray_option", [*path, "options"],
+                                   f"a {f['type']} field has no options")
+            if "options" in f:
+                yield from _check_options(self.doc.source, format_path([*path, "options"]),
+                                          f["options"])
+            if "picklist" in f and f["picklist"] not in self.picklists:
+                yield self.problem("field.picklist", [*path, "picklist"],
+                                   f"picklist '{f['picklist']}' does not exist")
+            if "target" in f and f["target"] not in self.objects:
+                yield self.problem("field.target", [*path, "target"],
+                                   f"lookup target '{f['target']}' is not a known object")
+            if "target" in f and kind.references != "target":
+                yield self.problem("field.stray_option", [*path, "target"],
+                                   f"a {f['type']} field has no target")
+            if "max_length" in f and kind.storage != "string":
+                yield self.problem("field.stray_option", [*path, "max_length"],
+                                   f"a {f['type']} field has no maximum length")
+            if kind.storage == "decimal" and f.get("scale", kind.default_scale) >= f.get(
+                    "precision", 18):
+                yield self.problem("field.precision", [*path, "scale"],
+                                   "scale must be smaller than precision")
+            if f.get("unique") and not kind.sortable:
+                yield self.problem("field.unique", [*path, "unique"],
+                                   f"a {f['type']} field cannot be unique")
+            if f["type"] == "auto_number":
+                yield from self._check_pattern(f, path)
+            if "default" in f and f["default"] is not None:
+                yield from self._check_default(f, path)
+
+    def _check_pattern(self, f: dict, path: list) -> Iterator[Problem]:
+        pattern = f.get("pattern")
+        if not pattern:
+            yield self.problem("field.missing_option", path, "an auto_number field needs 'pattern'")
+        elif len(SEQ_TOKEN.findall(pattern)) != 1:
+            yield self.problem("field.pattern", [*path, "pattern"],
+                               "the pattern needs exactly one {seq} or {seq:N}")
+        elif re.search(r"[{}]", AUTO_NUMBER_TOKEN.sub("", pattern)):
+            yield self.problem("field.pattern", [*path, "pattern"],
+                               "unknown token; use {seq:N}, {yyyy}, {yy}, {mm}, {dd}")
+
+    def _check_default(self, f: dict, path: list) -> Iterator[Problem]:
+        if f["type"] in ("lookup", "user", "auto_number"):
+            yield self.problem("field.default", [*path, "default"],
+                               f"a {f['type']} field cannot have a constant default")
+            return
+        definition = build_field(f, self.picklists)
+        try:
+            definition.kind.coerce(f["default"], definition)
+        except InvalidValue as exc:
+            yield self.problem("field.default", [*path, "default"], f"default {exc}")
+
+    def _references(self) -> Iterator[Problem]:
+        raw = self.raw
+        if raw["title_field"] not in self.active:
+            yield self.problem("object.title_field", ["title_field"],
+                               f"'{raw['title_field']}' is not a field of {raw['object']}")
+        for i, name in enumerate(raw.get("search_fields", [])):
+            field = self.fields.get(name)
+            if field is None or name not in self.active:
+                yield self.problem("object.search_field", ["search_fields", i],
+                                   f"'{name}' is not a field of {raw['object']}")
+            elif not FIELD_TYPES[field["type"]].searchable:
+                yield self.problem("object.search_field", ["search_fields", i],
+                                   f"a {field['type']} field cannot be searched by keyword")
+        layouts = raw.get("layouts", {})
+        for i, name in enumerate(layouts.get("list", {}).get("columns", [])):
+            if name not in self.queryable:
+                yield self.problem("layout.column", ["layouts", "list", "columns", i],
+                                   f"'{name}' is not a field of {raw['object']}")
+        for name in layouts.get("list", {}).get("sort", "").replace("-", "").split(","):
+            if name and name not in self.queryable:
+                yield self.problem("layout.sort", ["layouts", "list", "sort"],
+                                   f"'{name}' is not a field of {raw['object']}")
+        for s, section in enumerate(layouts.get("form", [])):
+            for i, name in enumerate(section["fields"]):
+                if name not in self.active:
+                    yield self.problem("layout.field", ["layouts", "form", s, "fields", i],
+                                       f"'{name}' is not a field of {raw['object']}")
+        for b, bt in enumerate(raw.get("business_types", [])):
+            yield from self._check_business_type(b, bt)
+        for x, index in enumerate(raw.get("indexes", [])):
+            for i, name in enumerate(index["fields"]):
+                if name not in self.queryable:
+                    yield self.problem("index.field", ["indexes", x, "fields", i],
+                                       f"'{name}' is not a field of {raw['object']}")
+        if self.groups is not None and raw.get("group") and raw["group"] not in self.groups:
+            yield self.problem("object.group", ["group"],
+                               f"navigation group '{raw['group']}' is not in the template manifest")
+
+    def _check_business_type(self, b: int, bt: dict) -> Iterator[Problem]:
+        for i, name in enumerate(bt.get("fields", [])):
+            if name not in self.active:
+                yield self.problem("business_type.field", ["business_types", b, "fields", i],
+                                   f"'{name}' is not a field of {self.raw['object']}")
+        for name, values in bt.get("picklists", {}).items():
+            field = self.fields.get(name)
+            path = ["business_types", b, "picklists", name]
+            if field is None or not FIELD_TYPES[field["type"]].options:
+                yield self.problem("business_type.picklist", path,
+                                   f"'{name}' is not a select field of {self.raw['object']}")
+                continue
+            allowed = {o.value for o in build_field(field, self.picklists).options}
+            for i, value in enumerate(values):
+                if value not in allowed:
+                    yield self.problem("business_type.picklist", [*path, i],
+                                       f"'{value}' is not an option of {name}")
+
+
+def _check_options(source: str, path: str, options: list[dict]) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, option in enumerate(options):
+        if option["value"] in seen:
+            yield Problem("option.duplicate", source, f"{path}[{i}].value",
+                          f"option '{option['value']}' is listed twice")
+        seen.add(option["value"])

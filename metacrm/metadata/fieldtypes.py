@@ -1,0 +1,344 @@
+"""The field-type catalogue: one entry per type, and adding a type is adding one entry.
+
+Each type knows how its values are stored (a storage kind that the engine maps to an
+SQL type), how input is coerced and validated, its JSON Schema fragment (for the API
+and OpenAPI), the filter operators it allows and how it is displayed. Nothing here
+touches SQL: the engine owns the storage-kind → column-type mapping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from dateutil import parser as date_parser
+
+if TYPE_CHECKING:
+    from metacrm.metadata.model import FieldDef
+
+RELATIVE_DATE_OPS = (
+    "today", "yesterday", "tomorrow", "this_week", "last_week", "next_week",
+    "this_month", "last_month", "next_month", "this_quarter", "last_quarter",
+    "this_year", "last_year", "last_n_days", "next_n_days",
+)
+_EQUALITY = ("eq", "ne", "in", "not_in", "is_null")
+_ORDERED = _EQUALITY + ("lt", "lte", "gt", "gte", "between")
+_TEXTUAL = _EQUALITY + ("contains", "not_contains", "starts_with")
+_TEMPORAL = _ORDERED + RELATIVE_DATE_OPS
+
+MAX_BIGINT = 2**63 - 1
+DECIMAL_PRECISION = 18
+
+
+class InvalidValue(ValueError):
+    """A value that does not fit its field; the message is shown to the user."""
+
+
+def _text(value: Any, f: FieldDef) -> str:
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidValue("must be a string")
+    if "\x00" in value:
+        raise InvalidValue("must not contain NUL characters")
+    limit = f.max_length or f.kind.default_max_length
+    if limit and len(value) > limit:
+        raise InvalidValue(f"is longer than {limit} characters")
+    return value
+
+
+def _pattern_text(regex: re.Pattern[str], what: str) -> Callable[[Any, FieldDef], str]:
+    def coerce(value: Any, f: FieldDef) -> str:
+        text = _text(value, f).strip()
+        if not regex.fullmatch(text):
+            raise InvalidValue(f"is not a valid {what}")
+        return text
+
+    return coerce
+
+
+def _integer(value: Any, f: FieldDef) -> int:
+    if isinstance(value, bool):
+        raise InvalidValue("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidValue("must be a whole number")
+        value = int(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not re.fullmatch(r"[+-]?\d{1,19}", text):
+            raise InvalidValue("must be a whole number")
+        value = int(text)
+    elif isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise InvalidValue("must be a whole number")
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidValue("must be a whole number")
+    if abs(value) > MAX_BIGINT:
+        raise InvalidValue("is too large")
+    return value
+
+
+def _decimal(value: Any, f: FieldDef) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidValue("must be a number")
+    try:
+        number = Decimal(str(value).strip().replace(",", "")) if isinstance(value, str) else Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidValue("must be a number") from None
+    if not number.is_finite():
+        raise InvalidValue("must be a finite number")
+    scale = f.scale
+    number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    integer_digits = len(number.as_tuple().digits) - scale
+    if integer_digits > f.precision - scale:
+        raise InvalidValue(f"has more than {f.precision - scale} digits before the decimal point")
+    return number
+
+
+def _boolean(value: Any, f: FieldDef) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on", "是"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off", "否"}:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InvalidValue("must be true or false")
+
+
+def _date(value: Any, f: FieldDef) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InvalidValue("must be a date as YYYY-MM-DD")
+
+
+def _datetime(value: Any, f: FieldDef) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = date_parser.isoparse(value.strip())
+        except (ValueError, OverflowError):
+            raise InvalidValue("must be a date and time in ISO 8601") from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    raise InvalidValue("must be a date and time in ISO 8601")
+
+
+def _select(value: Any, f: FieldDef) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue("must be one of the field's options")
+    if value not in f.option_values:
+        allowed = ", ".join(f.option_values[:20])
+        raise InvalidValue(f"'{value[:50]}' is not one of the options ({allowed})")
+    return value
+
+
+def _multiselect(value: Any, f: FieldDef) -> list[str]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v]
+    if not isinstance(value, (list, tuple)):
+        raise InvalidValue("must be a list of the field's options")
+    chosen: list[str] = []
+    for item in value:
+        item = _select(item, f)
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
+def _reference(value: Any, f: FieldDef) -> int:
+    if isinstance(value, dict) and "id" in value:
+        value = value["id"]
+    try:
+        number = _integer(value, f)
+    except InvalidValue:
+        raise InvalidValue("must be a record id") from None
+    if number <= 0:
+        raise InvalidValue("must be a record id")
+    return number
+
+
+def _generated(value: Any, f: FieldDef) -> Any:
+    raise InvalidValue("is generated by the system and cannot be set")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat()
+
+
+def _decimal_json(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _currency_display(value: Decimal, f: FieldDef, lang: str) -> str:
+    return f"{f.currency_symbol}{value:,.{f.scale}f}"
+
+
+def _number_display(value: Any, f: FieldDef, lang: str) -> str:
+    return f"{value:,}" if not isinstance(value, Decimal) else f"{value:,.{f.scale}f}"
+
+
+def _percent_display(value: Decimal, f: FieldDef, lang: str) -> str:
+    return f"{value:.{f.scale}f}%"
+
+
+def _boolean_display(value: bool, f: FieldDef, lang: str) -> str:
+    return {True: {"zh": "是", "en": "Yes"}, False: {"zh": "否", "en": "No"}}[value][lang]
+
+
+def _option_display(value: str, f: FieldDef, lang: str) -> str:
+    option = f.option(value)
+    return option.label.get(lang) if option else value
+
+
+def _multi_display(value: list[str], f: FieldDef, lang: str) -> str:
+    sep = "、" if lang == "zh" else ", "
+    return sep.join(_option_display(v, f, lang) for v in value)
+
+
+def _plain_display(value: Any, f: FieldDef, lang: str) -> str:
+    return str(value)
+
+
+def _date_display(value: Any, f: FieldDef, lang: str) -> str:
+    return value.isoformat()
+
+
+def _datetime_display(value: dt.datetime, f: FieldDef, lang: str) -> str:
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def _string_schema(f: FieldDef) -> dict:
+    return {"type": "string", "maxLength": f.max_length or f.kind.default_max_length}
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """One entry of the catalogue."""
+
+    name: str
+    storage: str  # string | integer | decimal | date | datetime | boolean | json | reference
+    coerce: Callable[[Any, FieldDef], Any]
+    operators: tuple[str, ...]
+    value_schema: Callable[[FieldDef], dict]
+    display: Callable[[Any, FieldDef, str], str] = _plain_display
+    to_json: Callable[[Any], Any] = _identity
+    default_max_length: int | None = None
+    default_scale: int = 0
+    requires: tuple[str, ...] = ()  # definition keys this type needs (options, target)
+    sortable: bool = True
+    searchable: bool = False  # can be a keyword-search field
+    references: str | None = None  # "target" for lookups, "user" for users
+    generated: bool = False
+    options: bool = False
+
+
+def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: str | None = None,
+               sortable: bool = True) -> FieldType:
+    def schema(f: FieldDef) -> dict:
+        out = _string_schema(f)
+        if fmt:
+            out["format"] = fmt
+        return out
+
+    return FieldType(name, "string", coerce or _text, _TEXTUAL, schema,
+                     default_max_length=length, searchable=True, sortable=sortable)
+
+
+def _decimal_type(name: str, scale: int, display: Callable) -> FieldType:
+    return FieldType(
+        name, "decimal", _decimal, _ORDERED,
+        lambda f: {"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
+                   "description": f"decimal number with {f.scale} decimals"},
+        display=display, to_json=_decimal_json, default_scale=scale)
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{2,30}(\s*(ext|x|转)\s*\d{1,6})?")
+_URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+
+FIELD_TYPES: dict[str, FieldType] = {
+    t.name: t
+    for t in (
+        _text_type("text", 255),
+        _text_type("textarea", 10000, sortable=False),
+        FieldType("integer", "integer", _integer, _ORDERED,
+                  lambda f: {"type": "integer"}, display=_number_display),
+        _decimal_type("decimal", 2, _number_display),
+        _decimal_type("currency", 2, _currency_display),
+        _decimal_type("percent", 2, _percent_display),
+        FieldType("date", "date", _date, _TEMPORAL,
+                  lambda f: {"type": "string", "format": "date"},
+                  display=_date_display, to_json=_iso),
+        FieldType("datetime", "datetime", _datetime, _TEMPORAL,
+                  lambda f: {"type": "string", "format": "date-time"},
+                  display=_datetime_display, to_json=_iso),
+        FieldType("boolean", "boolean", _boolean, ("eq", "ne", "is_null"),
+                  lambda f: {"type": "boolean"}, display=_boolean_display),
+        FieldType("select", "string", _select, _EQUALITY,
+                  lambda f: {"type": "string", "enum": list(f.option_values)},
+                  display=_option_display, requires=("options",), options=True),
+        FieldType("multiselect", "json", _multiselect, ("contains", "not_contains", "is_null"),
+                  lambda f: {"type": "array", "uniqueItems": True,
+                             "items": {"type": "string", "enum": list(f.option_values)}},
+                  display=_multi_display, requires=("options",), sortable=False, options=True),
+        FieldType("lookup", "reference", _reference, _EQUALITY,
+                  lambda f: {"type": "integer", "minimum": 1,
+                             "description": f"id of a {f.target} record"},
+                  requires=("target",), references="target"),
+        FieldType("user", "reference", _reference, _EQUALITY,
+                  lambda f: {"type": "integer", "minimum": 1, "description": "id of a user"},
+                  references="user"),
+        _text_type("email", 254, coerce=_pattern_text(_EMAIL, "email address"), fmt="email"),
+        _text_type("phone", 40, coerce=_pattern_text(_PHONE, "phone number")),
+        _text_type("url", 2000, coerce=_pattern_text(_URL, "web address (http:// or https://)"),
+                   fmt="uri"),
+        FieldType("auto_number", "string", _generated, _TEXTUAL,
+                  lambda f: {"type": "string", "readOnly": True},
+                  default_max_length=64, searchable=True, generated=True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class SystemField:
+    """A column every object table has, exposed read-only like a field."""
+
+    name: str
+    type: str
+    label: dict = field(default_factory=dict)
+    writable: bool = False
+
+
+SYSTEM_FIELDS: tuple[SystemField, ...] = (
+    SystemField("id", "integer", {"en": "ID", "zh": "编号"}),
+    SystemField("owner", "user", {"en": "Owner", "zh": "负责人"}, writable=True),
+    SystemField("business_type", "text", {"en": "Business type", "zh": "业务类型"}, writable=True),
+    SystemField("created_at", "datetime", {"en": "Created at", "zh": "创建时间"}),
+    SystemField("created_by", "user", {"en": "Created by", "zh": "创建人"}),
+    SystemField("updated_at", "datetime", {"en": "Updated at", "zh": "更新时间"}),
+    SystemField("updated_by", "user", {"en": "Updated by", "zh": "更新人"}),
+    SystemField("version", "integer", {"en": "Version", "zh": "版本"}),
+)
+# Columns present on every table but never exposed as fields.
+HIDDEN_SYSTEM_COLUMNS = ("department", "deleted", "deleted_at", "deleted_by")
+SYSTEM_COLUMN_NAMES = frozenset(f.name for f in SYSTEM_FIELDS) | frozenset(HIDDEN_SYSTEM_COLUMNS)

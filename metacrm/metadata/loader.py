@@ -1,0 +1,151 @@
+"""Read template folders (.yaml/.yml/.json) into validated documents.
+
+Every problem is collected, never just the first: JSON Schema errors for every file, then
+the cross-reference checks over the whole set. Messages name the file and the path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from metacrm.metadata.problems import DefinitionError, Problem, format_path
+
+SUFFIXES = (".yaml", ".yml", ".json")
+# The top-level key of a document tells its kind, and the kind names its schema.
+DOCUMENT_KINDS = {"object": "object", "picklists": "picklists", "template": "template"}
+
+
+@cache
+def schema_validator(kind: str) -> Draft202012Validator:
+    text = resources.files("metacrm.metadata").joinpath(f"schemas/{kind}.schema.json").read_text(
+        encoding="utf-8")
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One validated file's content with the path it came from."""
+
+    kind: str
+    name: str
+    source: str
+    content: dict
+
+
+@dataclass
+class TemplateSet:
+    """All documents of one or more template folders."""
+
+    documents: list[Document] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Document]:
+        return [d for d in self.documents if d.kind == kind]
+
+    @property
+    def manifest(self) -> Document | None:
+        found = self.of_kind("template")
+        return found[0] if found else None
+
+
+def _schema_problem(source: str, error: ValidationError) -> Problem:
+    message = error.message
+    if error.validator == "additionalProperties":
+        message = message.replace("Additional properties are not allowed", "unknown key")
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return Problem(f"schema.{error.validator}", source, format_path(error.absolute_path), message)
+
+
+def parse_file(path: Path, display: str) -> tuple[Any, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem("file.unreadable", display, "(file)", str(exc))]
+    try:
+        if path.suffix == ".json":
+            return json.loads(text), []
+        return yaml.safe_load(text), []
+    except json.JSONDecodeError as exc:
+        return None, [Problem("file.syntax", display, f"line {exc.lineno}", exc.msg)]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        return None, [Problem("file.syntax", display, where, str(getattr(exc, "problem", exc)))]
+
+
+def classify(raw: Any, display: str) -> tuple[str | None, list[Problem]]:
+    if not isinstance(raw, dict):
+        return None, [Problem("file.not_mapping", display, "(root)",
+                              "a definition file must hold a mapping")]
+    kinds = [k for k in DOCUMENT_KINDS if k in raw]
+    if len(kinds) != 1:
+        expected = ", ".join(DOCUMENT_KINDS)
+        return None, [Problem("file.kind", display, "(root)",
+                              f"expected exactly one of the top-level keys: {expected}")]
+    return kinds[0], []
+
+
+def load_document(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
+    raw, problems = parse_file(path, display)
+    if problems:
+        return None, problems
+    kind, problems = classify(raw, display)
+    if problems:
+        return None, problems
+    errors = sorted(schema_validator(DOCUMENT_KINDS[kind]).iter_errors(raw),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        return None, [_schema_problem(display, e) for e in errors]
+    name = raw[kind] if isinstance(raw[kind], str) else kind
+    return Document(kind, name, display, raw), []
+
+
+def iter_files(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        else:
+            yield path
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()) -> TemplateSet:
+    """Load, validate and cross-check; raise DefinitionError with every problem."""
+    from metacrm.metadata.checks import check_template_set
+
+    problems: list[Problem] = []
+    result = TemplateSet()
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            problems.append(Problem("file.missing", str(path), "(file)", "no such file or folder"))
+    known = set(known_objects)
+    for path in iter_files(p for p in paths if p.exists()):
+        doc, found = load_document(path, _display(path))
+        problems.extend(found)
+        if doc:
+            result.documents.append(doc)
+        else:  # still cross-check the others; don't report its name as missing
+            known.add(path.stem)
+    problems.extend(check_template_set(result, known_objects=known))
+    if problems:
+        raise DefinitionError(problems)
+    return result

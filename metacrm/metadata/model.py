@@ -1,0 +1,233 @@
+"""Definitions as frozen dataclasses, built from validated documents (pure: dict -> objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_FIELDS, FieldType
+from metacrm.metadata.labels import Label
+
+
+@dataclass(frozen=True)
+class OptionDef:
+    value: str
+    key: str
+    label: Label
+    active: bool = True
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class PicklistDef:
+    name: str
+    key: str
+    label: Label
+    options: tuple[OptionDef, ...]
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    key: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    default: Any = None
+    max_length: int | None = None
+    precision: int = 18
+    scale: int = 0
+    options: tuple[OptionDef, ...] = ()
+    picklist: str | None = None
+    target: str | None = None
+    pattern: str | None = None
+    currency_symbol: str = "¥"
+    archived: bool = False
+    system: bool = False
+
+    @property
+    def kind(self) -> FieldType:
+        return FIELD_TYPES[self.type]
+
+    @cached_property
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options if o.active)
+
+    def option(self, value: str) -> OptionDef | None:
+        return next((o for o in self.options if o.value == value), None)
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+    @property
+    def writable(self) -> bool:
+        return not self.system and not self.kind.generated
+
+
+@dataclass(frozen=True)
+class BusinessTypeDef:
+    name: str
+    key: str
+    label: Label
+    departments: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # empty: all fields
+    picklists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SectionDef:
+    label: Label
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectDef:
+    name: str
+    key: str
+    label: Label
+    title_field: str
+    fields: tuple[FieldDef, ...]
+    search_fields: tuple[str, ...] = ()
+    list_columns: tuple[str, ...] = ()
+    default_sort: str = "-created_at"
+    form: tuple[SectionDef, ...] = ()
+    business_types: tuple[BusinessTypeDef, ...] = ()
+    features: tuple[str, ...] = ()
+    indexes: tuple[IndexDef, ...] = ()
+    group: str | None = None
+    icon: str | None = None
+    description: Label | None = None
+    archived: bool = False
+
+    @property
+    def table_name(self) -> str:
+        return f"o_{self.name}"
+
+    @cached_property
+    def all_fields(self) -> dict[str, FieldDef]:
+        """Fields by name, archived included (their columns still exist)."""
+        return {f.name: f for f in self.fields}
+
+    @cached_property
+    def active_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.fields if not f.archived)
+
+    @cached_property
+    def queryable(self) -> dict[str, FieldDef]:
+        """Fields a request may name: the active fields plus the system fields."""
+        out = {f.name: f for f in SYSTEM_FIELD_DEFS}
+        out.update({f.name: f for f in self.active_fields})
+        return out
+
+    def field(self, name: str) -> FieldDef | None:
+        return self.queryable.get(name)
+
+    def business_type(self, name: str) -> BusinessTypeDef | None:
+        return next((b for b in self.business_types if b.name == name), None)
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    name: str
+    label: Label
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class TemplateManifest:
+    name: str
+    version: str
+    label: Label
+    groups: tuple[NavGroup, ...] = ()
+
+
+SYSTEM_FIELD_DEFS: tuple[FieldDef, ...] = tuple(
+    FieldDef(name=s.name, key=s.name, type=s.type, label=Label.of(s.label), system=True)
+    for s in SYSTEM_FIELDS
+)
+
+
+def build_options(raw: list[dict]) -> tuple[OptionDef, ...]:
+    return tuple(
+        OptionDef(value=o["value"], key=o.get("key", o["value"]),
+                  label=Label.of(o.get("label"), o["value"]), active=o.get("active", True),
+                  color=o.get("color"))
+        for o in raw
+    )
+
+
+def build_picklist(raw: dict) -> PicklistDef:
+    return PicklistDef(name=raw["name"], key=raw.get("key", raw["name"]),
+                       label=Label.of(raw.get("label"), raw["name"]),
+                       options=build_options(raw.get("options", [])))
+
+
+def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
+    kind = FIELD_TYPES[raw["type"]]
+    options: tuple[OptionDef, ...] = build_options(raw.get("options", []))
+    if raw.get("picklist") and raw["picklist"] in picklists:
+        options = picklists[raw["picklist"]].options
+    return FieldDef(
+        name=raw["name"], key=raw.get("key", raw["name"]), type=raw["type"],
+        label=Label.of(raw.get("label"), raw["name"]),
+        help=Label.of(raw["help"]) if raw.get("help") else None,
+        required=raw.get("required", False), unique=raw.get("unique", False),
+        indexed=raw.get("indexed", False), default=raw.get("default"),
+        max_length=raw.get("max_length"), precision=raw.get("precision", 18),
+        scale=raw.get("scale", kind.default_scale), options=options,
+        picklist=raw.get("picklist"), target=raw.get("target"), pattern=raw.get("pattern"),
+        currency_symbol=raw.get("currency_symbol", "¥"), archived=raw.get("archived", False),
+    )
+
+
+def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> ObjectDef:
+    picklists = picklists or {}
+    fields = tuple(build_field(f, picklists) for f in raw.get("fields", []))
+    layouts = raw.get("layouts", {})
+    list_layout = layouts.get("list", {})
+    active = [f.name for f in fields if not f.archived]
+    return ObjectDef(
+        name=raw["object"], key=raw.get("key", raw["object"]),
+        label=Label.of(raw.get("label"), raw["object"]),
+        title_field=raw["title_field"], fields=fields,
+        search_fields=tuple(raw.get("search_fields", [raw["title_field"]])),
+        list_columns=tuple(list_layout.get("columns", active[:6])),
+        default_sort=list_layout.get("sort", "-created_at"),
+        form=tuple(SectionDef(Label.of(s.get("label")), tuple(s["fields"]))
+                   for s in layouts.get("form", [])) or
+        (SectionDef(Label(en="Details", zh="基本信息"), tuple(active)),),
+        business_types=tuple(
+            BusinessTypeDef(name=b["name"], key=b.get("key", b["name"]),
+                            label=Label.of(b.get("label"), b["name"]),
+                            departments=tuple(b.get("departments", [])),
+                            fields=tuple(b.get("fields", [])),
+                            picklists={k: tuple(v) for k, v in b.get("picklists", {}).items()})
+            for b in raw.get("business_types", [])
+        ),
+        features=tuple(raw.get("features", [])),
+        indexes=tuple(IndexDef(tuple(i["fields"]), i.get("unique", False))
+                      for i in raw.get("indexes", [])),
+        group=raw.get("group"), icon=raw.get("icon"),
+        description=Label.of(raw["description"]) if raw.get("description") else None,
+        archived=raw.get("archived", False),
+    )
+
+
+def build_manifest(raw: dict) -> TemplateManifest:
+    return TemplateManifest(
+        name=raw["template"], version=str(raw.get("version", "0")),
+        label=Label.of(raw.get("label"), raw["template"]),
+        groups=tuple(NavGroup(g["name"], Label.of(g.get("label"), g["name"]), i)
+                     for i, g in enumerate(raw.get("groups", []))),
+    )
