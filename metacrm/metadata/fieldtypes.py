@@ -39,8 +39,6 @@ class InvalidValue(ValueError):
 
 
 def _text(value: Any, f: FieldDef) -> str:
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        value = str(value)
     if not isinstance(value, str):
         raise InvalidValue("must be a string")
     if "\x00" in value:

@@ -1,0 +1,181 @@
+"""The ``metacrm`` command."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from metacrm.config import Settings
+from metacrm.engine import demo as demo_data
+from metacrm.engine import instance, metastore, users
+from metacrm.engine.db import make_engine
+from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
+from metacrm.engine.systables import sys_user
+from metacrm.metadata.loader import load_paths
+from metacrm.metadata.problems import DefinitionError
+
+
+def _engine():
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    metastore.ensure_system_tables(engine)
+    return settings, engine
+
+
+def _fail(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(1)
+
+
+@click.group(help="metacrm: a metadata-driven CRM platform.")
+def main() -> None:
+    pass
+
+
+def _install(engine, paths: list[str]) -> None:
+    try:
+        version = instance.install(engine, paths, actor="cli")
+    except DefinitionError as exc:
+        _fail([str(p) for p in exc.problems] + [f"{len(exc.problems)} problem(s); "
+                                                "nothing was installed"])
+    except SchemaChangeRefused as exc:
+        _fail([c.describe() for c in exc.changes] + ["the schema was not changed"])
+    click.echo(f"installed {', '.join(paths)} as metadata version {version}")
+
+
+def _ensure_admin(settings: Settings, engine) -> None:
+    password_file = settings.instance_dir / "initial_admin_password"
+    with Session(engine) as session, session.begin():
+        if session.execute(select(func.count()).select_from(sys_user)).scalar():
+            if password_file.exists():
+                click.echo(f"admin user: admin, password: {password_file.read_text().strip()} "
+                           f"(from {password_file})")
+            return
+        password = secrets.token_urlsafe(12)
+        users.create_user(session, "admin", password, is_admin=True, display_name="管理员")
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    password_file.write_text(password + "\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    click.echo(f"created admin user: admin, password: {password}")
+
+
+@main.command(help="Create the database tables, install templates and the first admin.")
+@click.option("--template", "templates", multiple=True, type=click.Path(exists=True),
+              help="A template folder to install (repeatable).")
+def init(templates: tuple[str, ...]) -> None:
+    settings, engine = _engine()
+    if templates:
+        _install(engine, list(templates))
+    else:
+        instance.apply_schema(engine)
+    _ensure_admin(settings, engine)
+
+
+@main.command(help="Fill every object with demo records (skipped when records exist).")
+@click.option("--per-object", default=200, show_default=True)
+@click.option("--force", is_flag=True, help="Add records even if some exist.")
+def demo(per_object: int, force: bool) -> None:
+    _, engine = _engine()
+    registry = metastore.RegistryCache(engine).get()
+    with Session(engine) as session, session.begin():
+        existing = sum(session.execute(select(func.count()).select_from(registry.table(o)))
+                       .scalar() for o in registry.active_objects)
+        if existing and not force:
+            click.echo(f"demo data skipped: {existing} records exist (use --force)")
+            return
+        admin = session.execute(select(sys_user.c.id).where(sys_user.c.is_admin.is_(True))
+                                .order_by(sys_user.c.id).limit(1)).scalar()
+        actor = users.load_actor(session, admin) if admin else None
+        if actor is None:
+            _fail(["no admin user: run 'metacrm init' first"])
+        created = demo_data.populate(session, registry, actor, per_object=per_object)
+    click.echo("demo records: " + ", ".join(f"{k} {v}" for k, v in created.items()))
+
+
+@main.command(help="Serve the web app and API.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--workers", default=2, show_default=True)
+def run(host: str, port: int, workers: int) -> None:
+    from metacrm.ui.server import serve
+
+    click.echo(f"metacrm on http://{host}:{port}")
+    serve(host, port, workers)
+
+
+@main.command(help="Check template files; every problem is listed, exit 1 if any.")
+@click.argument("paths", nargs=-1, required=True)
+def validate(paths: tuple[str, ...]) -> None:
+    try:
+        templates = load_paths(paths)
+    except DefinitionError as exc:
+        _fail([str(p) for p in exc.problems] + [f"{len(exc.problems)} problem(s)"])
+    click.echo(f"ok: {len(templates.documents)} document(s)")
+
+
+@main.group(help="Install and manage templates.")
+def template() -> None:
+    pass
+
+
+@template.command("install", help="Install or upgrade a template folder.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def template_install(directory: str) -> None:
+    _, engine = _engine()
+    _install(engine, [directory])
+
+
+@main.group(help="Plan and apply the database schema for the metadata.")
+def schema() -> None:
+    pass
+
+
+@schema.command("plan", help="Show the changes the metadata needs; changes nothing.")
+def schema_plan() -> None:
+    _, engine = _engine()
+    planned = instance.plan_schema(engine)
+    for line in planned.describe() or ["the schema is up to date"]:
+        click.echo(line)
+    if planned.refused:
+        sys.exit(1)
+
+
+@schema.command("apply", help="Apply the planned changes (all or nothing).")
+def schema_apply() -> None:
+    _, engine = _engine()
+    try:
+        planned = instance.apply_schema(engine)
+    except SchemaChangeRefused as exc:
+        _fail([c.describe() for c in exc.changes] + ["nothing was changed"])
+    for line in planned.describe() or ["the schema is up to date"]:
+        click.echo(line)
+
+
+@main.group(help="Manage users.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Create a user.")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--admin", is_flag=True)
+def user_create(username: str, password: str, admin: bool) -> None:
+    _, engine = _engine()
+    try:
+        with Session(engine) as session, session.begin():
+            user_id = users.create_user(session, username, password, is_admin=admin)
+    except ValidationFailed as exc:
+        _fail([f"{k}: {v}" for k, v in exc.fields.items()])
+    click.echo(f"created user {username} (id {user_id})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+

@@ -1,0 +1,58 @@
+"""Definitions back to plain JSON, for the API and for export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metacrm.metadata.model import FieldDef, ObjectDef, OptionDef
+
+
+def _option(o: OptionDef) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": o.value, "label": o.label.as_dict(), "active": o.active}
+    if o.color:
+        out["color"] = o.color
+    return out
+
+
+def describe_field(f: FieldDef) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": f.name, "key": f.key, "type": f.type, "label": f.label.as_dict(),
+        "required": f.required, "unique": f.unique, "system": f.system,
+        "writable": f.writable or f.name in ("owner", "business_type"),
+        "sortable": f.kind.sortable, "operators": list(f.kind.operators),
+    }
+    if f.help:
+        out["help"] = f.help.as_dict()
+    if f.default is not None:
+        out["default"] = f.default
+    if f.kind.storage == "string" and not f.kind.options:
+        out["max_length"] = f.max_length or f.kind.default_max_length
+    if f.kind.storage == "decimal":
+        out["precision"], out["scale"] = f.precision, f.scale
+    if f.options:
+        out["options"] = [_option(o) for o in f.options]
+    if f.picklist:
+        out["picklist"] = f.picklist
+    if f.target:
+        out["target"] = f.target
+    if f.pattern:
+        out["pattern"] = f.pattern
+    return out
+
+
+def describe_object(obj: ObjectDef) -> dict[str, Any]:
+    return {
+        "name": obj.name, "key": obj.key, "label": obj.label.as_dict(),
+        "group": obj.group, "icon": obj.icon, "title_field": obj.title_field,
+        "search_fields": list(obj.search_fields), "features": list(obj.features),
+        "fields": [describe_field(f) for f in obj.queryable.values()],
+        "business_types": [
+            {"name": b.name, "key": b.key, "label": b.label.as_dict(),
+             "departments": list(b.departments), "fields": list(b.fields),
+             "picklists": {k: list(v) for k, v in b.picklists.items()}}
+            for b in obj.business_types],
+        "layouts": {
+            "form": [{"label": s.label.as_dict(), "fields": list(s.fields)} for s in obj.form],
+            "list": {"columns": list(obj.list_columns), "sort": obj.default_sort},
+        },
+    }

@@ -1,0 +1,1 @@
+"""Web layer: the Flask app factory, the JSON API and (later) the generated pages."""

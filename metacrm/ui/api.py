@@ -1,0 +1,207 @@
+"""The JSON API under /api/v1: thin handlers that parse, call the engine and serialise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask_login import current_user
+
+from metacrm.engine import query, records, users
+from metacrm.engine.actor import Actor
+from metacrm.metadata.describe import describe_object
+from metacrm.metadata.model import ObjectDef
+from metacrm.ui.errors import ApiError
+from metacrm.ui.openapi import openapi_document
+from metacrm.ui.runtime import db, registry, runtime
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def current_actor() -> Actor:
+    """The caller, from a bearer token or (for reads) the web session."""
+    if "actor" in g:
+        return g.actor
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        actor = users.actor_for_token(db(), header[7:].strip())
+        if actor is None:
+            raise ApiError(401, "unauthorized", "the token is not valid or has expired")
+    elif current_user.is_authenticated and request.method in SAFE_METHODS:
+        actor = current_user.actor
+    else:
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'; "
+                                            "get one from POST /api/v1/auth/token")
+    g.actor = actor
+    return actor
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def serialize(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, f in obj.queryable.items():
+        if name in row:
+            out[name] = records.to_json(f, row[name])
+    titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title")}
+    if titles:
+        out["_titles"] = titles
+    return out
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_query", f"{name} must be a whole number",
+                       {name: "must be a whole number"}) from None
+
+
+def list_params(deleted: bool = False) -> query.ListParams:
+    raw_filter = request.args.get("filter")
+    try:
+        parsed = json.loads(raw_filter) if raw_filter else None
+    except json.JSONDecodeError:
+        raise ApiError(400, "bad_query", "filter must be JSON, e.g. "
+                       '[["amount","gt",1000]]', {"filter": "not valid JSON"}) from None
+    columns = [c for c in request.args.get("fields", "").split(",") if c] or None
+    return query.ListParams(
+        filter=parsed, sort=request.args.get("sort") or None, q=request.args.get("q") or None,
+        page=_int_arg("page", 1), page_size=_int_arg("page_size", 20),
+        cursor=request.args.get("cursor") or None, columns=columns,
+        count=request.args.get("count", "capped"), deleted=deleted,
+        lookup_titles=request.args.get("titles", "").lower() in ("1", "true", "yes"))
+
+
+def page_response(obj: ObjectDef, page: query.Page) -> Response:
+    return jsonify({"items": [serialize(obj, r) for r in page.items], "total": page.total,
+                    "total_exact": page.total_exact, "page": page.page,
+                    "page_size": page.page_size, "next_cursor": page.next_cursor})
+
+
+@bp.post("/auth/token")
+def issue_token():
+    body = json_body()
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError(400, "bad_request", "username and password are required",
+                       {k: "is required" for k in ("username", "password")
+                        if not isinstance(body.get(k), str)})
+    session = db()
+    actor = users.authenticate(session, username, password)
+    if actor is None:
+        raise ApiError(401, "unauthorized", "wrong username or password")
+    token = users.issue_token(session, actor)
+    session.commit()
+    return jsonify({"token": token, "user": {"id": actor.user_id, "username": actor.username}})
+
+
+@bp.get("/objects")
+def objects():
+    current_actor()
+    reg = registry()
+    groups = {grp.name: grp for grp in reg.groups}
+    return jsonify({"items": [
+        {"name": o.name, "label": o.label.as_dict(), "icon": o.icon, "group": o.group,
+         "group_label": groups[o.group].label.as_dict() if o.group in groups else None,
+         "url": url_for(".list_records", object_name=o.name)}
+        for o in reg.active_objects]})
+
+
+@bp.get("/objects/<object_name>")
+def object_definition(object_name: str):
+    current_actor()
+    return jsonify(describe_object(registry().object(object_name)))
+
+
+@bp.get("/objects/<object_name>/records")
+def list_records(object_name: str):
+    current_actor()
+    obj = registry().object(object_name)
+    page = query.list_records(db(), registry(), obj, list_params(),
+                              ctx=query.filter_context(db().get_bind().dialect.name,
+                                                       runtime().settings.timezone))
+    return page_response(obj, page)
+
+
+@bp.post("/objects/<object_name>/records")
+def create_record(object_name: str):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    row = records.create(db(), registry(), obj, json_body(), actor=actor)
+    db().commit()
+    response = jsonify(serialize(obj, row))
+    response.status_code = 201
+    response.headers["Location"] = url_for(".get_record", object_name=obj.name, record_id=row["id"])
+    return response
+
+
+@bp.get("/objects/<object_name>/records/<int:record_id>")
+def get_record(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    return jsonify(serialize(obj, records.get(db(), registry(), obj, record_id, actor=actor)))
+
+
+@bp.patch("/objects/<object_name>/records/<int:record_id>")
+def update_record(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    body = json_body()
+    version = body.pop("version", None)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ApiError(422, "validation_failed", "send the version you read, to avoid "
+                       "overwriting someone else's change", {"version": "is required"})
+    row = records.update_record(db(), registry(), obj, record_id, body, actor=actor,
+                                version=version)
+    db().commit()
+    return jsonify(serialize(obj, row))
+
+
+@bp.delete("/objects/<object_name>/records/<int:record_id>")
+def delete_record(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    version = _int_arg("version", 0) or None
+    records.delete(db(), registry(), obj, record_id, actor=actor, version=version)
+    db().commit()
+    return Response(status=204)
+
+
+@bp.post("/objects/<object_name>/records/<int:record_id>/restore")
+def restore_record(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    row = records.restore(db(), registry(), obj, record_id, actor=actor)
+    db().commit()
+    return jsonify(serialize(obj, row))
+
+
+@bp.get("/objects/<object_name>/records/<int:record_id>/history")
+def record_history(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    entries = records.history(db(), registry(), obj, record_id, actor=actor)
+    return jsonify({"items": [{**e, "at": e["at"].isoformat()} for e in entries]})
+
+
+@bp.get("/objects/<object_name>/recycle-bin")
+def recycle_bin(object_name: str):
+    current_actor()
+    obj = registry().object(object_name)
+    return page_response(obj, query.list_records(db(), registry(), obj, list_params(True)))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(registry(), request.host_url.rstrip("/") + bp.url_prefix))

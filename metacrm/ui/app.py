@@ -1,0 +1,56 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from flask_login import LoginManager, UserMixin
+
+from metacrm.config import Settings
+from metacrm.engine.actor import Actor
+from metacrm.engine.db import make_engine
+from metacrm.engine.metastore import RegistryCache, ensure_system_tables
+from metacrm.engine.users import load_actor
+from metacrm.ui import api
+from metacrm.ui.errors import register_error_handlers
+from metacrm.ui.runtime import Runtime, close_db, db
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class SessionUser(UserMixin):
+    """flask-login's view of an actor."""
+
+    def __init__(self, actor: Actor):
+        self.actor = actor
+        self.id = str(actor.user_id)
+
+
+def create_app(settings: Settings | None = None, engine=None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+                      TESTING=settings.testing,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    engine = engine or make_engine(settings.database_url, pool_pre_ping=True)
+    ensure_system_tables(engine)
+    app.extensions["metacrm"] = Runtime(settings, engine,
+                                        RegistryCache(engine, settings.metadata_poll_seconds))
+    login = LoginManager(app)
+
+    @login.user_loader
+    def _load_user(user_id: str):
+        actor = load_actor(db(), int(user_id)) if user_id.isdigit() else None
+        return SessionUser(actor) if actor else None
+
+    app.teardown_appcontext(close_db)
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+
+    @app.get("/")
+    def service():
+        return jsonify({"name": "metacrm", "api": "/api/v1",
+                        "openapi": "/api/v1/openapi.json"})
+
+    return app

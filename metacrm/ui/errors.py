@@ -1,0 +1,74 @@
+"""Domain exceptions → JSON errors: ``{"error": {"code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from metacrm.engine.errors import (
+    BadQuery,
+    ObjectNotFound,
+    PermissionDenied,
+    RecordNotFound,
+    StaleVersion,
+    ValidationFailed,
+)
+from metacrm.metadata.problems import DefinitionError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None, **extra):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(e: ApiError):
+        return error_response(e.status, e.code, e.message, e.fields)
+
+    @app.errorhandler(ValidationFailed)
+    def _invalid(e: ValidationFailed):
+        extra = {"row": e.row} if e.row is not None else {}
+        return error_response(422, e.code, str(e), e.fields, **extra)
+
+    @app.errorhandler(BadQuery)
+    def _bad_query(e: BadQuery):
+        return error_response(400, e.code, str(e), {e.field: str(e)} if e.field else None)
+
+    @app.errorhandler(RecordNotFound)
+    @app.errorhandler(ObjectNotFound)
+    def _not_found(e):
+        return error_response(404, "not_found", str(e))
+
+    @app.errorhandler(PermissionDenied)
+    def _forbidden(e):
+        return error_response(403, e.code, str(e) or "not allowed")
+
+    @app.errorhandler(StaleVersion)
+    def _stale(e: StaleVersion):
+        return error_response(409, e.code, str(e), current_version=e.current_version)
+
+    @app.errorhandler(DefinitionError)
+    def _definition(e: DefinitionError):
+        return error_response(422, "invalid_metadata", "the metadata is not valid",
+                              problems=[str(p) for p in e.problems])
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        code = (e.name or "error").lower().replace(" ", "_")
+        return error_response(e.code or 500, code, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "something went wrong on our side")

@@ -1,0 +1,174 @@
+"""An OpenAPI 3.1 document generated from the live metadata: one schema per object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metacrm import __version__
+from metacrm.engine.registry import Registry
+from metacrm.metadata.model import FieldDef, ObjectDef
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _field_schema(f: FieldDef) -> dict[str, Any]:
+    schema = dict(f.kind.value_schema(f))
+    schema["title"] = f.label.en
+    schema["description"] = f"{f.label.zh}. " + schema.get("description", f"{f.type} field")
+    if f.system and f.name not in ("owner", "business_type"):
+        schema["readOnly"] = True
+    return {"anyOf": [schema, {"type": "null"}]} if not f.required else schema
+
+
+def _schema_name(obj: ObjectDef) -> str:
+    return "".join(part.capitalize() for part in obj.name.split("_"))
+
+
+def object_schemas(obj: ObjectDef) -> dict[str, Any]:
+    name = _schema_name(obj)
+    fields = obj.queryable
+    writable = {n: f for n, f in fields.items()
+                if (f.writable or n in ("owner", "business_type"))}
+    return {
+        name: {"type": "object", "title": obj.label.en, "description": obj.label.zh,
+               "properties": {n: _field_schema(f) for n, f in fields.items()}},
+        f"{name}Input": {
+            "type": "object", "additionalProperties": False,
+            "required": [n for n, f in writable.items() if f.required],
+            "properties": {n: _field_schema(f) for n, f in writable.items()}},
+        f"{name}Patch": {
+            "type": "object", "additionalProperties": False, "required": ["version"],
+            "properties": {"version": {"type": "integer"},
+                           **{n: _field_schema(f) for n, f in writable.items()}}},
+        f"{name}Page": {
+            "type": "object", "required": ["items", "total", "page", "page_size"],
+            "properties": {"items": {"type": "array",
+                                     "items": {"$ref": f"#/components/schemas/{name}"}},
+                           "total": {"type": ["integer", "null"]},
+                           "total_exact": {"type": "boolean"}, "page": {"type": "integer"},
+                           "page_size": {"type": "integer"},
+                           "next_cursor": {"type": ["string", "null"]}}},
+    }
+
+
+def _json(ref: str) -> dict:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "Bad request or query", 401: "Not signed in", 403: "Not allowed",
+            404: "Not found", 409: "Stale version", 422: "Invalid values"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}}
+            for c in codes}
+
+
+LIST_PARAMETERS = [
+    {"name": "filter", "in": "query", "schema": {"type": "string"},
+     "description": 'JSON: [field, op, value], a list of them, or {"and"|"or": [...]}'},
+    {"name": "sort", "in": "query", "schema": {"type": "string"},
+     "description": "fields separated by commas, '-' for descending, e.g. -amount,name"},
+    {"name": "q", "in": "query", "schema": {"type": "string"},
+     "description": "keyword search over the object's search fields"},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                      "maximum": 200}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "next_cursor of the previous page, for fast deep paging"},
+    {"name": "fields", "in": "query", "schema": {"type": "string"},
+     "description": "only these fields, separated by commas"},
+    {"name": "count", "in": "query",
+     "schema": {"enum": ["capped", "exact", "estimate", "none"]}},
+    {"name": "titles", "in": "query", "schema": {"type": "boolean"},
+     "description": "add the titles of looked-up records as _titles"},
+]
+
+
+def object_paths(obj: ObjectDef) -> dict[str, Any]:
+    name = _schema_name(obj)
+    base = f"/objects/{obj.name}/records"
+    record_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    tag = [obj.name]
+    return {
+        base: {
+            "get": {"tags": tag, "summary": f"List {obj.label.en} records",
+                    "parameters": LIST_PARAMETERS,
+                    "responses": {"200": {"description": "A page", **_json(f"{name}Page")},
+                                  **_errors(400, 401, 404)}},
+            "post": {"tags": tag, "summary": f"Create a {obj.label.en}",
+                     "requestBody": {"required": True, **_json(f"{name}Input")},
+                     "responses": {"201": {"description": "Created", **_json(name)},
+                                   **_errors(400, 401, 404, 422)}},
+        },
+        base + "/{id}": {
+            "parameters": record_id,
+            "get": {"tags": tag, "summary": f"Read a {obj.label.en}",
+                    "responses": {"200": {"description": "The record", **_json(name)},
+                                  **_errors(401, 404)}},
+            "patch": {"tags": tag, "summary": f"Change a {obj.label.en}",
+                      "requestBody": {"required": True, **_json(f"{name}Patch")},
+                      "responses": {"200": {"description": "Changed", **_json(name)},
+                                    **_errors(400, 401, 404, 409, 422)}},
+            "delete": {"tags": tag, "summary": "Move to the recycle bin",
+                       "responses": {"204": {"description": "Deleted"},
+                                     **_errors(401, 404, 409)}},
+        },
+        base + "/{id}/restore": {
+            "parameters": record_id,
+            "post": {"tags": tag, "summary": "Restore from the recycle bin",
+                     "responses": {"200": {"description": "Restored", **_json(name)},
+                                   **_errors(401, 404)}},
+        },
+        base + "/{id}/history": {
+            "parameters": record_id,
+            "get": {"tags": tag, "summary": "Change history",
+                    "responses": {"200": {"description": "Audit entries, newest first",
+                                          **_json("History")}, **_errors(401, 404)}},
+        },
+    }
+
+
+def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "fields": {"type": "object",
+                                      "additionalProperties": {"type": "string"}}}}}},
+        "History": {"type": "object", "properties": {"items": {"type": "array", "items": {
+            "type": "object", "properties": {
+                "id": {"type": "integer"}, "action": {"type": "string"},
+                "actor_id": {"type": ["integer", "null"]},
+                "at": {"type": "string", "format": "date-time"},
+                "changes": {"type": "object"}}}}}},
+    }
+    paths: dict[str, Any] = {
+        "/auth/token": {"post": {
+            "summary": "Exchange a username and password for a bearer token", "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["username", "password"],
+                "properties": {"username": {"type": "string"},
+                               "password": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "A token", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},
+                **_errors(400, 401)}}},
+        "/objects": {"get": {"summary": "The installed objects",
+                             "responses": {"200": {"description": "Objects"}, **_errors(401)}}},
+        "/objects/{name}": {"get": {
+            "summary": "An object's full definition",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Definition"}, **_errors(401, 404)}}},
+    }
+    for obj in registry.active_objects:
+        schemas.update(object_schemas(obj))
+        paths.update(object_paths(obj))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "metacrm API", "version": __version__,
+                 "description": f"Generated from metadata version {registry.version}."},
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,42 @@
+"""What a running app holds: the engine, the per-process registry and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from metacrm.config import Settings
+from metacrm.engine.metastore import RegistryCache
+from metacrm.engine.registry import Registry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    registries: RegistryCache
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["metacrm"]
+
+
+def registry() -> Registry:
+    if "registry" not in g:  # one registry for the whole request, even if a new one lands
+        g.registry = runtime().registries.get()
+    return g.registry
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = Session(runtime().engine, expire_on_commit=False)
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
