@@ -15,6 +15,7 @@ from metacrm.engine import instance, metastore, users
 from metacrm.engine.db import make_engine
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.systables import sys_user
+from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import load_paths
 from metacrm.metadata.problems import DefinitionError
 
@@ -39,7 +40,9 @@ def main() -> None:
 
 def _install(engine, paths: list[str]) -> None:
     try:
-        version = instance.install(engine, paths, actor="cli")
+        settings = Settings.from_env()
+        signal = VersionSignal(settings.redis_url) if settings.redis_url else None
+        version = instance.install(engine, paths, actor="cli", signal=signal)
     except DefinitionError as exc:
         _fail([str(p) for p in exc.problems] + [f"{len(exc.problems)} problem(s); "
                                                 "nothing was installed"])

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from metacrm.engine import metastore, schema_sync
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import meta_state
+from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import load_paths
 
 
@@ -19,13 +20,22 @@ def installed_object_names(engine: Engine) -> set[str]:
         return set(metastore.load_registry(session).objects)
 
 
-def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system") -> int:
-    """Validate template folders, store them as a new metadata version, apply the schema."""
+def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
+            signal: VersionSignal | None = None) -> int:
+    """Validate template folders, store them as a new metadata version, apply the schema.
+
+    Metadata and schema change in one transaction: a refused schema change leaves the
+    previous metadata in place.
+    """
     metastore.ensure_system_tables(engine)
     templates = load_paths(paths, known_objects=installed_object_names(engine))
-    with Session(engine) as session, session.begin():
+    with engine.begin() as conn:
+        session = Session(bind=conn)
         version = metastore.install_template(session, templates, actor)
-    apply_schema(engine)
+        session.flush()
+        _apply(conn, session)
+    if signal is not None:
+        signal.publish(version)
     return version
 
 
@@ -44,10 +54,13 @@ def _registries(session: Session) -> tuple[Registry | None, Registry]:
 def apply_schema(engine: Engine) -> schema_sync.Plan:
     """Plan and apply in one transaction; a refused change leaves everything as it was."""
     with engine.begin() as conn:
-        session = Session(bind=conn)
-        old, new = _registries(session)
-        planned = schema_sync.plan(conn, old, new)
-        schema_sync.apply(conn, planned, new)
-        conn.execute(update(meta_state).where(meta_state.c.id == 1)
-                     .values(schema_version=new.version))
+        return _apply(conn, Session(bind=conn))
+
+
+def _apply(conn, session: Session) -> schema_sync.Plan:
+    old, new = _registries(session)
+    planned = schema_sync.plan(conn, old, new)
+    schema_sync.apply(conn, planned, new)
+    conn.execute(update(meta_state).where(meta_state.c.id == 1)
+                 .values(schema_version=new.version))
     return planned

@@ -23,6 +23,7 @@ from metacrm.engine.systables import (
     meta_version,
     system_metadata,
 )
+from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import TemplateSet
 from metacrm.metadata.overlay import merge
 
@@ -144,13 +145,16 @@ def load_registry(session: Session) -> Registry:
 class RegistryCache:
     """Per-process registry, reloaded when the version counter moves.
 
-    The counter is read at most once per ``poll_seconds``, so a warm request path issues
-    no metadata query at all; a process that itself changes metadata calls ``invalidate``.
+    With a VersionSignal (Redis) the version is read from Redis on every call. Without
+    one, the database counter is read at most once per ``poll_seconds``. Either way a
+    warm request path issues no metadata query; ``invalidate`` forces a fresh look.
     """
 
-    def __init__(self, engine: Engine, poll_seconds: float = 1.0):
+    def __init__(self, engine: Engine, poll_seconds: float = 1.0,
+                 signal: VersionSignal | None = None):
         self.engine = engine
         self.poll_seconds = poll_seconds
+        self.signal = signal
         self._registry: Registry | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -160,7 +164,11 @@ class RegistryCache:
 
     def get(self) -> Registry:
         registry = self._registry
-        if registry is not None and time.monotonic() - self._checked_at < self.poll_seconds:
+        if registry is not None and self.signal is not None:
+            published = self.signal.read()
+            if published is not None and published <= registry.version:
+                return registry
+        elif registry is not None and time.monotonic() - self._checked_at < self.poll_seconds:
             return registry
         with self._lock:
             with Session(self.engine) as session:
@@ -168,4 +176,6 @@ class RegistryCache:
                 if self._registry is None or self._registry.version != version:
                     self._registry = load_registry(session)
             self._checked_at = time.monotonic()
+            if self.signal is not None:
+                self.signal.publish(version)
             return self._registry

@@ -91,11 +91,13 @@ def _decimal(value: Any, f: FieldDef) -> Decimal:
         raise InvalidValue("must be a number") from None
     if not number.is_finite():
         raise InvalidValue("must be a finite number")
-    scale = f.scale
-    number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
-    integer_digits = len(number.as_tuple().digits) - scale
-    if integer_digits > f.precision - scale:
-        raise InvalidValue(f"has more than {f.precision - scale} digits before the decimal point")
+    allowed = f.precision - f.scale
+    # Check the magnitude before rounding: quantize fails on numbers this large.
+    if number and number.adjusted() + 1 > allowed:
+        raise InvalidValue(f"has more than {allowed} digits before the decimal point")
+    number = number.quantize(Decimal(1).scaleb(-f.scale), rounding=ROUND_HALF_UP)
+    if number and number.adjusted() + 1 > allowed:  # 99.995 rounds up to 100.00
+        raise InvalidValue(f"has more than {allowed} digits before the decimal point")
     return number
 
 

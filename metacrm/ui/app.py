@@ -10,6 +10,7 @@ from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.metastore import RegistryCache, ensure_system_tables
 from metacrm.engine.users import load_actor
+from metacrm.engine.version_signal import VersionSignal
 from metacrm.ui import api
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.runtime import Runtime, close_db, db
@@ -35,8 +36,9 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     app.json.sort_keys = False
     engine = engine or make_engine(settings.database_url, pool_pre_ping=True)
     ensure_system_tables(engine)
-    app.extensions["metacrm"] = Runtime(settings, engine,
-                                        RegistryCache(engine, settings.metadata_poll_seconds))
+    signal = VersionSignal(settings.redis_url) if settings.redis_url else None
+    app.extensions["metacrm"] = Runtime(
+        settings, engine, RegistryCache(engine, settings.metadata_poll_seconds, signal))
     login = LoginManager(app)
 
     @login.user_loader

@@ -1,0 +1,246 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each in a fresh database.
+
+PostgreSQL tests get a schema of their own (fast to create, dropped afterwards). Under
+CI=true an unreachable PostgreSQL or Redis fails the run; elsewhere those tests skip
+with one summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from metacrm.config import Settings
+from metacrm.engine import instance, metastore, records, users
+from metacrm.engine.actor import Actor
+from metacrm.engine.db import make_engine
+from metacrm.engine.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "object_defs" / "sample"
+POSTGRES_URL = os.environ.get("METACRM_TEST_POSTGRES_URL",
+                              "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("METACRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _postgres_problem() -> str | None:
+    try:
+        engine = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL unreachable at {POSTGRES_URL}: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _redis_problem() -> str | None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis unreachable at {REDIS_URL}: {exc}"
+    return None
+
+
+SERVICE_PROBLEMS: dict[str, str | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    SERVICE_PROBLEMS["postgres"] = _postgres_problem()
+    SERVICE_PROBLEMS["redis"] = _redis_problem()
+    missing = [p for p in SERVICE_PROBLEMS.values() if p]
+    if missing and ON_CI:
+        raise pytest.UsageError("CI=true and a service is missing: " + "; ".join(missing))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"services: {name} {'ok' if not problem else 'MISSING'}"
+            for name, problem in SERVICE_PROBLEMS.items()]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    missing = [p for p in SERVICE_PROBLEMS.values() if p]
+    if missing:
+        terminalreporter.write_line("services missing, their tests were skipped: "
+                                    + "; ".join(missing), yellow=True)
+
+
+def require(service: str) -> None:
+    problem = SERVICE_PROBLEMS.get(service)
+    if problem:
+        if ON_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+# -- databases ------------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    if request.param == "postgres":
+        require("postgres")
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the backend, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def bare_engine(database_url: str) -> Iterator[sa.Engine]:
+    """A database with the system tables only."""
+    engine = make_engine(database_url)
+    metastore.ensure_system_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(bare_engine: sa.Engine) -> sa.Engine:
+    """A database with the sample template installed."""
+    instance.install(bare_engine, [SAMPLE])
+    return bare_engine
+
+
+@pytest.fixture
+def registry(engine: sa.Engine) -> Registry:
+    with Session(engine) as session:
+        return metastore.load_registry(session)
+
+
+@pytest.fixture
+def session(engine: sa.Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def admin(engine: sa.Engine) -> Actor:
+    with Session(engine) as s, s.begin():
+        user_id = users.create_user(s, "admin", "admin-password", is_admin=True)
+        return users.load_actor(s, user_id)
+
+
+@pytest.fixture
+def make_record(session: Session, registry: Registry, admin: Actor) -> Callable[..., dict]:
+    def make(object_name: str, *, actor: Actor = admin, **values) -> dict:
+        row = records.create(session, registry, object_name, values, actor=actor)
+        session.commit()
+        return row
+
+    return make
+
+
+@pytest.fixture
+def template_copy(tmp_path: Path) -> Path:
+    """A writable copy of the sample template, for tests that change definitions."""
+    target = tmp_path / "template"
+    shutil.copytree(SAMPLE, target)
+    return target
+
+
+# -- web --------------------------------------------------------------------------------
+@pytest.fixture
+def app(engine: sa.Engine, database_url: str, tmp_path: Path):
+    from metacrm.ui.app import create_app
+
+    settings = Settings(database_url=database_url, secret_key="test-secret",
+                        metadata_poll_seconds=0, instance_dir=tmp_path / "instance",
+                        testing=True)
+    return create_app(settings, engine=engine)
+
+
+class ApiClient:
+    """The Flask test client with a bearer token and JSON helpers."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(self, method: str, url: str, **kwargs):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(url, method=method, headers=headers, **kwargs)
+
+    def get(self, url, **kw):
+        return self.request("GET", url, **kw)
+
+    def post(self, url, **kw):
+        return self.request("POST", url, **kw)
+
+    def patch(self, url, **kw):
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url, **kw):
+        return self.request("DELETE", url, **kw)
+
+
+@pytest.fixture
+def api(app, admin: Actor) -> ApiClient:
+    client = app.test_client()
+    response = client.post("/api/v1/auth/token",
+                           json={"username": "admin", "password": "admin-password"})
+    assert response.status_code == 200, response.get_json()
+    return ApiClient(client, response.get_json()["token"])
+
+
+@pytest.fixture
+def anonymous(app) -> ApiClient:
+    return ApiClient(app.test_client(), None)
+
+
+@pytest.fixture
+def count_queries(engine: sa.Engine):
+    """Counts the SQL statements run inside the ``with`` block."""
+
+    class Counter:
+        def __init__(self):
+            self.statements: list[str] = []
+
+        def __enter__(self):
+            sa.event.listen(engine, "before_cursor_execute", self._on)
+            return self
+
+        def __exit__(self, *exc):
+            sa.event.remove(engine, "before_cursor_execute", self._on)
+
+        def _on(self, conn, cursor, statement, parameters, context, executemany):
+            self.statements.append(statement)
+
+        @property
+        def count(self) -> int:
+            return len(self.statements)
+
+    return Counter
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    require("redis")
+    client = redis.Redis.from_url(REDIS_URL)
+    namespace = uuid.uuid4().hex[:8]
+    yield namespace
+    for key in client.scan_iter(f"*{namespace}*"):
+        client.delete(key)
