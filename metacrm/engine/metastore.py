@@ -67,6 +67,8 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
     name = manifest.content["template"] if manifest else "local"
     shipped = list(template_documents(templates))
     for kind, key, content in shipped:
+        if kind == "object":
+            content = _keep_dropped_fields(session, key, content)
         _upsert(session, kind, key, "base", content, name)
     _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
     if manifest:
@@ -77,6 +79,19 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
             session.execute(insert(meta_template).values(name=name, **values))
     version = manifest.content["version"] if manifest else "-"
     return bump_version(session, actor, f"install template {name} {version}")
+
+
+def _keep_dropped_fields(session: Session, key: str, content: dict) -> dict:
+    """A field the new version no longer ships stays, archived: hidden, its data kept."""
+    previous = session.execute(select(meta_document.c.content).where(
+        meta_document.c.kind == "object", meta_document.c.doc_key == key,
+        meta_document.c.layer == "base")).scalar()
+    if not previous:
+        return content
+    shipped = {f.get("key", f["name"]) for f in content["fields"]}
+    dropped = [{**f, "archived": True} for f in previous["fields"]
+               if f.get("key", f["name"]) not in shipped]
+    return {**content, "fields": [*content["fields"], *dropped]} if dropped else content
 
 
 def _archive_dropped_objects(session: Session, template: str, kept: set[str]) -> None:

@@ -50,7 +50,7 @@ def serialize(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any]:
     for name, f in obj.queryable.items():
         if name in row:
             out[name] = records.to_json(f, row[name])
-    titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title")}
+    titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title") and v is not None}
     if titles:
         out["_titles"] = titles
     return out
