@@ -7,7 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INSTANCE_DIR = Path(os.environ.get("METACRM_INSTANCE", "instance"))
+
+def instance_dir() -> Path:
+    return Path(os.environ.get("METACRM_INSTANCE", "instance"))
 
 
 def _secret_key(instance: Path) -> str:
@@ -28,12 +30,12 @@ class Settings:
     secret_key: str = ""
     metadata_poll_seconds: float = 1.0
     timezone: str | None = None
-    instance_dir: Path = field(default_factory=lambda: INSTANCE_DIR)
+    instance_dir: Path = field(default_factory=instance_dir)
     testing: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        instance = Path(overrides.pop("instance_dir", INSTANCE_DIR))
+        instance = Path(overrides.pop("instance_dir", None) or instance_dir())
         settings = cls(
             database_url=os.environ.get("METACRM_DATABASE_URL")
             or f"sqlite:///{(instance / 'metacrm.db').resolve()}",

@@ -237,10 +237,12 @@ def count_queries(engine: sa.Engine):
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(engine) -> Iterator[str]:
+    """Redis for the test's database; its keys are removed afterwards."""
     require("redis")
+    yield REDIS_URL
+    with Session(engine) as session:
+        database = metastore.instance_id(session)
     client = redis.Redis.from_url(REDIS_URL)
-    namespace = uuid.uuid4().hex[:8]
-    yield namespace
-    for key in client.scan_iter(f"*{namespace}*"):
+    for key in client.scan_iter(f"*{database}*"):
         client.delete(key)

@@ -93,3 +93,102 @@ def test_keyword_search_covers_the_search_fields(session, registry, deals):
 
 def test_cursor_pages_walk_every_record_once(session, registry, admin):
     customer = records.create(session, registry, "customer", {"name": "C"}, actor=admin)
+    records.create_many(session, registry, "opportunity", [
+        {"name": f"D{i:02d}", "customer": customer["id"],
+         **({"amount": (i % 4) * 100} if i % 5 else {})} for i in range(23)], actor=admin)
+    session.commit()
+    for sort in ("-amount", "amount,-name", "name"):
+        seen, cursor = [], None
+        while True:
+            page = query.list_records(session, registry, "opportunity",
+                                      query.ListParams(sort=sort, page_size=5, cursor=cursor))
+            seen.extend(r["name"] for r in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        offset_pages = [r["name"] for p in range(1, 6) for r in query.list_records(
+            session, registry, "opportunity",
+            query.ListParams(sort=sort, page_size=5, page=p)).items]
+        assert seen == offset_pages and len(set(seen)) == 23, sort
+
+
+def test_count_is_capped_by_default_and_exact_on_request(session, registry, deals,
+                                                         monkeypatch):
+    monkeypatch.setattr(query, "COUNT_CAP", 3)
+    capped = query.list_records(session, registry, "opportunity", query.ListParams(page_size=2))
+    assert (capped.total, capped.total_exact) == (3, False)
+    exact = query.list_records(session, registry, "opportunity",
+                               query.ListParams(page_size=2, count="exact"))
+    assert (exact.total, exact.total_exact) == (5, True)
+
+
+def test_count_can_be_estimated_or_left_out(session, registry, deals):
+    estimated = query.list_records(session, registry, "opportunity",
+                                   query.ListParams(page_size=2, count="estimate"))
+    assert estimated.total is not None and estimated.total >= 0
+    skipped = query.list_records(session, registry, "opportunity",
+                                 query.ListParams(page_size=2, count="none"))
+    assert skipped.total is None
+
+
+def test_a_short_first_page_counts_itself(session, registry, deals, count_queries):
+    with count_queries() as counter:
+        page = query.list_records(session, registry, "opportunity", query.ListParams())
+    statements = [s for s in counter.statements if s != "BEGIN"]
+    assert (page.total, page.total_exact) == (5, True) and len(statements) == 1
+
+
+def test_only_the_requested_columns_are_selected(session, registry, deals, count_queries):
+    with count_queries() as counter:
+        page = query.list_records(session, registry, "opportunity",
+                                  query.ListParams(columns=["name"], sort="name"))
+    assert set(page.items[0]) == {"id", "version", "name"}
+    assert not any("amount" in s for s in counter.statements)
+
+
+def test_lookup_titles_come_from_one_join(session, registry, deals, count_queries):
+    with count_queries() as counter:
+        page = query.list_records(session, registry, "opportunity",
+                                  query.ListParams(columns=["name", "customer"], sort="id",
+                                                   lookup_titles=True))
+    assert page.items[0]["customer__title"] == "Acme 100%_off"
+    assert len([s for s in counter.statements if s != "BEGIN"]) == 1
+
+
+def test_recycle_bin_lists_deleted_records(session, registry, deals, admin):
+    records.delete(session, registry, "opportunity", deals["Beta"], actor=admin)
+    session.commit()
+    assert names(session, registry, deleted=True) == ["Beta"]
+    assert "Beta" not in names(session, registry)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"filter": [["nope", "eq", 1]]}, "filter: 'nope' is not a field of opportunity"),
+    ({"filter": [["amount", "like", 1]]}, "operator 'like' is not allowed for a currency field"),
+    ({"filter": [["amount", "gt", "1; drop table o_opportunity"]]}, "value must be a number"),
+    ({"filter": [["stage", "in", "won"]]}, "needs a list of 1 to 500 values"),
+    ({"filter": [["amount", "between", [1]]]}, "between needs [low, high]"),
+    ({"filter": [["close_date", "last_n_days", 0]]}, "needs a number of days"),
+    ({"filter": {"xor": []}}, 'a group is {"and": [...]} or {"or": [...]}'),
+    ({"filter": "amount > 5"}, "expected [field, op, value]"),
+    ({"filter": [["products", "contains", "robots"]]}, "'robots' is not an option"),
+    ({"sort": "amount desc"}, "sort: 'amount desc' is not a field of opportunity"),
+    ({"sort": "-remark"}, "sort: a textarea field cannot be sorted"),
+    ({"sort": "name; drop table x"}, "is not a field"),
+    ({"page_size": 1000}, "page_size must be from 1 to 200"),
+    ({"page": 0}, "page must be from 1"),
+    ({"cursor": "garbage!"}, "cursor: not a cursor of this list"),
+    ({"count": "all"}, "count must be one of"),
+    ({"columns": ["secret"]}, "columns: 'secret' is not a field"),
+    ({"q": "x" * 101}, "keyword search takes up to 100 characters"),
+])
+def test_bad_queries_are_refused_with_a_clear_message(session, registry, deals, params, message):
+    with pytest.raises(BadQuery) as caught:
+        query.list_records(session, registry, "opportunity", query.ListParams(**params))
+    assert message in str(caught.value)
+
+
+def test_sql_looking_text_is_just_a_value(session, registry, deals):
+    assert names(session, registry, filter=[["name", "eq", "x' OR '1'='1"]]) == []
+    assert names(session, registry, q="'; DROP TABLE o_opportunity; --") == []
+    assert len(names(session, registry)) == 5

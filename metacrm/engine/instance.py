@@ -34,8 +34,9 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
         version = metastore.install_template(session, templates, actor)
         session.flush()
         _apply(conn, session)
+        database = metastore.instance_id(session)
     if signal is not None:
-        signal.publish(version)
+        signal.publish(database, version)
     return version
 
 

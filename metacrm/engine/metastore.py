@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, insert, select, update
@@ -36,7 +37,8 @@ def ensure_system_tables(engine: Engine) -> None:
     system_metadata.create_all(engine)
     with engine.begin() as conn:
         if conn.execute(select(meta_state.c.id)).first() is None:
-            conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0))
+            conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0,
+                                                   instance_id=uuid.uuid4().hex))
 
 
 def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]]:
@@ -141,6 +143,11 @@ def read_version(session: Session) -> tuple[int, int]:
     return row.version, row.schema_version
 
 
+def instance_id(session: Session) -> str:
+    return session.execute(select(meta_state.c.instance_id).where(meta_state.c.id == 1)
+                           ).scalar_one()
+
+
 def registry_at(session: Session, version: int) -> Registry | None:
     """The registry as it was at ``version`` (None before the first version)."""
     if version <= 0:
@@ -171,6 +178,7 @@ class RegistryCache:
         self.poll_seconds = poll_seconds
         self.signal = signal
         self._registry: Registry | None = None
+        self._instance_id = ""
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
@@ -180,7 +188,7 @@ class RegistryCache:
     def get(self) -> Registry:
         registry = self._registry
         if registry is not None and self.signal is not None:
-            published = self.signal.read()
+            published = self.signal.read(self._instance_id)
             if published is not None and published <= registry.version:
                 return registry
         elif registry is not None and time.monotonic() - self._checked_at < self.poll_seconds:
@@ -190,7 +198,8 @@ class RegistryCache:
                 version, _ = read_version(session)
                 if self._registry is None or self._registry.version != version:
                     self._registry = load_registry(session)
+                    self._instance_id = instance_id(session)
             self._checked_at = time.monotonic()
             if self.signal is not None:
-                self.signal.publish(version)
+                self.signal.publish(self._instance_id, version)
             return self._registry

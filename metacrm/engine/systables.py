@@ -25,6 +25,7 @@ meta_state = Table(
     Column("id", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
     Column("schema_version", Integer, nullable=False),  # last version applied to tables
+    Column("instance_id", String(32), nullable=False),  # names this database in Redis keys
 )
 
 meta_document = Table(

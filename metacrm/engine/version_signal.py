@@ -22,21 +22,26 @@ return redis.call('GET', KEYS[1])
 
 
 class VersionSignal:
-    def __init__(self, url: str, namespace: str = ""):
+    """One key per database (its instance id), so a new database never sees old values."""
+
+    def __init__(self, url: str):
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.key = f"{KEY}:{namespace}" if namespace else KEY
         self._publish = self.client.register_script(_PUBLISH)
 
-    def publish(self, version: int) -> None:
+    @staticmethod
+    def key(instance_id: str) -> str:
+        return f"{KEY}:{instance_id}"
+
+    def publish(self, instance_id: str, version: int) -> None:
         try:
-            self._publish(keys=[self.key], args=[version])
+            self._publish(keys=[self.key(instance_id)], args=[version])
         except redis.RedisError:
             log.warning("could not publish metadata version %s to Redis", version)
 
-    def read(self) -> int | None:
+    def read(self, instance_id: str) -> int | None:
         """The published version, or None when Redis has none or cannot be reached."""
         try:
-            raw = self.client.get(self.key)
+            raw = self.client.get(self.key(instance_id))
         except redis.RedisError:
             return None
         return int(raw) if raw is not None else None

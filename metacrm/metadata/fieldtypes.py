@@ -134,8 +134,8 @@ def _datetime(value: Any, f: FieldDef) -> dt.datetime:
             raise InvalidValue("must be a date and time in ISO 8601") from None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
     raise InvalidValue("must be a date and time in ISO 8601")
 
 
