@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache
+
+# After changing UI strings: refresh the catalogue, translate the new entries in
+# metacrm/ui/translations/zh/LC_MESSAGES/messages.po, then compile.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext --no-location -o metacrm/ui/translations/messages.pot .
+	$(BIN)/pybabel update -i metacrm/ui/translations/messages.pot -d metacrm/ui/translations -D messages --no-fuzzy-matching
+	$(BIN)/pybabel compile -d metacrm/ui/translations -D messages

@@ -145,7 +145,8 @@ def test_list_filters_sorts_and_pages(api):
                                       "sort": "-amount", "page_size": 2, "titles": "1"}
                    ).get_json()
     assert [i["name"] for i in body["items"]] == ["D", "B"]
-    assert body["items"][0]["_titles"] == {"customer": "Co D"}
+    assert body["items"][0]["_titles"]["customer"] == "Co D"
+    assert body["items"][0]["_titles"]["owner"] == "admin"
     assert (body["total"], body["page"], body["page_size"]) == (3, 1, 2)
     following = api.get(url, query_string={"filter": json.dumps([["amount", "gte", 200]]),
                                            "sort": "-amount", "page_size": 2,

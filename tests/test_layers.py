@@ -40,7 +40,8 @@ def test_engine_and_ui_name_no_specific_object():
     offenders = [
         f"{path.relative_to(PACKAGE)}: {word}"
         for layer in ("engine", "ui")
-        for path in (PACKAGE / layer).rglob("*.py")
+        for pattern in ("*.py", "*.html", "*.js")
+        for path in (PACKAGE / layer).rglob(pattern)
         for word in words
         if word in path.read_text(encoding="utf-8").lower()
     ]

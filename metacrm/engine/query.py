@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from metacrm.engine.errors import BadQuery
 from metacrm.engine.operators import FilterContext, compile_condition
 from metacrm.engine.registry import Registry
+from metacrm.engine.systables import sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef, ObjectDef
 
@@ -240,18 +241,23 @@ class ListQuery:
         cols = [t.c[f.column] for f in selected.values()]
         stmt = select(*cols).where(self.where())
         if self.params.lookup_titles:
-            stmt = self._join_titles(stmt, [f for f in shown if f.kind.references == "target"])
+            stmt = self._join_titles(stmt, [f for f in shown if f.kind.references])
         if self.params.cursor:
             stmt = stmt.where(self.keyset(keys, self.decode_cursor(keys, self.params.cursor)))
         stmt = stmt.order_by(*(t.c[k.field.column].desc() if k.descending
                                else t.c[k.field.column].asc() for k in keys))
         return stmt, keys, shown
 
-    def _join_titles(self, stmt: Select, lookups: list[FieldDef]) -> Select:
-        for f in lookups:
-            target_obj = self.registry.objects[f.target]
-            target = self.registry.table(target_obj).alias(f"t_{f.name}")
-            title = target.c[target_obj.title_field]
+    def _join_titles(self, stmt: Select, references: list[FieldDef]) -> Select:
+        """Each lookup's title (a user's display name) as ``<field>__title``: one join each."""
+        for f in references:
+            if f.kind.references == "user":
+                target = sys_user.alias(f"t_{f.name}")
+                title = target.c.display_name
+            else:
+                target_obj = self.registry.objects[f.target]
+                target = self.registry.table(target_obj).alias(f"t_{f.name}")
+                title = target.c[target_obj.title_field]
             stmt = stmt.outerjoin(target, target.c.id == self.table.c[f.column]) \
                 .add_columns(title.label(f"{f.name}__title"))
         return stmt
@@ -315,3 +321,30 @@ def list_records(session: Session, registry: Registry, obj: ObjectDef | str, par
         page.next_cursor = q.encode_cursor(keys, rows[-1])
     _count(session, q, page, len(rows), offset)
     return page
+
+
+def totals(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
+           fields: Sequence[FieldDef]) -> dict[str, Any]:
+    """Sums of the given fields over every record the list matches (one statement)."""
+    if not fields:
+        return {}
+    q = ListQuery(registry, obj, params, session.get_bind().dialect.name)
+    stmt = select(*(func.sum(q.table.c[f.column]).label(f.name) for f in fields)).where(q.where())
+    return dict(session.execute(stmt).one()._mapping)
+
+
+def neighbours(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
+               record: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The ids before and after ``record`` in the list ``params`` describes."""
+    q = ListQuery(registry, obj, params, session.get_bind().dialect.name)
+    keys = q.sort_keys()
+    values = [record.get(k.field.name) for k in keys]
+    found = []
+    for order in (keys, [SortKey(k.field, not k.descending) for k in keys]):
+        t = q.table
+        stmt = (select(t.c.id).where(q.where(), q.keyset(order, values))
+                .order_by(*(t.c[k.field.column].desc() if k.descending
+                            else t.c[k.field.column].asc() for k in order)).limit(1))
+        found.append(session.execute(stmt).scalar())
+    following, previous = found
+    return previous, following

@@ -97,3 +97,26 @@ sys_sequence = Table(
     Column("name", String(140), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+sys_view = Table(
+    "sys_view", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("object", String(63), nullable=False),
+    Column("name", String(60), nullable=False),  # a built-in's key, or the user's own name
+    Column("builtin", Boolean, nullable=False, default=False),
+    Column("filter", JSON_TYPE),
+    Column("columns", JSON_TYPE),
+    Column("sort", String(400)),
+    Column("position", Integer, nullable=False, default=0),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Index("ix_sys_view_user_object", "user_id", "object", "position"),
+)
+
+sys_login_failure = Table(
+    "sys_login_failure", system_metadata,
+    Column("key", String(200), primary_key=True),  # username and client address
+    Column("failures", Integer, nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+)

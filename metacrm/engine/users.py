@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -91,3 +91,24 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
         .where(sys_api_token.c.token_hash == _digest(token), sys_api_token.c.expires_at > now(),
                sys_user.c.active.is_(True))).first()
     return actor_from_row(row) if row else None
+
+
+def set_language(session: Session, actor: Actor, language: str) -> None:
+    if language not in ("zh", "en"):
+        raise ValidationFailed({"language": "must be zh or en"})
+    session.execute(update(sys_user).where(sys_user.c.id == actor.user_id)
+                    .values(language=language))
+
+
+def display_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(sys_user.c.id, sys_user.c.display_name)
+                           .where(sys_user.c.id.in_(ids)))
+    return {r.id: r.display_name for r in rows}
+
+
+def active_users(session: Session) -> list[tuple[int, str]]:
+    rows = session.execute(select(sys_user.c.id, sys_user.c.display_name)
+                           .where(sys_user.c.active.is_(True)).order_by(sys_user.c.display_name))
+    return [(r.id, r.display_name) for r in rows]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask
+from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager, UserMixin
+from flask_wtf.csrf import CSRFProtect
 
 from metacrm.config import Settings
 from metacrm.engine.actor import Actor
@@ -11,11 +13,21 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.metastore import RegistryCache, ensure_system_tables
 from metacrm.engine.users import load_actor
 from metacrm.engine.version_signal import VersionSignal
-from metacrm.ui import api
+from metacrm.ui import api, auth, pages, scenes
 from metacrm.ui.errors import register_error_handlers
+from metacrm.ui.i18n import init_i18n
 from metacrm.ui.runtime import Runtime, close_db, db
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                               "object-src 'none'; base-uri 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 
 
 class SessionUser(UserMixin):
@@ -30,8 +42,9 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-                      TESTING=settings.testing,
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+                      TESTING=settings.testing, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", BOOTSTRAP_SERVE_LOCAL=True,
+                      WTF_CSRF_TIME_LIMIT=None)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     engine = engine or make_engine(settings.database_url, pool_pre_ping=True)
@@ -39,20 +52,29 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     signal = VersionSignal(settings.redis_url) if settings.redis_url else None
     app.extensions["metacrm"] = Runtime(
         settings, engine, RegistryCache(engine, settings.metadata_poll_seconds, signal))
+
     login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = None
 
     @login.user_loader
     def _load_user(user_id: str):
         actor = load_actor(db(), int(user_id)) if user_id.isdigit() else None
         return SessionUser(actor) if actor else None
 
+    Bootstrap5(app)
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.bp)  # bearer tokens, not cookies, authorise API writes
+    init_i18n(app)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
-    app.register_blueprint(api.bp)
+    for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp):
+        app.register_blueprint(blueprint)
 
-    @app.get("/")
-    def service():
-        return jsonify({"name": "metacrm", "api": "/api/v1",
-                        "openapi": "/api/v1/openapi.json"})
+    @app.after_request
+    def _security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from metacrm.engine.errors import (
@@ -63,12 +64,23 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(422, "invalid_metadata", "the metadata is not valid",
                               problems=[str(p) for p in e.problems])
 
+    @app.errorhandler(CSRFError)
+    def _csrf(e: CSRFError):
+        return _page_or_json(400, "csrf_failed", "the form has expired; reload and try again")
+
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
         code = (e.name or "error").lower().replace(" ", "_")
-        return error_response(e.code or 500, code, e.description or e.name)
+        return _page_or_json(e.code or 500, code, e.description or e.name)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "something went wrong on our side")
+        return _page_or_json(500, "internal_error", "something went wrong on our side")
+
+
+def _page_or_json(status: int, code: str, message: str):
+    """The API answers JSON; pages answer a page."""
+    if request.path.startswith("/api/"):
+        return error_response(status, code, message)
+    return render_template("error.html", status=status, code=code), status

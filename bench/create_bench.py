@@ -1,0 +1,113 @@
+"""Benchmark 2: creating customers through the records service.
+
+``customer`` is used because it has the costly parts of a create: a unique name (one
+lookup per batch), an auto-number code (one sequence upsert per batch), defaults, a
+business type and the audit log. The baseline inserts the very rows the service stored
+(taken from its return value) with a plain Core executemany, one transaction per 1000.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from bench.common import Instance, StatementLog, timed
+from bench.report import Recorder
+from bench.seed import INDUSTRIES, LEVELS, SOURCES, customer_name
+from metacrm.engine import records
+
+BATCH = 1000
+CLEARED = ("o_customer", "sys_audit")
+
+
+def inputs(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Values as an import or the API would send them (strings and numbers)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, count + 1):
+        values = {"name": customer_name(rng, i), "industry": rng.choice(INDUSTRIES),
+                  "phone": f"13{rng.randint(0, 999_999_999):09d}",
+                  "employees": rng.randint(1, 5000),
+                  "annual_revenue": f"{rng.randint(0, 10**9) / 100:.2f}"}
+        if rng.random() < 0.5:
+            values["level"] = rng.choice(LEVELS)
+        if source := rng.choice(SOURCES):
+            values["source"] = source
+        out.append(values)
+    return out
+
+
+def clear(inst: Instance) -> None:
+    """Empty the customer table and the audit log so every variant starts alike."""
+    with inst.engine.begin() as conn:
+        if inst.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(CLEARED)}"))
+        else:
+            for table in CLEARED:
+                conn.execute(text(f"DELETE FROM {table}"))
+    if inst.dialect == "sqlite":
+        with inst.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def create_batched(inst: Instance, values: list[dict]) -> list[dict]:
+    registry = inst.registry()
+    stored: list[dict] = []
+    for start in range(0, len(values), BATCH):
+        with Session(inst.engine) as session, session.begin():
+            stored.extend(records.create_many(session, registry, "customer",
+                                              values[start:start + BATCH], actor=inst.actor))
+    return stored
+
+
+def create_one_by_one(inst: Instance, values: list[dict]) -> None:
+    registry = inst.registry()
+    with Session(inst.engine) as session:
+        for start in range(0, len(values), BATCH):
+            with session.begin():
+                for v in values[start:start + BATCH]:
+                    records.create(session, registry, "customer", v, actor=inst.actor)
+
+
+def core_executemany(inst: Instance, rows: list[dict]) -> None:
+    table = inst.registry().table("customer")
+    stmt = insert(table)
+    for start in range(0, len(rows), BATCH):
+        with inst.engine.begin() as conn:
+            conn.execute(stmt, rows[start:start + BATCH])
+
+
+def statements_per_create(inst: Instance) -> int:
+    registry = inst.registry()
+    log = StatementLog(inst.engine)
+    try:
+        with Session(inst.engine) as session, session.begin(), log.record() as seen:
+            records.create(session, registry, "customer", {"name": "statement count"},
+                           actor=inst.actor)
+    finally:
+        log.close()
+    return len(seen)
+
+
+def run(inst: Instance, rec: Recorder, count: int) -> None:
+    values = inputs(count)
+    clear(inst)
+    stored: list[dict] = []
+    many = timed(lambda: stored.extend(create_batched(inst, values)))
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in stored]
+    clear(inst)
+    core = timed(lambda: core_executemany(inst, rows))
+    clear(inst)
+    single = timed(lambda: create_one_by_one(inst, values))
+    clear(inst)
+    rec.add("create", f"create_many x{count:,} (batches of {BATCH})", count / many, "rec/s")
+    rec.add("create", f"Core executemany x{count:,} (same rows)", count / core, "rec/s")
+    rec.add("create", "create_many / Core executemany (time)", many / core, "x", "<= 3")
+    target = ">= 7000" if inst.dialect == "sqlite" else None
+    rec.add("create", f"create one by one x{count:,} (commit/{BATCH})", count / single,
+            "rec/s", target)
+    rec.add("create", "statements per one-by-one create", statements_per_create(inst), "stmts",
+            note="+ one audit executemany per commit")

@@ -1,0 +1,92 @@
+"""Measurements: one printed line each as they come, a summary table and a JSON file."""
+
+from __future__ import annotations
+
+import json
+import operator
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+COMPARE = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}
+
+
+@dataclass
+class Result:
+    db: str
+    size: int | None
+    bench: str
+    metric: str
+    value: float
+    unit: str
+    target: str | None = None  # e.g. "<= 1.5"
+    passed: bool | None = None
+    note: str = ""
+
+    def line(self) -> str:
+        size = f"{self.size:>8,}" if self.size is not None else " " * 8
+        verdict = ""
+        if self.target is not None:
+            verdict = f"  target {self.target:<10} {'PASS' if self.passed else 'FAIL'}"
+        note = f"  ({self.note})" if self.note else ""
+        return (f"[{self.db:<8} {size}] {self.bench:<7} {self.metric:<44} "
+                f"{_fmt(self.value):>10} {self.unit:<6}{verdict}{note}")
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+class Recorder:
+    """Collects results for one run; the context (db, size) is set by the runner."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.db = ""
+        self.size: int | None = None
+        self.started = time.time()
+
+    def add(self, bench: str, metric: str, value: float, unit: str = "",
+            target: str | None = None, note: str = "") -> Result:
+        passed = None
+        if target is not None:
+            op, bound = target.split()
+            passed = bool(COMPARE[op](round(value, 6), float(bound)))
+        result = Result(self.db, self.size, bench, metric, value, unit, target, passed, note)
+        self.results.append(result)
+        print(result.line(), flush=True)
+        return result
+
+    def check(self, bench: str, metric: str, ok: bool, note: str = "") -> Result:
+        """A yes/no property (1 = holds), shown with the ratios."""
+        return self.add(bench, metric, 1.0 if ok else 0.0, "bool", "== 1", note)
+
+    def summary(self) -> str:
+        rows = [r for r in self.results if r.target is not None]
+        head = f"{'db':<8} {'size':>9}  {'bench':<7} {'measure':<44} {'value':>10}  " \
+               f"{'target':<10} result"
+        lines = ["", "SUMMARY (ratios and checks against the targets)", head, "-" * len(head)]
+        for r in rows:
+            size = f"{r.size:,}" if r.size is not None else "-"
+            lines.append(f"{r.db:<8} {size:>9}  {r.bench:<7} {r.metric:<44} "
+                         f"{_fmt(r.value):>10}  {r.target:<10} {'PASS' if r.passed else 'FAIL'}")
+        failed = sum(1 for r in rows if not r.passed)
+        lines.append(f"{len(rows) - failed} passed, {failed} failed, "
+                     f"{time.time() - self.started:.0f} s")
+        return "\n".join(lines)
+
+    def write_json(self, options: dict) -> Path:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.started))
+        path = RESULTS_DIR / f"bench-{stamp}.json"
+        payload = {"started": stamp, "seconds": round(time.time() - self.started, 1),
+                   "options": options, "python": sys.version.split()[0],
+                   "machine": platform.platform(),
+                   "results": [asdict(r) for r in self.results]}
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        return path

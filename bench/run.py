@@ -1,0 +1,150 @@
+"""Run the benchmarks: ``python -m bench`` or ``python bench/run.py``.
+
+For each database: the create benchmark on an empty instance, then for each size a fresh
+instance seeded with that many opportunities, on which the list, request-path, HTTP and
+schema benchmarks run in that order (the schema one changes the table, so it is last).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import (  # noqa: E402
+    create_bench,
+    http_bench,
+    list_bench,
+    path_bench,
+    schema_bench,
+    seed,
+)
+from bench.common import Instance, database, install_instance, timed  # noqa: E402
+from bench.report import Recorder  # noqa: E402
+
+BENCHES = ("create", "list", "path", "http", "schema")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="opportunity rows per sized run, comma-separated")
+    parser.add_argument("--quick", action="store_true",
+                        help="10k rows only, fewer repetitions: a smoke run")
+    parser.add_argument("--only", default=",".join(BENCHES),
+                        help=f"benchmarks to run, comma-separated ({', '.join(BENCHES)})")
+    args = parser.parse_args(argv)
+    args.sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
+    args.only = [b for b in args.only.split(",") if b]
+    unknown = set(args.only) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+class Volumes:
+    """Repetitions and volumes: full, or small for --quick."""
+
+    def __init__(self, quick: bool):
+        self.list_repeat = 10 if quick else 30
+        self.create_count = 10_000 if quick else 100_000
+        self.http_requests = 400 if quick else 2000
+        self.path_requests = 100 if quick else 500
+
+
+def guarded(rec: Recorder, bench: str, fn: Callable[[], object]) -> object:
+    """One benchmark's crash is reported as a failure; the others still run."""
+    try:
+        return fn()
+    except Exception as exc:  # report it and go on
+        traceback.print_exc()
+        rec.check(bench, "ran without error", False, note=f"{type(exc).__name__}: {exc}"[:200])
+        return None
+
+
+def sized_run(inst: Instance, rec: Recorder, size: int, cfg: Volumes, only: list[str],
+              workdir: Path) -> dict[str, float]:
+    """The benchmarks that need ``size`` seeded rows; returns times to compare across sizes."""
+    rec.add("setup", f"seed {size:,} opportunities (bulk load)",
+            timed(lambda: seed.populate(inst, size)), "s", note=str(inst.counts))
+    out: dict[str, float] = {}
+    if "list" in only:
+        guarded(rec, "list", lambda: list_bench.fresh_statistics(inst, rec))
+    seed.analyze(inst)
+    if "list" in only:
+        page1 = guarded(rec, "list", lambda: list_bench.run(inst, rec, cfg.list_repeat))
+        if page1 is not None:
+            out["list page 1"] = page1
+    if "path" in only:
+        guarded(rec, "path", lambda: path_bench.run(inst, rec, workdir, cfg.path_requests))
+    if "http" in only:
+        guarded(rec, "http", lambda: http_bench.run(inst, rec, workdir, cfg.http_requests))
+    if "schema" in only:
+        added = guarded(rec, "schema", lambda: schema_bench.run(inst, rec, workdir))
+        if added is not None:
+            out["add field"] = added
+    return out
+
+
+def compare_sizes(rec: Recorder, times: dict[int, dict[str, float]]) -> None:
+    """Latency at the largest size against the smallest: flat, not proportional to rows."""
+    small, large = min(times), max(times)
+    if small == large:
+        return
+    rec.size = large
+    for name, target in (("list page 1", "<= 2"), ("add field", None)):
+        if name in times[small] and name in times[large]:
+            rec.add("scale", f"{name}: {large:,} rows / {small:,} rows",
+                    times[large][name] / times[small][name], "x", target,
+                    note="" if target else "information")
+
+
+def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorder,
+                 workdir: Path) -> None:
+    rec.db = kind
+    if "create" in args.only:
+        rec.size = None
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            guarded(rec, "create", lambda: create_bench.run(inst, rec, cfg.create_count))
+            inst.engine.dispose()
+    sized = [b for b in args.only if b != "create"]
+    if not sized:
+        return
+    times: dict[int, dict[str, float]] = {}
+    for size in args.sizes:
+        rec.size = size
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            try:
+                times[size] = sized_run(inst, rec, size, cfg, sized, workdir)
+            finally:
+                inst.engine.dispose()
+    compare_sizes(rec, times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = Volumes(args.quick)
+    rec = Recorder()
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    with tempfile.TemporaryDirectory(prefix="metacrm-bench-") as tmp:
+        for kind in kinds:
+            run_database(kind, args, cfg, rec, Path(tmp))
+    print(rec.summary())
+    path = rec.write_json({"db": args.db, "sizes": args.sizes, "quick": args.quick,
+                           "only": args.only})
+    print(f"results: {path}")
+    failed = [r for r in rec.results if r.passed is False]
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

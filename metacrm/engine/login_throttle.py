@@ -1,0 +1,47 @@
+"""Repeated failed logins are slowed down: after a few, each attempt must wait longer.
+
+Kept in the database, so every web process applies the same delay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine.systables import sys_login_failure
+
+FREE_ATTEMPTS = 3
+MAX_DELAY = dt.timedelta(minutes=5)
+FORGET_AFTER = dt.timedelta(minutes=30)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def wait_seconds(session: Session, key: str) -> int:
+    """How long ``key`` must wait before its next attempt (0: go ahead)."""
+    row = session.execute(select(sys_login_failure).where(sys_login_failure.c.key == key)).first()
+    if row is None or row.failures < FREE_ATTEMPTS or now() - row.last_at > FORGET_AFTER:
+        return 0
+    delay = min(dt.timedelta(seconds=2 ** (row.failures - FREE_ATTEMPTS + 1)), MAX_DELAY)
+    remaining = row.last_at + delay - now()
+    return max(0, int(remaining.total_seconds() + 0.999))
+
+
+def record_failure(session: Session, key: str) -> None:
+    table = sys_login_failure
+    row = session.execute(select(table.c.failures, table.c.last_at)
+                          .where(table.c.key == key)).first()
+    if row is None:
+        session.execute(insert(table).values(key=key, failures=1, last_at=now()))
+    else:
+        failures = 1 if now() - row.last_at > FORGET_AFTER else row.failures + 1
+        session.execute(update(table).where(table.c.key == key)
+                        .values(failures=failures, last_at=now()))
+
+
+def clear(session: Session, key: str) -> None:
+    session.execute(delete(sys_login_failure).where(sys_login_failure.c.key == key))

@@ -1,0 +1,69 @@
+"""Signing in and out, and the user's language."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from metacrm.engine import login_throttle, users
+from metacrm.ui.runtime import db
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never redirect a user to another site after login."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    from metacrm.ui.app import SessionUser
+
+    if current_user.is_authenticated:
+        return redirect(url_for("pages.home"))
+    error = None
+    username = request.form.get("username", "").strip()
+    if request.method == "POST":
+        key = f"{username.lower()}|{request.remote_addr}"
+        session_db = db()
+        wait = login_throttle.wait_seconds(session_db, key)
+        if wait:
+            error = _("Too many failed attempts. Try again in %(seconds)d seconds.",
+                      seconds=wait)
+        else:
+            actor = users.authenticate(session_db, username, request.form.get("password", ""))
+            if actor is None:
+                login_throttle.record_failure(session_db, key)
+                error = _("Wrong username or password.")
+            else:
+                login_throttle.clear(session_db, key)
+                session_db.commit()
+                session.clear()
+                login_user(SessionUser(actor))
+                return redirect(_safe_next(request.args.get("next")))
+        session_db.commit()
+    return render_template("login.html", error=error, username=username), 401 if error else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def set_language():
+    language = request.form.get("language", "")
+    if language in ("zh", "en"):
+        session["language"] = language
+        if current_user.is_authenticated:
+            users.set_language(db(), current_user.actor, language)
+            db().commit()
+    return redirect(_safe_next(request.form.get("next")))

@@ -1,0 +1,90 @@
+"""A list page's state: the saved view, overridden by what the URL says."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import request
+
+from metacrm.engine import saved_views
+from metacrm.engine.query import MAX_PAGE_SIZE, ListParams
+from metacrm.metadata.model import FieldDef, ObjectDef
+
+PAGE_SIZES = (10, 20, 50, 100)
+
+
+@dataclass
+class ListState:
+    obj: ObjectDef
+    views: list[saved_views.SavedView]
+    view: saved_views.SavedView
+    filter: Any = None
+    sort: str = ""
+    q: str = ""
+    columns: list[str] = field(default_factory=list)
+    page_size: int = 20
+    page: int = 1
+    cursor: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def params(self, **overrides) -> ListParams:
+        values = dict(filter=self.filter, sort=self.sort, q=self.q or None,
+                      page=self.page, page_size=self.page_size, cursor=self.cursor,
+                      columns=self.columns, lookup_titles=True)
+        values.update(overrides)
+        return ListParams(**values)
+
+    def args(self, **overrides) -> dict[str, Any]:
+        """Query-string arguments that reproduce this list (for links)."""
+        out: dict[str, Any] = {"view": self.view.key}
+        if self.filter != self.view.filter and self.filter is not None:
+            out["filter"] = json.dumps(self.filter, ensure_ascii=False)
+        if self.sort and self.sort != (self.view.sort or self.obj.default_sort):
+            out["sort"] = self.sort
+        if self.q:
+            out["q"] = self.q
+        if self.columns != list(self.view.columns or self.obj.list_columns):
+            out["columns"] = ",".join(self.columns)
+        if self.page_size != 20:
+            out["page_size"] = self.page_size
+        out.update({k: v for k, v in overrides.items()})
+        return {k: v for k, v in out.items() if v not in (None, "")}
+
+    @property
+    def column_fields(self) -> list[FieldDef]:
+        return [self.obj.queryable[c] for c in self.columns]
+
+
+def _int(raw: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(raw))) if raw else default
+    except ValueError:
+        return default
+
+
+def list_state(obj: ObjectDef, views: list[saved_views.SavedView]) -> ListState:
+    args = request.args
+    key = args.get("view")
+    view = next((v for v in views if v.key == key), None) or saved_views.default_view(views)
+    state = ListState(obj, views, view, filter=view.filter,
+                      sort=view.sort or obj.default_sort, columns=list(view.columns or
+                                                                       obj.list_columns))
+    if "filter" in args:
+        try:
+            state.filter = json.loads(args["filter"]) if args["filter"] else None
+        except json.JSONDecodeError:
+            state.problems.append("filter")
+    state.sort = args.get("sort") or state.sort
+    state.q = args.get("q", "").strip()[:100]
+    if args.get("columns"):
+        wanted = [c for c in args["columns"].split(",") if c in obj.queryable]
+        state.columns = wanted or state.columns
+    state.columns = [c for c in state.columns if c in obj.queryable]
+    if obj.title_field not in state.columns:
+        state.columns.insert(0, obj.title_field)
+    state.page_size = _int(args.get("page_size"), 20, 1, MAX_PAGE_SIZE)
+    state.page = _int(args.get("page"), 1, 1, 10_000)
+    state.cursor = args.get("cursor") or None
+    return state

@@ -1,0 +1,339 @@
+"""The generated pages: list, form, detail and recycle bin of any object.
+
+Thin handlers: parse the request, call the engine, render. Every screen is drawn from
+the metadata; nothing here knows a specific object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from metacrm.engine import audit, query, records, saved_views, users
+from metacrm.engine.errors import BadQuery, ObjectNotFound, RecordNotFound, StaleVersion, \
+    ValidationFailed
+from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
+from metacrm.ui import widgets
+from metacrm.ui.i18n import language
+from metacrm.ui.listing import PAGE_SIZES, list_state
+from metacrm.ui.runtime import db, registry
+
+bp = Blueprint("pages", __name__)
+RELATED_ROWS = 5
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in user."""
+
+
+def actor():
+    return current_user.actor
+
+
+def object_or_404(name: str) -> ObjectDef:
+    try:
+        return registry().object(name)
+    except ObjectNotFound:
+        abort(404)
+
+
+def fetch_or_404(obj: ObjectDef, record_id: int, **params: Any) -> dict[str, Any]:
+    """One record with its lookups' titles, through the same compiler as lists."""
+    page = query.list_records(db(), registry(), obj, query.ListParams(
+        filter=[["id", "eq", record_id]], lookup_titles=True, count="none", **params))
+    if not page.items:
+        abort(404)
+    return page.items[0]
+
+
+@bp.app_context_processor
+def _navigation() -> dict[str, Any]:
+    if not current_user or not current_user.is_authenticated:
+        return {}
+    reg = registry()
+    groups = [(g, [o for o in reg.active_objects if o.group == g.name]) for g in reg.groups]
+    ungrouped = [o for o in reg.active_objects if o.group not in {g.name for g in reg.groups}]
+    return {"nav_groups": [(g, objs) for g, objs in groups if objs], "nav_other": ungrouped,
+            "display": lambda f, v: widgets.display(f, v, language())}
+
+
+@bp.get("/")
+def home():
+    objects = registry().active_objects
+    if not objects:
+        return render_template("empty.html")
+    return redirect(url_for(".list_view", object_name=objects[0].name))
+
+
+# -- lists ------------------------------------------------------------------------------
+def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
+    """What the filter builder offers: each field with its operators and options."""
+    out = []
+    for f in obj.queryable.values():
+        entry = {"name": f.name, "label": f.label.get(language()), "type": f.type,
+                 "operators": list(f.kind.operators)}
+        if f.options:
+            entry["options"] = [{"value": o.value, "label": o.label.get(language())}
+                                for o in f.options if o.active]
+        if f.target:
+            entry["lookup"] = url_for(".lookup", object_name=f.target)
+        out.append(entry)
+    return out
+
+
+@bp.get("/o/<object_name>")
+def list_view(object_name: str):
+    obj = object_or_404(object_name)
+    views = saved_views.views_for(db(), actor(), obj.name)
+    state = list_state(obj, views)
+    try:
+        page = query.list_records(db(), registry(), obj, state.params())
+        currency = [f for f in state.column_fields if f.type == "currency"]
+        sums = query.totals(db(), registry(), obj, state.params(), currency)
+    except BadQuery as exc:
+        state.problems.append(str(exc))
+        state.filter, state.sort, state.cursor = state.view.filter, obj.default_sort, None
+        page = query.list_records(db(), registry(), obj, state.params())
+        sums = {}
+    return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
+                           fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
+                           all_columns=[f for f in obj.queryable.values()])
+
+
+@bp.post("/o/<object_name>/bulk-delete")
+def bulk_delete(object_name: str):
+    obj = object_or_404(object_name)
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    session = db()
+    for record_id in ids:
+        try:
+            records.delete(session, registry(), obj, record_id, actor=actor())
+        except RecordNotFound:
+            continue
+    session.commit()
+    flash(_("%(count)d record(s) moved to the recycle bin.", count=len(ids)), "success")
+    return redirect(request.form.get("back") or url_for(".list_view", object_name=obj.name))
+
+
+@bp.get("/o/<object_name>/lookup")
+def lookup(object_name: str):
+    """Type-ahead candidates: matches over the target's search fields."""
+    obj = object_or_404(object_name)
+    page = query.list_records(db(), registry(), obj, query.ListParams(
+        q=request.args.get("q", "")[:100] or None, columns=[obj.title_field], page_size=10,
+        count="none", sort=obj.title_field))
+    return jsonify([{"id": r["id"], "title": r[obj.title_field]} for r in page.items])
+
+
+# -- forms ------------------------------------------------------------------------------
+def form_sections(obj: ObjectDef, bt: BusinessTypeDef | None) -> list[tuple[Any, list[FieldDef]]]:
+    """The layout's sections, limited to the business type's fields, in its order."""
+    allowed = set(bt.fields) if bt and bt.fields else None
+    sections = []
+    for section in obj.form:
+        fields = [obj.all_fields[n] for n in section.fields
+                  if n in obj.all_fields and not obj.all_fields[n].archived
+                  and (allowed is None or n in allowed)]
+        if fields:
+            sections.append((section.label, fields))
+    return sections
+
+
+def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
+    allowed = bt.picklists.get(f.name) if bt else None
+    return [o for o in f.options if o.active and (allowed is None or o.value in allowed)]
+
+
+def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors: dict,
+                record: dict | None = None, status: int = 200):
+    sections = form_sections(obj, bt)
+    shown = {f.name for _, fields in sections for f in fields}
+    stray = {k: v for k, v in errors.items() if k not in shown}
+    return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
+                           errors=errors, stray_errors=stray, record=record,
+                           options_for=options_for, widget=widgets.widget,
+                           user_choices=users.active_users(db()),
+                           titles=values.get("_titles", {})), status
+
+
+def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | None:
+    if not obj.business_types:
+        return None
+    return obj.business_type(name or "") or None
+
+
+@bp.route("/o/<object_name>/new", methods=["GET", "POST"])
+def create(object_name: str):
+    obj = object_or_404(object_name)
+    chosen = request.values.get("business_type")
+    if len(obj.business_types) > 1 and not business_type_for(obj, chosen):
+        args = {k: v for k, v in request.args.items() if k != "business_type"}
+        return render_template("choose_type.html", obj=obj, args=args)
+    bt = business_type_for(obj, chosen) or (obj.business_types[0] if obj.business_types
+                                            else None)
+    fields = [f for _, fs in form_sections(obj, bt) for f in fs]
+    if request.method == "GET":
+        defaults = {f.name: f.default for f in fields if f.default is not None}
+        prefill = {f.name: request.args[f.name] for f in fields if request.args.get(f.name)}
+        titles = lookup_titles(obj, prefill)
+        return render_form(obj, bt, {**widgets.form_values(defaults, fields), **prefill,
+                                     "_titles": titles}, {})
+    submitted = widgets.parse_form(request.form, fields)
+    if bt:
+        submitted["business_type"] = bt.name
+    try:
+        row = records.create(db(), registry(), obj, submitted, actor=actor())
+    except ValidationFailed as exc:
+        db().rollback()
+        kept = {**{f.name: request.form.get(f.name, "") for f in fields},
+                **{f.name: request.form.getlist(f.name) for f in fields
+                   if f.type == "multiselect"},
+                "_titles": {f.name: request.form.get(f"{f.name}__title", "") for f in fields
+                            if f.type == "lookup"}}
+        return render_form(obj, bt, kept, exc.fields, status=422)
+    db().commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for(".detail", object_name=obj.name, record_id=row["id"]))
+
+
+def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
+    """Titles of looked-up records named by id, for pre-filled lookup inputs."""
+    out = {}
+    for name, value in values.items():
+        f = obj.all_fields.get(name)
+        if f is None or f.type != "lookup" or not str(value).isdigit():
+            continue
+        target = registry().object(f.target)
+        page = query.list_records(db(), registry(), target, query.ListParams(
+            filter=[["id", "eq", int(value)]], columns=[target.title_field], count="none"))
+        if page.items:
+            out[name] = page.items[0][target.title_field]
+    return out
+
+
+@bp.route("/o/<object_name>/<int:record_id>/edit", methods=["GET", "POST"])
+def edit(object_name: str, record_id: int):
+    obj = object_or_404(object_name)
+    row = fetch_or_404(obj, record_id)
+    bt = business_type_for(obj, row.get("business_type"))
+    fields = [f for _, fs in form_sections(obj, bt) for f in fs]
+    titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title") and v}
+    if request.method == "GET":
+        values = {**widgets.form_values(row, fields), "_titles": titles}
+        return render_form(obj, bt, values, {}, record=row)
+    submitted = widgets.parse_form(request.form, fields)
+    version = request.form.get("version", "")
+    try:
+        records.update_record(db(), registry(), obj, record_id, submitted, actor=actor(),
+                              version=int(version) if version.isdigit() else None)
+    except (ValidationFailed, StaleVersion) as exc:
+        db().rollback()
+        errors = exc.fields if isinstance(exc, ValidationFailed) else {
+            "_form": _("Someone else changed this record while you were editing. "
+                       "Reload it to see their change.")}
+        kept = {**{f.name: request.form.get(f.name, "") for f in fields},
+                **{f.name: request.form.getlist(f.name) for f in fields
+                   if f.type == "multiselect"},
+                "_titles": {f.name: request.form.get(f"{f.name}__title", "") for f in fields
+                            if f.type == "lookup"}}
+        return render_form(obj, bt, kept, errors, record=row,
+                           status=409 if isinstance(exc, StaleVersion) else 422)
+    db().commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
+
+
+# -- detail -----------------------------------------------------------------------------
+def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
+    out = []
+    for other, field_name in registry().referrers(obj.name):
+        columns = [c for c in other.list_columns if c != field_name][:4]
+        page = query.list_records(db(), registry(), other, query.ListParams(
+            filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
+            lookup_titles=True))
+        out.append({"obj": other, "field": other.all_fields[field_name], "page": page,
+                    "columns": [other.queryable[c] for c in columns]})
+    return out
+
+
+def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
+    entries = audit.history(db(), obj.name, record_id, limit=100)
+    names = users.display_names(db(), {e["actor_id"] for e in entries if e["actor_id"]})
+    fields = obj.queryable | obj.all_fields
+    for entry in entries:
+        entry["actor"] = names.get(entry["actor_id"], _("System"))
+        entry["rows"] = [(fields.get(name), before, after)
+                         for name, (before, after) in entry["changes"].items()]
+    return entries
+
+
+@bp.get("/o/<object_name>/<int:record_id>")
+def detail(object_name: str, record_id: int):
+    obj = object_or_404(object_name)
+    row = fetch_or_404(obj, record_id)
+    bt = business_type_for(obj, row.get("business_type"))
+    neighbours = (None, None)
+    if request.args.get("view") or request.args.get("filter") or request.args.get("sort"):
+        state = list_state(obj, saved_views.views_for(db(), actor(), obj.name))
+        try:
+            neighbours = query.neighbours(db(), registry(), obj, state.params(), row)
+        except BadQuery:
+            pass
+    header = [obj.queryable[c] for c in obj.list_columns
+              if c in obj.queryable and c != obj.title_field][:4]
+    return render_template("detail.html", obj=obj, row=row, bt=bt, header=header,
+                           sections=form_sections(obj, bt), related=related_lists(obj, record_id),
+                           history=history_entries(obj, record_id), neighbours=neighbours,
+                           list_args=request.args.to_dict(), change_value=change_value)
+
+
+def change_value(f: FieldDef | None, value: Any) -> str:
+    """An audit value (as stored in JSON) shown like the field shows it."""
+    if value is None or f is None:
+        return "—" if value is None else str(value)
+    if not f.kind.generated:
+        try:
+            value = f.kind.coerce(value, f)
+        except ValueError:
+            return str(value)
+    return widgets.display(f, value, language()) or "—"
+
+
+@bp.post("/o/<object_name>/<int:record_id>/delete")
+def delete(object_name: str, record_id: int):
+    obj = object_or_404(object_name)
+    try:
+        records.delete(db(), registry(), obj, record_id, actor=actor())
+    except RecordNotFound:
+        abort(404)
+    db().commit()
+    flash(_("Moved to the recycle bin."), "success")
+    return redirect(url_for(".list_view", object_name=obj.name))
+
+
+# -- recycle bin ------------------------------------------------------------------------
+@bp.get("/o/<object_name>/recycle-bin")
+def recycle_bin(object_name: str):
+    obj = object_or_404(object_name)
+    page_number = max(1, request.args.get("page", 1, type=int))
+    page = query.list_records(db(), registry(), obj, query.ListParams(
+        deleted=True, sort="-updated_at", page=page_number, page_size=50,
+        columns=[obj.title_field, "updated_at", "owner"]))
+    return render_template("recycle_bin.html", obj=obj, page=page)
+
+
+@bp.post("/o/<object_name>/<int:record_id>/restore")
+def restore(object_name: str, record_id: int):
+    obj = object_or_404(object_name)
+    try:
+        records.restore(db(), registry(), obj, record_id, actor=actor())
+    except RecordNotFound:
+        abort(404)
+    db().commit()
+    flash(_("Restored."), "success")
+    return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
