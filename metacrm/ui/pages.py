@@ -13,8 +13,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from metacrm.engine import audit, query, records, saved_views, users
-from metacrm.engine.errors import BadQuery, ObjectNotFound, RecordNotFound, StaleVersion, \
-    ValidationFailed
+from metacrm.engine.errors import (
+    BadQuery,
+    ObjectNotFound,
+    RecordNotFound,
+    StaleVersion,
+    ValidationFailed,
+)
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets
 from metacrm.ui.i18n import language
