@@ -64,7 +64,8 @@ customer = Table("o_customer", metadata, Column("id", ID, primary_key=True),
                  Column("deleted", Boolean))
 
 
-def _sequence_upsert(dialect):
+def sequence_upsert(dialect):
+    """metacrm's auto-number counter: one upsert the database serialises."""
     stmt = dialect.insert(sys_sequence).values(name=bindparam("name"), value=bindparam("count"))
     return stmt.on_conflict_do_update(
         index_elements=["name"], set_={"value": sys_sequence.c.value + bindparam("count")}
@@ -111,7 +112,7 @@ def create_app(url: str) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     engine = make_engine(url)
-    upsert = _sequence_upsert(postgresql if engine.dialect.name == "postgresql" else sqlite)
+    upsert = sequence_upsert(postgresql if engine.dialect.name == "postgresql" else sqlite)
 
     def actor(conn) -> int:
         header = request.headers.get("Authorization", "")

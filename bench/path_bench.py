@@ -56,7 +56,7 @@ def run(inst: Instance, rec: Recorder, workdir: Path, requests: int) -> None:
     rec.add("path", "statements per warm HTTP list request (median)",
             statistics.median(per_request), "stmts", "<= 3", note="auth + page + capped count")
     rec.add("path", "statements per warm HTTP list request (max)", max(per_request), "stmts",
-            note="a request that also read the version counter")
+            note="information")
     rec.add("path", f"metadata reloads in {requests} warm requests", len(meta) - len(polls),
             "stmts", "<= 0", note="statements on meta_* other than the version counter")
     rec.add("path", "version-counter reads during the warm requests", len(polls), "stmts",

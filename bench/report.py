@@ -25,6 +25,7 @@ class Result:
     target: str | None = None  # e.g. "<= 1.5"
     passed: bool | None = None
     note: str = ""
+    key: bool = False  # shown in the summary even without a target
 
     def line(self) -> str:
         size = f"{self.size:>8,}" if self.size is not None else " " * 8
@@ -52,12 +53,13 @@ class Recorder:
         self.started = time.time()
 
     def add(self, bench: str, metric: str, value: float, unit: str = "",
-            target: str | None = None, note: str = "") -> Result:
+            target: str | None = None, note: str = "", key: bool = False) -> Result:
         passed = None
         if target is not None:
             op, bound = target.split()
             passed = bool(COMPARE[op](round(value, 6), float(bound)))
-        result = Result(self.db, self.size, bench, metric, value, unit, target, passed, note)
+        result = Result(self.db, self.size, bench, metric, value, unit, target, passed, note,
+                        key)
         self.results.append(result)
         print(result.line(), flush=True)
         return result
@@ -67,16 +69,19 @@ class Recorder:
         return self.add(bench, metric, 1.0 if ok else 0.0, "bool", "== 1", note)
 
     def summary(self) -> str:
-        rows = [r for r in self.results if r.target is not None]
+        rows = [r for r in self.results if r.target is not None or r.key]
         head = f"{'db':<8} {'size':>9}  {'bench':<7} {'measure':<44} {'value':>10}  " \
                f"{'target':<10} result"
-        lines = ["", "SUMMARY (ratios and checks against the targets)", head, "-" * len(head)]
+        lines = ["", "SUMMARY (ratios and checks against the targets; info: no target)", head,
+                 "-" * len(head)]
         for r in rows:
             size = f"{r.size:,}" if r.size is not None else "-"
+            verdict = "info" if r.passed is None else "PASS" if r.passed else "FAIL"
             lines.append(f"{r.db:<8} {size:>9}  {r.bench:<7} {r.metric:<44} "
-                         f"{_fmt(r.value):>10}  {r.target:<10} {'PASS' if r.passed else 'FAIL'}")
-        failed = sum(1 for r in rows if not r.passed)
-        lines.append(f"{len(rows) - failed} passed, {failed} failed, "
+                         f"{_fmt(r.value):>10}  {r.target or '-':<10} {verdict}")
+        checked = [r for r in rows if r.passed is not None]
+        failed = sum(1 for r in checked if not r.passed)
+        lines.append(f"{len(checked) - failed} passed, {failed} failed, "
                      f"{time.time() - self.started:.0f} s")
         return "\n".join(lines)
 

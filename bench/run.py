@@ -103,7 +103,7 @@ def compare_sizes(rec: Recorder, times: dict[int, dict[str, float]]) -> None:
         if name in times[small] and name in times[large]:
             rec.add("scale", f"{name}: {large:,} rows / {small:,} rows",
                     times[large][name] / times[small][name], "x", target,
-                    note="" if target else "information")
+                    note="" if target else "information", key=True)
 
 
 def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorder,
