@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager, UserMixin
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # bearer tokens, not cookies, authorise API writes
     init_i18n(app)
+    # JSON for attribute values: a plain string, so Jinja escapes its quotes.
+    app.jinja_env.filters["json_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp):
