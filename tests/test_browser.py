@@ -11,17 +11,17 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from conftest import ON_CI, ROOT, SAMPLE
 from metacrm.config import Settings
 from metacrm.engine import demo, instance, metastore, users
 from metacrm.engine.db import make_engine
 from metacrm.ui.app import create_app
+
+from conftest import ON_CI, ROOT, SAMPLE
 
 CHROMIUM = os.environ.get("METACRM_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -242,3 +242,19 @@ def test_pages_fit_a_phone_screen(chromium, server):
         shot(page, name)
     context.close()
 
+
+
+def test_delete_and_restore_from_the_recycle_bin(page):
+    page.goto(page.base + "/o/customer/new?business_type=standard")
+    page.fill("#f-name", "回收站测试客户")
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/o/customer/\d+$"))
+    page.locator("button[data-confirm]", has_text="删除").click()
+    page.wait_for_url(re.compile(r".*/o/customer$"))
+    assert page.dialogs == ["确定将这条记录移入回收站吗？"]
+    page.goto(page.base + "/o/customer/recycle-bin")
+    assert "回收站测试客户" in page.locator("#recycle-bin").inner_text()
+    shot(page, "recycle-bin")
+    page.locator("#recycle-bin tr", has_text="回收站测试客户").locator("button").click()
+    page.wait_for_url(re.compile(r".*/o/customer/\d+$"))
+    assert page.locator("#record-title").inner_text() == "回收站测试客户"

@@ -291,3 +291,12 @@ def test_user_display_names_replace_ids(web, session, make_record):
     session.commit()
     make_record("customer", name="Owned Co", owner=owner)
     assert "李雷" in web.text("/o/customer")
+
+
+def test_the_api_accepts_the_web_session_with_its_csrf_token(web):
+    assert web.client.get("/api/v1/objects/customer/records").status_code == 200
+    refused = web.client.post("/api/v1/objects/customer/records", json={"name": "No token"})
+    assert refused.status_code == 401
+    created = web.client.post("/api/v1/objects/customer/records", json={"name": "With token"},
+                              headers={"X-CSRFToken": web.token})
+    assert created.status_code == 201

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from metacrm.engine import query, records, users
 from metacrm.engine.actor import Actor
@@ -29,13 +31,23 @@ def current_actor() -> Actor:
         actor = users.actor_for_token(db(), header[7:].strip())
         if actor is None:
             raise ApiError(401, "unauthorized", "the token is not valid or has expired")
-    elif current_user.is_authenticated and request.method in SAFE_METHODS:
+    elif current_user.is_authenticated and (request.method in SAFE_METHODS
+                                            or _valid_csrf_header()):
         actor = current_user.actor
     else:
         raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'; "
                                             "get one from POST /api/v1/auth/token")
     g.actor = actor
     return actor
+
+
+def _valid_csrf_header() -> bool:
+    """Session cookies authorise a write only with the page's CSRF token in a header."""
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken", ""))
+    except ValidationError:
+        return False
+    return True
 
 
 def json_body() -> dict[str, Any]:
