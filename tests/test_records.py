@@ -215,3 +215,21 @@ def test_create_many_numbers_every_record(session, registry, admin):
     codes = [r["code"] for r in rows]
     assert len(set(codes)) == 30 and codes == sorted(codes)
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+
+
+def test_numbers_reserved_in_blocks_are_never_given_twice(session, registry, admin):
+    first = [records.create(session, registry, "customer", {"name": f"A{i}"}, actor=admin)
+             ["code"] for i in range(5)]
+    session.commit()
+    later = records.create(session, registry, "customer", {"name": "B"}, actor=admin)["code"]
+    session.commit()
+    assert first == sorted(first) and len(set(first)) == 5
+    assert later > first[-1]
+
+
+def test_a_rolled_back_reservation_is_given_again(session, registry, admin):
+    records.create(session, registry, "customer", {"name": "Gone"}, actor=admin)
+    session.rollback()
+    kept = records.create(session, registry, "customer", {"name": "Kept"}, actor=admin)
+    session.commit()
+    assert kept["code"].endswith("-00001")

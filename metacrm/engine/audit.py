@@ -8,6 +8,7 @@ transaction instead of one per record, and a rolled-back change leaves no entry.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import event, insert, select
@@ -25,10 +26,29 @@ def record(session: Session, obj_name: str, record_id: int, action: str, actor_i
          "at": at, "changes": changes})
 
 
+COLUMNS = ("object", "record_id", "action", "actor_id", "at", "changes")
+
+
+def _insert_rows(session: Session, rows: list[dict]) -> None:
+    session.execute(insert(sys_audit), rows)
+
+
+def _copy_rows(session: Session, rows: list[dict]) -> None:
+    """PostgreSQL's bulk path: COPY is several times cheaper than INSERTs per row."""
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    with cursor.copy(f"COPY sys_audit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row((row["object"], row["record_id"], row["action"], row["actor_id"],
+                            row["at"], json.dumps(row["changes"], ensure_ascii=False)))
+
+
+_WRITERS = {"sqlite": _insert_rows, "postgresql": _copy_rows}
+
+
 def flush(session: Session) -> None:
     rows = session.info.pop(BUFFER_KEY, None)
     if rows:
-        session.execute(insert(sys_audit), rows)
+        _WRITERS[session.get_bind().dialect.name](session, rows)
 
 
 def discard(session: Session) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm.engine import audit, sequences
@@ -33,31 +34,57 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Statements:
-    """Statements of one table, built once per registry version and reused.
+class ObjectPlan:
+    """What writing one object needs, worked out once per registry version and reused.
 
-    Building a statement and its cache key costs more than running it on an index, and
-    the one-by-one write path runs several per record.
+    Building statements (and their cache keys) and walking the field list cost more than
+    running an indexed statement, and the one-by-one write path runs for every record.
     """
 
-    _cache: weakref.WeakKeyDictionary[Table, Statements] = weakref.WeakKeyDictionary()
+    _cache: weakref.WeakKeyDictionary[Table, ObjectPlan] = weakref.WeakKeyDictionary()
 
-    def __init__(self, table: Table):
+    def __init__(self, obj: ObjectDef, table: Table):
+        self.table = table
         self.insert = insert(table).returning(table.c.id)
-        self.insert_many = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        self.insert_plain = insert(table)
+        self._sequence: str | None = None
         self.exists = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)),
                                                table.c.deleted.is_(False))
         self._unique: dict[tuple[str, bool], Select] = {}
-        self.table = table
+        active = obj.active_fields
+        self.defaults = {f.name: f.kind.coerce(f.default, f) for f in active
+                         if f.default is not None and not f.kind.generated}
+        if obj.business_types:
+            self.defaults["business_type"] = obj.business_types[0].name
+        self.required = tuple(f.name for f in active if f.required and not f.kind.generated)
+        self.unique = tuple(f for f in active if f.unique)
+        self.references = tuple(f for f in active if f.kind.references)
+        self.numbered = tuple(f for f in active if f.kind.generated and f.pattern)
+        self.json = {f.name: f.kind.to_json for f in obj.queryable.values()}
+        self.inputs = {f.name: (f, f.kind.coerce) for f in obj.queryable.values()}
+        self.picklist_limits = any(bt.picklists for bt in obj.business_types)
+
+    def insert_rows(self, conn, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert a batch with one plain executemany; returns the new ids in row order."""
+        return _BATCH_INSERT[conn.dialect.name](self, conn, rows)
 
     @classmethod
-    def of(cls, table: Table) -> Statements:
+    def of(cls, obj: ObjectDef, table: Table) -> ObjectPlan:
         found = cls._cache.get(table)
         if found is None:
-            found = cls._cache[table] = cls(table)
+            found = cls._cache[table] = cls(obj, table)
         return found
 
-    def unique(self, column: str, many: bool) -> Select:
+    def insert_new(self, dialect: str):
+        """INSERT … ON CONFLICT DO NOTHING: the unique indexes judge, in one statement."""
+        stmt = self._unique.get(("insert", dialect))
+        if stmt is None:
+            module = postgresql if dialect == "postgresql" else sqlite
+            stmt = module.insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
+            self._unique[("insert", dialect)] = stmt
+        return stmt
+
+    def holder(self, column: str, many: bool) -> Select:
         """Finds a record already holding one of the values (one value: no IN list)."""
         stmt = self._unique.get((column, many))
         if stmt is None:
@@ -69,7 +96,44 @@ class Statements:
                 .where(match, t.c.id != bindparam("exclude")).limit(1))
         return stmt
 
+    def created(self, row: Mapping[str, Any]) -> dict[str, list]:
+        """The audit diff of a new record: every value it was given, from nothing."""
+        convert = self.json
+        return {k: [None, convert[k](v)] for k, v in row.items()
+                if v is not None and k in convert}
 
+    def to_json(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        convert = self.json
+        return {k: (None if v is None else convert[k](v)) for k, v in values.items()
+                if k in convert}
+
+
+def _sqlite_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[int]:
+    # SQLAlchemy keeps RETURNING in order on SQLite only by inserting row by row. In our
+    # write transaction SQLite gives a batch contiguous rowids (each one above the
+    # largest), so the last one tells them all.
+    conn.execute(plan.insert_plain, rows)
+    last = conn.execute(_LAST_ROWID).scalar_one()
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+def _postgres_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[int]:
+    # Reserve the ids from the table's own sequence in one statement, then insert them:
+    # a plain executemany is pipelined by psycopg, while a multi-row RETURNING statement
+    # of a thousand rows costs more to parse than to run.
+    if plan._sequence is None:  # noqa: SLF001 - the plan caches its own sequence name
+        plan._sequence = conn.execute(select(func.pg_get_serial_sequence(  # noqa: SLF001
+            plan.table.name, "id"))).scalar_one()
+    ids = sorted(conn.execute(select(func.nextval(plan._sequence)).select_from(  # noqa: SLF001
+        func.generate_series(1, len(rows)))).scalars())
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    conn.execute(plan.insert_plain, rows)
+    return ids
+
+
+_BATCH_INSERT = {"sqlite": _sqlite_batch, "postgresql": _postgres_batch}
+_LAST_ROWID = select(func.last_insert_rowid())
 _USERS_EXIST = select(sys_user.c.id).where(sys_user.c.id.in_(bindparam("ids", expanding=True)),
                                            sys_user.c.active.is_(True))
 
@@ -86,18 +150,19 @@ class Writer:
         self.registry = registry
         self.obj = registry.object(obj) if isinstance(obj, str) else obj
         self.table: Table = registry.table(self.obj)
-        self.statements = Statements.of(self.table)
+        self.plan = ObjectPlan.of(self.obj, self.table)
         self.conn = session.connection()
 
     # -- coercion -----------------------------------------------------------------
     def coerce(self, values: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        fields = self.obj.queryable
+        inputs = self.plan.inputs
         for name, raw in values.items():
-            f = fields.get(name)
-            if f is None:
+            entry = inputs.get(name)
+            if entry is None:
                 errors[str(name)[:63]] = "is not a field of this object"
                 continue
+            f, coerce = entry
             if f.system and name not in WRITABLE_SYSTEM:
                 if name not in IGNORED_INPUT:
                     errors[name] = "is read-only"
@@ -106,7 +171,7 @@ class Writer:
                 out[name] = None
                 continue
             try:
-                out[name] = f.kind.coerce(raw, f)
+                out[name] = coerce(raw, f)
             except InvalidValue as exc:
                 errors[name] = str(exc)
         bt = out.get("business_type")
@@ -115,23 +180,22 @@ class Writer:
         return out
 
     def defaults(self, actor: Actor) -> dict[str, Any]:
-        out = {f.name: f.kind.coerce(f.default, f) for f in self.obj.active_fields
-               if f.default is not None and not f.kind.generated}
-        if self.obj.business_types:
-            out["business_type"] = self.obj.business_types[0].name
+        out = dict(self.plan.defaults)
         if actor.user_id is not None:
             out["owner"] = actor.user_id
         return out
 
     def check_required(self, row: Mapping[str, Any], errors: dict[str, str],
                        only: Iterable[str] | None = None) -> None:
-        names = set(only) if only is not None else None
-        for f in self.obj.active_fields:
-            if f.required and not f.kind.generated and row.get(f.name) is None and (
-                    names is None or f.name in names):
-                errors.setdefault(f.name, "is required")
+        names = self.plan.required if only is None else [n for n in self.plan.required
+                                                          if n in only]
+        for name in names:
+            if row.get(name) is None:
+                errors.setdefault(name, "is required")
 
     def check_business_type(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
+        if not self.plan.picklist_limits:
+            return
         bt = self.obj.business_type(row.get("business_type") or "")
         if bt is None:
             return
@@ -143,8 +207,8 @@ class Writer:
     # -- checks that need the database ------------------------------------------------
     def check_references(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                          actor: Actor) -> None:
-        for f in self.obj.active_fields:
-            if f.kind.references is None or f.name in errors:
+        for f in self.plan.references:
+            if f.name in errors:
                 continue
             wanted = {r[f.name] for r in rows if r.get(f.name) is not None}
             if wanted:
@@ -156,7 +220,8 @@ class Writer:
 
     def _check_exists(self, f: FieldDef, ids: set[int], errors: dict[str, str]) -> None:
         if f.kind.references == "target":
-            stmt = Statements.of(self.registry.table(f.target)).exists
+            target = self.registry.objects[f.target]
+            stmt = ObjectPlan.of(target, self.registry.table(target)).exists
         else:
             stmt = _USERS_EXIST
         found = set(self.conn.execute(stmt, {"ids": list(ids)}).scalars())
@@ -167,8 +232,8 @@ class Writer:
 
     def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                      exclude_id: int | None = None) -> None:
-        for f in self.obj.active_fields:
-            if not f.unique or f.name in errors:
+        for f in self.plan.unique:
+            if f.name in errors:
                 continue
             values = [r[f.name] for r in rows if r.get(f.name) is not None]
             if not values:
@@ -178,19 +243,18 @@ class Writer:
                 continue
             many = len(values) > 1
             params = {"values": values} if many else {"value": values[0]}
-            clash = self.conn.execute(self.statements.unique(f.column, many),
+            clash = self.conn.execute(self.plan.holder(f.column, many),
                                       {**params, "exclude": exclude_id or 0}).first()
             if clash:
                 where = " in the recycle bin" if clash.deleted else ""
                 errors[f.name] = f"'{clash[1]}' is already used by record {clash.id}{where}"
 
     def number(self, rows: list[dict[str, Any]], today: dt.date) -> None:
-        for f in self.obj.active_fields:
-            if f.kind.generated and f.pattern:
-                key = f"{self.obj.key}.{f.key}"
-                for row, value in zip(rows, sequences.next_numbers(
-                        self.conn, key, f.pattern, len(rows), today), strict=True):
-                    row[f.name] = value
+        for f in self.plan.numbered:
+            key = f"{self.obj.key}.{f.key}"
+            for row, value in zip(rows, sequences.next_numbers(
+                    self.session, key, f.pattern, len(rows), today), strict=True):
+                row[f.name] = value
 
     # -- reading ----------------------------------------------------------------------
     def columns(self):
@@ -209,8 +273,7 @@ class Writer:
         return dict(row._mapping)
 
     def audit_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        fields = self.obj.queryable
-        return {k: to_json(fields[k], v) for k, v in values.items() if k in fields}
+        return self.plan.to_json(values)
 
 
 def _raise(errors: dict[str, str], row: int | None = None) -> None:
@@ -233,43 +296,60 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
     w = Writer(session, registry, obj)
     defaults = w.defaults(actor)
     stamp = now()
+    stamps = {"created_at": stamp, "updated_at": stamp, "created_by": actor.user_id,
+              "updated_by": actor.user_id, "version": 1, "deleted": False}
     rows: list[dict[str, Any]] = []
     for i, values in enumerate(batch):
         errors: dict[str, str] = {}
-        row = {**defaults, **{k: v for k, v in w.coerce(values, errors).items()
-                              if v is not None or k not in ("owner", "business_type")}}
+        row = {**defaults}
+        for name, value in w.coerce(values, errors).items():
+            if value is not None or name not in WRITABLE_SYSTEM:  # None keeps the default
+                row[name] = value
         w.check_required(row, errors)
         w.check_business_type(row, errors)
         _raise(errors, row=i if len(batch) > 1 else None)
-        row.update(created_at=stamp, updated_at=stamp, created_by=actor.user_id,
-                   updated_by=actor.user_id, version=1, deleted=False)
         rows.append(row)
     errors = {}
     w.check_references(rows, errors, actor)
-    w.check_unique(rows, errors)
+    if len(rows) > 1:
+        w.check_unique(rows, errors)
     _raise(errors)
     w.number(rows, stamp.astimezone().date())
-    _insert(w, rows)
+    changes = [w.plan.created(row) for row in rows]
     for row in rows:
-        audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp,
-                     {k: [None, v] for k, v in w.audit_values(row).items()
-                      if v is not None and k not in ("created_at", "updated_at", "created_by",
-                                                     "updated_by", "version", "id")})
+        row.update(stamps)
+    _insert(w, rows)
+    for row, change in zip(rows, changes, strict=True):
+        audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp, change)
     return rows
 
 
 def _insert(w: Writer, rows: list[dict[str, Any]]) -> None:
+    if len(rows) == 1:
+        _insert_one(w, rows[0])
+        return
     # executemany needs every row to name the same columns.
     columns = set().union(*rows)
     for row in rows:
         for c in columns - row.keys():
             row[c] = None
-    if len(rows) == 1:
-        rows[0]["id"] = w.conn.execute(w.statements.insert, rows[0]).scalar_one()
-        return
-    ids = w.conn.execute(w.statements.insert_many, rows).scalars().all()
+    ids = w.plan.insert_rows(w.conn, rows)
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id
+
+
+def _insert_one(w: Writer, row: dict[str, Any]) -> None:
+    """One statement: the unique indexes refuse a taken value, then we say which."""
+    if not w.plan.unique:
+        row["id"] = w.conn.execute(w.plan.insert, row).scalar_one()
+        return
+    new_id = w.conn.execute(w.plan.insert_new(w.conn.dialect.name), row).scalar()
+    if new_id is None:
+        errors: dict[str, str] = {}
+        w.check_unique([row], errors)
+        raise ValidationFailed(errors or {f.name: "this value is already used"
+                                          for f in w.plan.unique})
+    row["id"] = new_id
 
 
 def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,

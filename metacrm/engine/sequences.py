@@ -2,18 +2,28 @@
 
 The counter is one row per rendered prefix (so ``{yyyy}{mm}`` patterns restart monthly),
 advanced with a single upsert that the database serialises, also under concurrency.
+
+Like a database sequence's CACHE, a transaction reserves numbers in growing blocks
+(1, 2, 4 … 64) and hands them out itself, so creating many records one by one costs
+one upsert per block, not per record. The reservation is part of the transaction: a
+rollback undoes it together with the records, and a commit may leave a gap of unused
+numbers, never a number given twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_sequence
 
+CACHE_KEY = "metacrm.sequence_blocks"
+MAX_BLOCK = 64
 SEQ = re.compile(r"\{seq(?::(\d))?\}")
 DATE_TOKENS = {"yyyy": "%Y", "yy": "%y", "mm": "%m", "dd": "%d"}
 DATE_TOKEN = re.compile(r"\{(yyyy|yy|mm|dd)\}")
@@ -47,8 +57,29 @@ def format_number(scope: str, number: int) -> str:
     return SEQ.sub(seq, scope)
 
 
-def next_numbers(conn: Connection, key: str, pattern: str, count: int,
+@dataclass
+class _Block:
+    next: int
+    last: int
+    size: int
+
+
+def next_numbers(session: Session, key: str, pattern: str, count: int,
                  today: dt.date) -> list[str]:
     scope = render_scope(pattern, today)
-    last = allocate(conn, f"{key}:{scope}"[:140], count)
-    return [format_number(scope, n) for n in range(last - count + 1, last + 1)]
+    name = f"{key}:{scope}"[:140]
+    blocks: dict[str, _Block] = session.info.setdefault(CACHE_KEY, {})
+    block = blocks.get(name)
+    if block is None or block.next + count - 1 > block.last:
+        size = max(count, min(MAX_BLOCK, block.size * 2 if block else 1))
+        last = allocate(session.connection(), name, size)
+        block = blocks[name] = _Block(next=last - size + 1, last=last, size=size)
+    first = block.next
+    block.next += count
+    return [format_number(scope, n) for n in range(first, first + count)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_reservations(session: Session, transaction) -> None:
+    """Reserved numbers live only as long as the transaction (or savepoint) holding them."""
+    session.info.pop(CACHE_KEY, None)

@@ -43,7 +43,7 @@ def _text(value: Any, f: FieldDef) -> str:
         raise InvalidValue("must be a string")
     if "\x00" in value:
         raise InvalidValue("must not contain NUL characters")
-    limit = f.max_length or f.kind.default_max_length
+    limit = f.text_limit
     if limit and len(value) > limit:
         raise InvalidValue(f"is longer than {limit} characters")
     return value

@@ -54,6 +54,10 @@ class FieldDef:
         return FIELD_TYPES[self.type]
 
     @cached_property
+    def text_limit(self) -> int | None:
+        return self.max_length or self.kind.default_max_length
+
+    @cached_property
     def option_values(self) -> tuple[str, ...]:
         return tuple(o.value for o in self.options if o.active)
 
