@@ -97,7 +97,7 @@ def test_cursor_pages_walk_every_record_once(session, registry, admin):
         {"name": f"D{i:02d}", "customer": customer["id"],
          **({"amount": (i % 4) * 100} if i % 5 else {})} for i in range(23)], actor=admin)
     session.commit()
-    for sort in ("-amount", "amount,-name", "name"):
+    for sort in ("-amount", "amount", "amount,-name", "name", "-name"):
         seen, cursor = [], None
         while True:
             page = query.list_records(session, registry, "opportunity",

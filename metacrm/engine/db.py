@@ -20,7 +20,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A transaction that reads first and writes later cannot wait for the write lock in
+    # WAL mode (SQLite answers "database is locked" at once), so writers say up front.
+    immediate = conn.get_execution_options().get(WRITER_OPTION)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITER_OPTION = "metacrm_writer"
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, for transactions that will write (BEGIN IMMEDIATE on SQLite)."""
+    return engine.execution_options(**{WRITER_OPTION: True})
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil import tz as dateutil_tz
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
@@ -35,7 +46,8 @@ MAX_SORT_KEYS = 5
 MAX_FILTER_CONDITIONS = 50
 MAX_FILTER_DEPTH = 5
 MAX_OFFSET = 100_000
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000  # "1,000+": the same small cost at every table size
+NOT_NULL_FIELDS = frozenset({"id", "created_at", "updated_at", "version"})
 COUNT_MODES = ("capped", "exact", "estimate", "none")
 
 
@@ -203,6 +215,34 @@ class ListQuery:
                                                 key.descending)))
         return or_(*ors)
 
+    def segments_after(self, keys: list[SortKey], values: list[Any]) -> list[ColumnElement]:
+        """The rows after a cursor as index-ordered segments, read one after the other.
+
+        With one sort key (plus id) the rest of the non-NULL run is a row-value range,
+        ``(amount, id) < (:v, :id)``, which both databases read straight off the
+        ``(field, id)`` index, and the NULL run is an ``IS NULL`` range ordered by id. An
+        OR of the two would force a sort of everything after the cursor. Longer sorts
+        use the general condition.
+        """
+        if len(keys) != 2:
+            return [self.keyset(keys, values)]
+        key, tie = keys
+        col, ids = self.table.c[key.field.column], self.table.c[tie.field.column]
+        value, last_id = values
+        if value is not None:
+            # Bound with the columns' own types, so stored forms compare (exact decimals).
+            cursor = tuple_(literal(value, col.type), literal(last_id, ids.type))
+            bound = tuple_(col, ids) < cursor if key.descending else tuple_(col, ids) > cursor
+            if key.field.name in NOT_NULL_FIELDS or not self._nulls_last(key):
+                return [bound]
+            return [bound, col.is_(None)]
+        rest_of_nulls = and_(col.is_(None), ids < last_id if key.descending else ids > last_id)
+        return [rest_of_nulls] if self._nulls_last(key) else [rest_of_nulls, col.is_not(None)]
+
+    def _nulls_last(self, key: SortKey) -> bool:
+        """Whether NULLs come after the values in this key's order on this database."""
+        return self.nulls_high != key.descending
+
     def encode_cursor(self, keys: list[SortKey], row: dict[str, Any]) -> str:
         values = [None if row[k.field.name] is None else k.field.kind.to_json(row[k.field.name])
                   for k in keys]
@@ -242,8 +282,6 @@ class ListQuery:
         stmt = select(*cols).where(self.where())
         if self.params.lookup_titles:
             stmt = self._join_titles(stmt, [f for f in shown if f.kind.references])
-        if self.params.cursor:
-            stmt = stmt.where(self.keyset(keys, self.decode_cursor(keys, self.params.cursor)))
         stmt = stmt.order_by(*(t.c[k.field.column].desc() if k.descending
                                else t.c[k.field.column].asc() for k in keys))
         return stmt, keys, shown
@@ -302,6 +340,23 @@ def _compile_explain(element: Explain, compiler, **kw) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
+def _fetch(session: Session, q: ListQuery, stmt: Select, keys: list[SortKey],
+           offset: int) -> list[dict[str, Any]]:
+    """One page (and one row more, to know if there is a next one)."""
+    wanted = q.params.page_size + 1
+    if not q.params.cursor:
+        stmt = stmt.limit(wanted)
+        return [dict(r._mapping) for r in session.execute(stmt.offset(offset) if offset
+                                                         else stmt)]
+    rows: list[dict[str, Any]] = []
+    for segment in q.segments_after(keys, q.decode_cursor(keys, q.params.cursor)):
+        rows.extend(dict(r._mapping) for r in session.execute(
+            stmt.where(segment).limit(wanted - len(rows))))
+        if len(rows) >= wanted:
+            break
+    return rows
+
+
 def list_records(session: Session, registry: Registry, obj: ObjectDef | str, params: ListParams,
                  *, ctx: FilterContext | None = None) -> Page:
     obj = registry.object(obj) if isinstance(obj, str) else obj
@@ -309,10 +364,7 @@ def list_records(session: Session, registry: Registry, obj: ObjectDef | str, par
     q = ListQuery(registry, obj, params, dialect, ctx)
     stmt, keys, shown = q.statement()
     offset = 0 if params.cursor else (params.page - 1) * params.page_size
-    stmt = stmt.limit(params.page_size + 1)
-    if offset:
-        stmt = stmt.offset(offset)
-    rows = [dict(r._mapping) for r in session.execute(stmt)]
+    rows = _fetch(session, q, stmt, keys, offset)
     more = len(rows) > params.page_size
     rows = rows[:params.page_size]
     page = Page(items=rows, total=None, total_exact=False, page=params.page,

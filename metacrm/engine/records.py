@@ -47,7 +47,7 @@ class ObjectPlan:
         self.table = table
         self.insert = insert(table).returning(table.c.id)
         self.insert_plain = insert(table)
-        self._sequence: str | None = None
+        self.sequence: str | None = None  # PostgreSQL: the id sequence, looked up once
         self.exists = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)),
                                                table.c.deleted.is_(False))
         self._unique: dict[tuple[str, bool], Select] = {}
@@ -121,10 +121,10 @@ def _postgres_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[
     # Reserve the ids from the table's own sequence in one statement, then insert them:
     # a plain executemany is pipelined by psycopg, while a multi-row RETURNING statement
     # of a thousand rows costs more to parse than to run.
-    if plan._sequence is None:  # noqa: SLF001 - the plan caches its own sequence name
-        plan._sequence = conn.execute(select(func.pg_get_serial_sequence(  # noqa: SLF001
+    if plan.sequence is None:
+        plan.sequence = conn.execute(select(func.pg_get_serial_sequence(
             plan.table.name, "id"))).scalar_one()
-    ids = sorted(conn.execute(select(func.nextval(plan._sequence)).select_from(  # noqa: SLF001
+    ids = sorted(conn.execute(select(func.nextval(plan.sequence)).select_from(
         func.generate_series(1, len(rows)))).scalars())
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id

@@ -7,6 +7,7 @@ would suffer, the change is refused with the reason, a count and sample ids.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -25,15 +26,16 @@ WIDENING = {"string": {"text", "textarea"}}
 
 
 @dataclass
-class Change:
+class Change(ABC):
     object: str
     safe = True
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError  # pragma: no cover - every change class says itself
+        """One line for the plan, e.g. ``add column customer.wechat (text)``."""
 
-    def apply(self, op: Operations, tables: dict[str, Table]) -> None:
-        """Most informational changes need no DDL."""
+    def apply(self, op: Operations, tables: dict[str, Table]) -> None:  # noqa: B027
+        """Informational changes (archiving, refusals) need no DDL; the others override."""
 
 
 @dataclass

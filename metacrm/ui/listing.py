@@ -27,12 +27,14 @@ class ListState:
     page_size: int = 20
     page: int = 1
     cursor: str | None = None
+    exact_count: bool = False
     problems: list[str] = field(default_factory=list)
 
     def params(self, **overrides) -> ListParams:
         values = dict(filter=self.filter, sort=self.sort, q=self.q or None,
                       page=self.page, page_size=self.page_size, cursor=self.cursor,
-                      columns=self.columns, lookup_titles=True)
+                      columns=self.columns, lookup_titles=True,
+                      count="exact" if self.exact_count else "capped")
         values.update(overrides)
         return ListParams(**values)
 
@@ -49,6 +51,8 @@ class ListState:
             out["columns"] = ",".join(self.columns)
         if self.page_size != 20:
             out["page_size"] = self.page_size
+        if self.exact_count:
+            out["count"] = "exact"
         out.update({k: v for k, v in overrides.items()})
         return {k: v for k, v in out.items() if v not in (None, "")}
 
@@ -87,4 +91,5 @@ def list_state(obj: ObjectDef, views: list[saved_views.SavedView]) -> ListState:
     state.page_size = _int(args.get("page_size"), 20, 1, MAX_PAGE_SIZE)
     state.page = _int(args.get("page"), 1, 1, 10_000)
     state.cursor = args.get("cursor") or None
+    state.exact_count = args.get("count") == "exact"
     return state

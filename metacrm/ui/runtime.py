@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
+from metacrm.engine.db import writer
 from metacrm.engine.metastore import RegistryCache
 from metacrm.engine.registry import Registry
 
@@ -31,8 +32,12 @@ def registry() -> Registry:
 
 
 def db() -> Session:
+    """The request's session; requests that may write take SQLite's write lock at once."""
     if "db" not in g:
-        g.db = Session(runtime().engine, expire_on_commit=False)
+        engine = runtime().engine
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            engine = writer(engine)
+        g.db = Session(engine, expire_on_commit=False)
     return g.db
 
 
