@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "object_defs" / "sample"
 POSTGRES_URL = os.environ.get("METACRM_BENCH_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
-BENCH_DATABASE = "metacrm_bench"
+# One name per run: a concurrent run must not drop this run's database.
+BENCH_DATABASE = f"metacrm_bench_{os.getpid()}"
 USERNAME, PASSWORD = "bench", "bench-password"
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from bench.baseline_app import sequence_upsert
 from bench.common import Instance, StatementLog, timed
 from bench.report import Recorder
 from bench.seed import INDUSTRIES, LEVELS, SOURCES, customer_name
@@ -84,19 +82,14 @@ def core_executemany(inst: Instance, rows: list[dict]) -> None:
 
 
 def core_one_by_one(inst: Instance, rows: list[dict]) -> None:
-    """The statements the service sends per record, hand-written: the floor for one by one."""
+    """The least SQL a one-by-one create can send: one INSERT … RETURNING per record and
+    one audit executemany per commit (checks left to the indexes). Not a target, a floor."""
     table = inst.registry().table("customer")
-    clash = (select(table.c.id, table.c.name, table.c.deleted)
-             .where(table.c.name == bindparam("value"), table.c.id != bindparam("exclude"))
-             .limit(1))
-    upsert = sequence_upsert(postgresql if inst.dialect == "postgresql" else sqlite)
     add = insert(table).returning(table.c.id)
     for start in range(0, len(rows), BATCH):
         audit = []
         with inst.engine.begin() as conn:
             for row in rows[start:start + BATCH]:
-                conn.execute(clash, {"value": row["name"], "exclude": 0}).first()
-                conn.execute(upsert, {"name": "customer.code:bench", "count": 1}).scalar_one()
                 new_id = conn.execute(add, row).scalar_one()
                 audit.append({"object": "customer", "record_id": new_id, "action": "create",
                               "actor_id": row["created_by"], "at": row["created_at"],
@@ -136,7 +129,7 @@ def run(inst: Instance, rec: Recorder, count: int) -> None:
     target = ">= 7000" if inst.dialect == "sqlite" else None
     rec.add("create", f"create one by one x{count:,} (commit/{BATCH})", count / single,
             "rec/s", target, key=True)
-    rec.add("create", f"Core one by one x{count:,} (same statements)", count / core_single,
+    rec.add("create", f"Core one by one x{count:,} (1 INSERT/record)", count / core_single,
             "rec/s", note="information: the floor for one by one", key=True)
-    rec.add("create", "statements per one-by-one create", statements_per_create(inst), "stmts",
-            note="+ one audit executemany per commit")
+    rec.add("create", "statements of a first create in a transaction",
+            statements_per_create(inst), "stmts", note="+ the audit write at commit")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +43,19 @@ def _fmt(value: float) -> str:
     if abs(value) >= 100 or value == int(value):
         return f"{value:,.0f}"
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def source_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "metacrm")
+    return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (" + local changes"
+                                                                      if dirty else "")
 
 
 class Recorder:
@@ -82,7 +97,8 @@ class Recorder:
         checked = [r for r in rows if r.passed is not None]
         failed = sum(1 for r in checked if not r.passed)
         lines.append(f"{len(checked) - failed} passed, {failed} failed, "
-                     f"{time.time() - self.started:.0f} s")
+                     f"{time.time() - self.started:.0f} s, {source_version()}, "
+                     f"load average {os.getloadavg()[0]:.1f}")
         return "\n".join(lines)
 
     def write_json(self, options: dict) -> Path:
@@ -91,7 +107,8 @@ class Recorder:
         path = RESULTS_DIR / f"bench-{stamp}.json"
         payload = {"started": stamp, "seconds": round(time.time() - self.started, 1),
                    "options": options, "python": sys.version.split()[0],
-                   "machine": platform.platform(),
+                   "machine": platform.platform(), "cpus": os.cpu_count(),
+                   "source": source_version(), "load_average": os.getloadavg(),
                    "results": [asdict(r) for r in self.results]}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
         return path

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from metacrm.config import Settings
 from metacrm.engine import demo as demo_data
 from metacrm.engine import instance, metastore, users
-from metacrm.engine.db import make_engine
+from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.systables import sys_user
 from metacrm.engine.version_signal import VersionSignal
@@ -97,6 +97,7 @@ def demo(per_object: int, force: bool) -> None:
         if actor is None:
             _fail(["no admin user: run 'metacrm init' first"])
         created = demo_data.populate(session, registry, actor, per_object=per_object)
+    refresh_statistics(engine)
     click.echo("demo records: " + ", ".join(f"{k} {v}" for k, v in created.items()))
 
 

@@ -13,6 +13,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: large tables stay in memory
     cursor.close()
     # Let SQLAlchemy, not the driver, begin transactions, so DDL and SAVEPOINTs are
     # transactional too (pysqlite otherwise autocommits DDL).
@@ -50,3 +51,15 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Fresh planner statistics after big changes (new tables, bulk loads).
+
+    Without them, on a freshly loaded table, SQLite in particular picks the wrong index
+    and sorts everything.
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")  # sample: cheap on big tables
+        conn.exec_driver_sql("ANALYZE")

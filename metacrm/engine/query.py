@@ -207,13 +207,21 @@ class ListQuery:
         return col.is_(None) if value is None else col == value
 
     def keyset(self, keys: list[SortKey], values: list[Any]) -> ColumnElement:
+        """Rows after the cursor for any sort; bounded on the first key where that is exact."""
+        first, value = keys[0], values[0]
+        bound = true()
+        if value is not None and (first.field.name in NOT_NULL_FIELDS
+                                  or not self._nulls_last(first)):
+            # Redundant, but it lets the index scan start at the cursor instead of the top.
+            col = self.table.c[first.field.column]
+            bound = col <= value if first.descending else col >= value
         ors = []
         for i, key in enumerate(keys):
             equal = [self._equal(self.table.c[k.field.column], v)
                      for k, v in zip(keys[:i], values[:i], strict=True)]
             ors.append(and_(*equal, self._after(self.table.c[key.field.column], values[i],
                                                 key.descending)))
-        return or_(*ors)
+        return and_(bound, or_(*ors))
 
     def segments_after(self, keys: list[SortKey], values: list[Any]) -> list[ColumnElement]:
         """The rows after a cursor as index-ordered segments, read one after the other.

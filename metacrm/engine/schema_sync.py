@@ -32,7 +32,7 @@ class Change(ABC):
 
     @abstractmethod
     def describe(self) -> str:
-        """One line for the plan, e.g. ``add column customer.wechat (text)``."""
+        """One line for the plan, e.g. ``add column thing.colour (text)``."""
 
     def apply(self, op: Operations, tables: dict[str, Table]) -> None:  # noqa: B027
         """Informational changes (archiving, refusals) need no DDL; the others override."""

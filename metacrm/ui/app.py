@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
                       WTF_CSRF_TIME_LIMIT=None)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    engine = engine or make_engine(settings.database_url, pool_pre_ping=True)
+    # A database server may drop idle connections; an SQLite file cannot.
+    engine = engine or make_engine(settings.database_url,
+                                   pool_pre_ping=not settings.database_url.startswith("sqlite"))
     ensure_system_tables(engine)
     signal = VersionSignal(settings.redis_url) if settings.redis_url else None
     app.extensions["metacrm"] = Runtime(
