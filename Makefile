@@ -32,6 +32,6 @@ clean:
 # After changing UI strings: refresh the catalogue, translate the new entries in
 # metacrm/ui/translations/zh/LC_MESSAGES/messages.po, then compile.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext --no-location -o metacrm/ui/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext -k Message -k InvalidValue --no-location -o metacrm/ui/translations/messages.pot .
 	$(BIN)/pybabel update -i metacrm/ui/translations/messages.pot -d metacrm/ui/translations -D messages --no-fuzzy-matching
 	$(BIN)/pybabel compile -d metacrm/ui/translations -D messages

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, or_, select
+from sqlalchemy import Connection, Table, and_, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from bench.common import Instance, StatementLog, interleaved, median, ms
@@ -50,24 +50,31 @@ class Baseline:
         return and_(t.c.deleted.is_(False), t.c.stage.in_(OPEN_STAGES),
                     t.c.amount > Decimal(MIN_AMOUNT).quantize(Decimal("0.01")))
 
-    def after(self, amount: Decimal, row_id: int):
-        """Rows after (amount, id) in ``amount DESC, id DESC`` with the engine's NULL rules."""
+    def after(self, amount: Decimal, row_id: int) -> list:
+        """Rows after (amount, id) in ``amount DESC, id DESC``, as the engine reads them:
+        a row-value range on the (amount, id) index, then (SQLite, where NULLs sort last
+        in DESC) the NULL run, read only if the range did not fill the page."""
         t = self.t
-        if self.nulls_high:  # PostgreSQL: NULLs came first, none follow
-            return or_(t.c.amount < amount, and_(t.c.amount == amount, t.c.id < row_id))
-        return or_(t.c.amount < amount, t.c.amount.is_(None),
-                   and_(t.c.amount == amount, or_(t.c.id < row_id, t.c.id.is_(None))))
+        bound = tuple_(t.c.amount, t.c.id) < tuple_(literal(amount, t.c.amount.type),
+                                                     literal(row_id, t.c.id.type))
+        return [bound] if self.nulls_high else [bound, t.c.amount.is_(None)]
 
     def page(self, conn: Connection, after: tuple | None = None,
              offset: int = 0) -> tuple[list[dict], int]:
         t = self.t
         stmt = select(t.c.id, t.c.version, *(t.c[c] for c in COLUMNS)).where(self.where())
+        stmt = stmt.order_by(t.c.amount.desc(), t.c.id.desc())
+        rows: list[dict] = []
         if after:
-            stmt = stmt.where(self.after(*after))
-        stmt = stmt.order_by(t.c.amount.desc(), t.c.id.desc()).limit(PAGE_SIZE + 1)
-        if offset:
-            stmt = stmt.offset(offset)
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            for segment in self.after(*after):
+                rows.extend(dict(r._mapping) for r in conn.execute(
+                    stmt.where(segment).limit(PAGE_SIZE + 1 - len(rows))))
+                if len(rows) > PAGE_SIZE:
+                    break
+        else:
+            stmt = stmt.limit(PAGE_SIZE + 1)
+            rows = [dict(r._mapping) for r in conn.execute(stmt.offset(offset) if offset
+                                                           else stmt)]
         capped = select(t.c.id).where(self.where()).limit(query.COUNT_CAP + 1).subquery()
         total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
         return rows[:PAGE_SIZE], min(total, query.COUNT_CAP)

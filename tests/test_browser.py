@@ -139,7 +139,7 @@ def test_a_bad_value_shows_its_error_and_keeps_the_other_values(page):
     page.fill("#f-address", "上海市浦东新区")
     page.click("#save")
     error = page.locator("[data-field=email] .field-error")
-    assert error.inner_text() == "is not a valid email address"
+    assert error.inner_text() == "不是有效的邮箱地址"
     assert page.input_value("#f-name") == "保留的名称"
     assert page.input_value("#f-address") == "上海市浦东新区"
     shot(page, "form-error")

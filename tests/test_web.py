@@ -132,7 +132,7 @@ def test_a_bad_value_shows_an_error_by_the_field_and_keeps_the_others(web):
                         {"name": "Kept Co", "employees": "many", "phone": "010-88886666"})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "must be a whole number" in html
+    assert "必须是整数" in html  # the engine's message, in the user's language
     assert 'value="Kept Co"' in html and 'value="010-88886666"' in html
     assert 'value="many"' in html
 
@@ -279,10 +279,11 @@ def test_every_ui_string_has_a_chinese_translation():
     with open(ROOT / "metacrm/ui/translations/zh/LC_MESSAGES/messages.mo", "rb") as handle:
         catalog = read_mo(handle)
     translated = {m.id for m in catalog if m.id and m.string}
-    method_map = [("metacrm/ui/**.py", "python"), ("metacrm/ui/templates/**.html", "jinja2")]
+    method_map = [("metacrm/ui/**.py", "python"), ("metacrm/engine/**.py", "python"),
+                  ("metacrm/metadata/**.py", "python"), ("metacrm/ui/templates/**.html", "jinja2")]
+    keywords = {"_": None, "gettext": None, "Message": None, "InvalidValue": None}
     used = {msg[2] if isinstance(msg[2], str) else msg[2][0]
-            for msg in extract_from_dir(str(ROOT), method_map,
-                                        keywords={"_": None, "gettext": None})}
+            for msg in extract_from_dir(str(ROOT), method_map, keywords=keywords)}
     assert sorted(used - translated) == []
 
 
@@ -300,3 +301,9 @@ def test_the_api_accepts_the_web_session_with_its_csrf_token(web):
     created = web.client.post("/api/v1/objects/customer/records", json={"name": "With token"},
                               headers={"X-CSRFToken": web.token})
     assert created.status_code == 201
+
+
+def test_engine_messages_follow_the_users_language(english):
+    response = english.post("/o/customer/new?business_type=standard",
+                            {"name": "Msg Co", "employees": "many"})
+    assert "must be a whole number" in response.get_data(as_text=True)

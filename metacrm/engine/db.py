@@ -54,12 +54,11 @@ def is_postgres(bind) -> bool:
 
 
 def refresh_statistics(engine: Engine) -> None:
-    """Fresh planner statistics after big changes (new tables, bulk loads).
+    """Fresh planner statistics after a bulk load (demo data, imports).
 
     Without them, on a freshly loaded table, SQLite in particular picks the wrong index
-    and sorts everything.
+    and sorts everything. Not run after schema changes: a full ANALYZE of a large
+    database takes seconds, and new columns are empty.
     """
     with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA analysis_limit=1000")  # sample: cheap on big tables
         conn.exec_driver_sql("ANALYZE")

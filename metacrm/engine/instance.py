@@ -9,7 +9,6 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine import metastore, schema_sync
-from metacrm.engine.db import refresh_statistics
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import meta_state
 from metacrm.engine.version_signal import VersionSignal
@@ -38,7 +37,6 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
         database = metastore.instance_id(session)
     if signal is not None:
         signal.publish(database, version)
-    refresh_statistics(engine)
     return version
 
 
@@ -57,10 +55,7 @@ def _registries(session: Session) -> tuple[Registry | None, Registry]:
 def apply_schema(engine: Engine) -> schema_sync.Plan:
     """Plan and apply in one transaction; a refused change leaves everything as it was."""
     with engine.begin() as conn:
-        planned = _apply(conn, Session(bind=conn))
-    if not planned.empty:
-        refresh_statistics(engine)
-    return planned
+        return _apply(conn, Session(bind=conn))
 
 
 def _apply(conn, session: Session) -> schema_sync.Plan:

@@ -22,6 +22,7 @@ from metacrm.engine.errors import RecordNotFound, StaleVersion, ValidationFailed
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 Record = dict[str, Any]
@@ -160,12 +161,12 @@ class Writer:
         for name, raw in values.items():
             entry = inputs.get(name)
             if entry is None:
-                errors[str(name)[:63]] = "is not a field of this object"
+                errors[str(name)[:63]] = Message("is not a field of this object")
                 continue
             f, coerce = entry
             if f.system and name not in WRITABLE_SYSTEM:
                 if name not in IGNORED_INPUT:
-                    errors[name] = "is read-only"
+                    errors[name] = Message("is read-only")
                 continue
             if raw is None or raw == "" or raw == []:
                 out[name] = None
@@ -173,10 +174,11 @@ class Writer:
             try:
                 out[name] = coerce(raw, f)
             except InvalidValue as exc:
-                errors[name] = str(exc)
+                errors[name] = exc.message
         bt = out.get("business_type")
         if bt is not None and self.obj.business_type(bt) is None:
-            errors["business_type"] = f"'{str(bt)[:50]}' is not a business type of this object"
+            errors["business_type"] = Message("'%(value)s' is not a business type of this object",
+                                              value=str(bt)[:50])
         return out
 
     def defaults(self, actor: Actor) -> dict[str, Any]:
@@ -191,7 +193,7 @@ class Writer:
                                                           if n in only]
         for name in names:
             if row.get(name) is None:
-                errors.setdefault(name, "is required")
+                errors.setdefault(name, Message("is required"))
 
     def check_business_type(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
         if not self.plan.picklist_limits:
@@ -202,7 +204,8 @@ class Writer:
         for name, allowed in bt.picklists.items():
             value = row.get(name)
             if value is not None and name not in errors and value not in allowed:
-                errors[name] = f"'{value}' is not available for business type {bt.name}"
+                errors[name] = Message("'%(value)s' is not available for business type %(type)s",
+                                       value=value, type=bt.name)
 
     # -- checks that need the database ------------------------------------------------
     def check_references(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
@@ -227,8 +230,10 @@ class Writer:
         found = set(self.conn.execute(stmt, {"ids": list(ids)}).scalars())
         missing = sorted(ids - found)
         if missing:
-            what = f"{f.target} record" if f.kind.references == "target" else "active user"
-            errors[f.name] = f"no {what} with id {missing[0]}"
+            errors[f.name] = (
+                Message("no %(object)s record with id %(id)d", object=f.target, id=missing[0])
+                if f.kind.references == "target"
+                else Message("no active user with id %(id)d", id=missing[0]))
 
     def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                      exclude_id: int | None = None) -> None:
@@ -239,15 +244,19 @@ class Writer:
             if not values:
                 continue
             if len(set(values)) < len(values):
-                errors[f.name] = "the same value appears more than once in this batch"
+                errors[f.name] = Message("the same value appears more than once in this batch")
                 continue
             many = len(values) > 1
             params = {"values": values} if many else {"value": values[0]}
             clash = self.conn.execute(self.plan.holder(f.column, many),
                                       {**params, "exclude": exclude_id or 0}).first()
             if clash:
-                where = " in the recycle bin" if clash.deleted else ""
-                errors[f.name] = f"'{clash[1]}' is already used by record {clash.id}{where}"
+                value, holder = str(clash[1])[:100], clash.id
+                errors[f.name] = (
+                    Message("'%(value)s' is already used by record %(id)d in the recycle bin",
+                            value=value, id=holder) if clash.deleted
+                    else Message("'%(value)s' is already used by record %(id)d", value=value,
+                                 id=holder))
 
     def number(self, rows: list[dict[str, Any]], today: dt.date) -> None:
         for f in self.plan.numbered:
@@ -347,7 +356,7 @@ def _insert_one(w: Writer, row: dict[str, Any]) -> None:
     if new_id is None:
         errors: dict[str, str] = {}
         w.check_unique([row], errors)
-        raise ValidationFailed(errors or {f.name: "this value is already used"
+        raise ValidationFailed(errors or {f.name: Message("this value is already used")
                                           for f in w.plan.unique})
     row["id"] = new_id
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from dateutil import parser as date_parser
 
+from metacrm.metadata.messages import Message
+
 if TYPE_CHECKING:
     from metacrm.metadata.model import FieldDef
 
@@ -37,6 +39,10 @@ DECIMAL_PRECISION = 18
 class InvalidValue(ValueError):
     """A value that does not fit its field; the message is shown to the user."""
 
+    def __init__(self, template: str, **params: Any):
+        self.message = Message(template, **params)
+        super().__init__(self.message)
+
 
 def _text(value: Any, f: FieldDef) -> str:
     if not isinstance(value, str):
@@ -45,15 +51,15 @@ def _text(value: Any, f: FieldDef) -> str:
         raise InvalidValue("must not contain NUL characters")
     limit = f.text_limit
     if limit and len(value) > limit:
-        raise InvalidValue(f"is longer than {limit} characters")
+        raise InvalidValue("is longer than %(limit)d characters", limit=limit)
     return value
 
 
-def _pattern_text(regex: re.Pattern[str], what: str) -> Callable[[Any, FieldDef], str]:
+def _pattern_text(regex: re.Pattern[str], problem: Message) -> Callable[[Any, FieldDef], str]:
     def coerce(value: Any, f: FieldDef) -> str:
         text = _text(value, f).strip()
         if not regex.fullmatch(text):
-            raise InvalidValue(f"is not a valid {what}")
+            raise InvalidValue(problem.template)
         return text
 
     return coerce
@@ -94,10 +100,10 @@ def _decimal(value: Any, f: FieldDef) -> Decimal:
     allowed = f.precision - f.scale
     # Check the magnitude before rounding: quantize fails on numbers this large.
     if number and number.adjusted() + 1 > allowed:
-        raise InvalidValue(f"has more than {allowed} digits before the decimal point")
+        raise InvalidValue("has more than %(digits)d digits before the decimal point", digits=allowed)
     number = number.quantize(Decimal(1).scaleb(-f.scale), rounding=ROUND_HALF_UP)
     if number and number.adjusted() + 1 > allowed:  # 99.995 rounds up to 100.00
-        raise InvalidValue(f"has more than {allowed} digits before the decimal point")
+        raise InvalidValue("has more than %(digits)d digits before the decimal point", digits=allowed)
     return number
 
 
@@ -144,7 +150,8 @@ def _select(value: Any, f: FieldDef) -> str:
         raise InvalidValue("must be one of the field's options")
     if value not in f.option_values:
         allowed = ", ".join(f.option_values[:20])
-        raise InvalidValue(f"'{value[:50]}' is not one of the options ({allowed})")
+        raise InvalidValue("'%(value)s' is not one of the options (%(allowed)s)",
+                           value=value[:50], allowed=allowed)
     return value
 
 
@@ -308,10 +315,11 @@ FIELD_TYPES: dict[str, FieldType] = {
         FieldType("user", "reference", _reference, _EQUALITY,
                   lambda f: {"type": "integer", "minimum": 1, "description": "id of a user"},
                   references="user"),
-        _text_type("email", 254, coerce=_pattern_text(_EMAIL, "email address"), fmt="email"),
-        _text_type("phone", 40, coerce=_pattern_text(_PHONE, "phone number")),
-        _text_type("url", 2000, coerce=_pattern_text(_URL, "web address (http:// or https://)"),
-                   fmt="uri"),
+        _text_type("email", 254, coerce=_pattern_text(_EMAIL, Message("is not a valid email address")),
+                   fmt="email"),
+        _text_type("phone", 40, coerce=_pattern_text(_PHONE, Message("is not a valid phone number"))),
+        _text_type("url", 2000, coerce=_pattern_text(
+            _URL, Message("is not a valid web address (http:// or https://)")), fmt="uri"),
         FieldType("auto_number", "string", _generated, _TEXTUAL,
                   lambda f: {"type": "string", "readOnly": True},
                   default_max_length=64, searchable=True, generated=True),

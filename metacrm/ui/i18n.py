@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
 from metacrm.metadata.labels import LANGUAGES, Label
+from metacrm.metadata.messages import Message
 
 DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
@@ -34,7 +35,15 @@ def label(value: Label | dict | None) -> str:
     return value.get(language())
 
 
+def translate(message: str) -> str:
+    """An engine message in the user's language (plain strings pass through)."""
+    if isinstance(message, Message):
+        return gettext(message.template, **message.params)
+    return message
+
+
 def init_i18n(app: Flask) -> None:
     Babel(app, locale_selector=select_language, default_translation_directories="translations")
     app.jinja_env.filters["label"] = label
+    app.jinja_env.globals["translate"] = translate
     app.jinja_env.globals["current_language"] = language
