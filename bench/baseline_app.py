@@ -3,8 +3,8 @@
 It answers the two requests the HTTP benchmark sends (list opportunities, create one) with
 the same SQL the engine runs: the token lookup, the list SELECT and its capped count; or
 the customer check, the auto-number upsert, the INSERT and the audit row. No metadata.
-One deliberate difference: on SQLite its create begins IMMEDIATE (see make_engine), since
-a correct baseline must not fail under concurrent writers.
+Like the engine, on SQLite its create begins IMMEDIATE (see make_engine), so concurrent
+writers wait for the lock instead of failing.
 
 Run: ``python -m bench.baseline_app --port 8001`` with METACRM_DATABASE_URL set.
 """
@@ -40,10 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from metacrm.engine import query
 from metacrm.engine.sqltypes import ID, JSON_TYPE, ScaledDecimal, UTCDateTime
 from metacrm.engine.systables import sys_api_token, sys_audit, sys_sequence, sys_user
 
-COUNT_CAP = 10_000
+COUNT_CAP = query.COUNT_CAP  # the engine's: the same SQL, the same cap
 STAGES = ("qualify", "needs", "proposal", "negotiation", "won", "lost")
 LIST_COLUMNS = ("id", "version", "code", "name", "customer", "amount", "stage", "close_date",
                 "owner")
@@ -87,7 +88,8 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "busy_timeout=10000"):
+                       "busy_timeout=10000", "cache_size=-65536",
+                       "mmap_size=1073741824"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
         dbapi_connection.isolation_level = None
 
