@@ -20,7 +20,6 @@ import os
 from decimal import Decimal
 
 from flask import Flask, abort, jsonify, request
-from gunicorn.app.base import BaseApplication
 from sqlalchemy import (
     Boolean,
     Column,
@@ -43,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from metacrm.engine import query
 from metacrm.engine.sqltypes import ID, JSON_TYPE, ScaledDecimal, UTCDateTime
 from metacrm.engine.systables import sys_api_token, sys_audit, sys_sequence, sys_user
+from metacrm.ui.server import serve
 
 COUNT_CAP = query.COUNT_CAP  # the engine's: the same SQL, the same cap
 STAGES = ("qualify", "needs", "proposal", "negotiation", "won", "lost")
@@ -197,30 +197,14 @@ def create_app(url: str) -> Flask:
     return app
 
 
-class Server(BaseApplication):
-    """gunicorn with the options metacrm.ui.server.serve uses; the app is built per worker."""
-
-    def __init__(self, url: str, options: dict):
-        self.url = url
-        self.options = options
-        super().__init__()
-
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return create_app(self.url)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    Server(os.environ["METACRM_DATABASE_URL"], {"bind": f"127.0.0.1:{args.port}", "workers": args.workers,
-                 "threads": args.threads, "accesslog": "-", "timeout": 60}).run()
+    url = os.environ["METACRM_DATABASE_URL"]
+    serve("127.0.0.1", args.port, args.workers, args.threads, factory=lambda: create_app(url))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,16 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
                            titles=values.get("_titles", {})), status
 
 
+def typed_values(fields: list[FieldDef]) -> dict[str, Any]:
+    """What the user typed, to show again after a failed save."""
+    values: dict[str, Any] = {f.name: request.form.get(f.name, "") for f in fields}
+    values.update({f.name: request.form.getlist(f.name) for f in fields
+                   if f.type == "multiselect"})
+    values["_titles"] = {f.name: request.form.get(f"{f.name}__title", "") for f in fields
+                         if f.type == "lookup"}
+    return values
+
+
 def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | None:
     if not obj.business_types:
         return None
@@ -195,11 +205,7 @@ def create(object_name: str):
         row = records.create(db(), registry(), obj, submitted, actor=actor())
     except ValidationFailed as exc:
         db().rollback()
-        kept = {**{f.name: request.form.get(f.name, "") for f in fields},
-                **{f.name: request.form.getlist(f.name) for f in fields
-                   if f.type == "multiselect"},
-                "_titles": {f.name: request.form.get(f"{f.name}__title", "") for f in fields
-                            if f.type == "lookup"}}
+        kept = typed_values(fields)
         return render_form(obj, bt, kept, exc.fields, status=422)
     db().commit()
     flash(_("Saved."), "success")
@@ -241,11 +247,7 @@ def edit(object_name: str, record_id: int):
         errors = exc.fields if isinstance(exc, ValidationFailed) else {
             "_form": _("Someone else changed this record while you were editing. "
                        "Reload it to see their change.")}
-        kept = {**{f.name: request.form.get(f.name, "") for f in fields},
-                **{f.name: request.form.getlist(f.name) for f in fields
-                   if f.type == "multiselect"},
-                "_titles": {f.name: request.form.get(f"{f.name}__title", "") for f in fields
-                            if f.type == "lookup"}}
+        kept = typed_values(fields)
         return render_form(obj, bt, kept, errors, record=row,
                            status=409 if isinstance(exc, StaleVersion) else 422)
     db().commit()

@@ -1,14 +1,18 @@
-"""Serving the app with gunicorn: the same server in `make run` and in the benchmarks."""
+"""Serving an app with gunicorn: the same server in `make run` and in the benchmarks."""
 
 from __future__ import annotations
 
-from gunicorn.app.base import BaseApplication
+from collections.abc import Callable
 
-from metacrm.ui.app import create_app
+from flask import Flask
+from gunicorn.app.base import BaseApplication
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, options: dict):
+    """gunicorn with options given in code; each worker builds its own app."""
+
+    def __init__(self, factory: Callable[[], Flask], options: dict):
+        self.factory = factory
         self.options = options
         super().__init__()
 
@@ -17,9 +21,12 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return create_app()
+        return self.factory()
 
 
-def serve(host: str, port: int, workers: int = 2, threads: int = 4) -> None:
-    _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "accesslog": "-", "timeout": 60}).run()
+def serve(host: str, port: int, workers: int = 2, threads: int = 4,
+          factory: Callable[[], Flask] | None = None) -> None:
+    if factory is None:
+        from metacrm.ui.app import create_app as factory
+    _Gunicorn(factory, {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                        "accesslog": "-", "timeout": 60}).run()
