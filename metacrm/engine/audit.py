@@ -35,8 +35,9 @@ def _insert_rows(session: Session, rows: list[dict]) -> None:
 
 def _copy_rows(session: Session, rows: list[dict]) -> None:
     """PostgreSQL's bulk path: COPY is several times cheaper than INSERTs per row."""
-    cursor = session.connection().connection.dbapi_connection.cursor()
-    with cursor.copy(f"COPY sys_audit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cursor, \
+            cursor.copy(f"COPY sys_audit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row((row["object"], row["record_id"], row["action"], row["actor_id"],
                             row["at"], json.dumps(row["changes"], ensure_ascii=False)))
