@@ -151,10 +151,6 @@ class Plan:
     def refused(self) -> list[Refused]:
         return [c for c in self.changes if isinstance(c, Refused)]
 
-    @property
-    def empty(self) -> bool:
-        return not self.changes
-
     def describe(self) -> list[str]:
         return [c.describe() for c in self.changes]
 
