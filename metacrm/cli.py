@@ -91,12 +91,17 @@ def demo(per_object: int, force: bool) -> None:
         if existing and not force:
             click.echo(f"demo data skipped: {existing} records exist (use --force)")
             return
-        admin = session.execute(select(sys_user.c.id).where(sys_user.c.is_admin.is_(True))
-                                .order_by(sys_user.c.id).limit(1)).scalar()
+        admin = session.execute(select(sys_user.c.id).where(sys_user.c.username == "admin")
+                                ).scalar()
         actor = users.load_actor(session, admin) if admin else None
         if actor is None:
             _fail(["no admin user: run 'metacrm init' first"])
-        created = demo_data.populate(session, registry, actor, per_object=per_object)
+        owners = [actor.user_id]
+        if not session.execute(select(sys_user.c.id).where(sys_user.c.username == "wang")
+                               ).first():
+            owners += demo_data.populate_org(session)
+        created = demo_data.populate(session, registry, actor, per_object=per_object,
+                                     owners=owners)
     refresh_statistics(engine)
     click.echo("demo records: " + ", ".join(f"{k} {v}" for k, v in created.items()))
 

@@ -33,10 +33,10 @@ def test_auto_numbers_follow_the_pattern_and_never_repeat(make_record):
     assert first == f"KH-{year}-00001" and second == f"KH-{year}-00002"
 
 
-def test_values_are_stored_exactly(session, registry, make_record):
+def test_values_are_stored_exactly(session, registry, make_record, admin):
     row = make_record("customer", name="Exact", annual_revenue="12345678901234.56",
                       next_contact_at="2026-03-01T09:30:00+08:00")
-    stored = records.get(session, registry, "customer", row["id"], actor=None)
+    stored = records.get(session, registry, "customer", row["id"], actor=admin)
     assert stored["annual_revenue"] == Decimal("12345678901234.56")
     assert stored["next_contact_at"] == dt.datetime(2026, 3, 1, 1, 30, tzinfo=dt.UTC)
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from metacrm.engine import instance, metastore, records
+from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.schema_sync import AddColumn, CreateIndex, CreateTable
 
@@ -68,7 +69,7 @@ def test_adding_a_field_adds_a_column_and_keeps_data(engine, make_record, templa
     assert "wechat" in columns(engine, "o_customer")
     with Session(engine) as session:
         registry = metastore.load_registry(session)
-        assert records.get(session, registry, "customer", row["id"], actor=None)["name"] == "Kept"
+        assert records.get(session, registry, "customer", row["id"], actor=SYSTEM)["name"] == "Kept"
 
 
 def test_required_over_empty_values_is_refused_with_count_and_sample(engine, make_record,

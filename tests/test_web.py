@@ -8,6 +8,7 @@ import re
 import pytest
 
 from metacrm.engine import records, users
+from metacrm.engine.actor import SYSTEM
 
 XSS_TEXT = '<script>alert("x")</script>'
 XSS_ATTR = '"><img src=x onerror=alert(1)>'
@@ -111,7 +112,7 @@ def test_creating_through_the_form(web, session, registry):
                          "next_contact_at": "2026-12-01T10:30"})
     assert response.status_code == 302
     record_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    row = records.get(session, registry, "customer", record_id, actor=None)
+    row = records.get(session, registry, "customer", record_id, actor=SYSTEM)
     assert (row["name"], row["level"], row["employees"]) == ("Form Co", "A", 12)
     assert str(row["annual_revenue"]) == "1234.50"
 

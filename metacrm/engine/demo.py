@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine import records
 from metacrm.engine.actor import Actor
+from metacrm.engine.permissions import ALL_OBJECTS
 from metacrm.engine.registry import Registry
 from metacrm.metadata.model import FieldDef, ObjectDef
 
@@ -117,9 +118,53 @@ def make_values(obj: ObjectDef, count: int, maker: ValueMaker, refs: dict[str, l
     return rows
 
 
+DEMO_PASSWORD = "demo-password"
+DEMO_DEPARTMENTS = (("销售部", None), ("华东销售组", "销售部"), ("华北销售组", "销售部"),
+                    ("财务部", None))
+DEMO_ROLES = (
+    ("sales_manager", {"en": "Sales manager", "zh": "销售经理"}, "department_tree",
+     {"read", "create", "edit", "delete", "transfer", "import", "export"}),
+    ("sales_rep", {"en": "Sales rep", "zh": "销售员"}, "own",
+     {"read", "create", "edit", "delete", "transfer"}),
+    ("finance", {"en": "Finance", "zh": "财务"}, "all", {"read", "export"}),
+)
+# username, name, department, superior, role
+DEMO_USERS = (
+    ("wang", "王经理", "销售部", None, "sales_manager"),
+    ("zhang", "张伟", "华东销售组", "wang", "sales_rep"),
+    ("li", "李娜", "华东销售组", "wang", "sales_rep"),
+    ("zhao", "赵强", "华北销售组", "wang", "sales_rep"),
+    ("qian", "钱芳", "财务部", None, "finance"),
+)
+
+
+def populate_org(session: Session) -> list[int]:
+    """A small company: departments, roles and users who own the demo records."""
+    from metacrm.engine import org, roles, users
+
+    root = org.root_department_id(session)
+    departments: dict[str, int] = {}
+    for name, parent in DEMO_DEPARTMENTS:
+        departments[name] = org.create_department(session, name,
+                                                  departments[parent] if parent else root)
+    for name, label, scope, operations in DEMO_ROLES:
+        role = roles.create_role(session, name, label)
+        roles.set_grants(session, role, {(ALL_OBJECTS, op): scope for op in operations}, None)
+    ids: dict[str, int] = {}
+    for username, display, department, superior, role in DEMO_USERS:
+        ids[username] = users.create_user(
+            session, username, DEMO_PASSWORD, display_name=display,
+            department_id=departments[department],
+            superior_id=ids.get(superior) if superior else None, roles=[role])
+    org.update_department(session, departments["销售部"], head_id=ids["wang"])
+    return list(ids.values())
+
+
 def populate(session: Session, registry: Registry, actor: Actor, per_object: int = 50,
-             seed: int = 42, batch: int = 1000) -> dict[str, int]:
-    """Create ``per_object`` records of every object through the records service."""
+             seed: int = 42, batch: int = 1000, owners: list[int] | None = None
+             ) -> dict[str, int]:
+    """Create ``per_object`` records of every object through the records service, each
+    owned by one of ``owners`` (default: the actor)."""
     maker = ValueMaker(random.Random(seed), dt.date.today())
     refs: dict[str, list[int]] = {}
     created = {}
@@ -131,6 +176,9 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
         for offset in range(0, per_object, batch):
             values = make_values(obj, min(batch, per_object - offset), maker, refs,
                                  start + offset)
+            if owners:
+                for row in values:
+                    row["owner"] = maker.rng.choice(owners)
             ids.extend(r["id"] for r in records.create_many(session, registry, obj, values,
                                                             actor=actor))
         refs[obj.name] = ids

@@ -40,6 +40,21 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     return version
 
 
+def change_object(engine: Engine, key: str, change: dict, actor: str, summary: str,
+                  signal: VersionSignal | None = None) -> int:
+    """Apply a local change to one object as a new version, with its schema, atomically."""
+    with engine.begin() as conn:
+        session = Session(bind=conn)
+        metastore.merge_overlay(session, "object", key, change)
+        version = metastore.bump_version(session, actor, summary)
+        session.flush()
+        _apply(conn, session)
+        database = metastore.instance_id(session)
+    if signal is not None:
+        signal.publish(database, version)
+    return version
+
+
 def plan_schema(engine: Engine) -> schema_sync.Plan:
     with engine.connect() as conn:
         session = Session(bind=conn)

@@ -34,11 +34,14 @@ def now() -> dt.datetime:
 
 
 def ensure_system_tables(engine: Engine) -> None:
+    from metacrm.engine import org
+
     system_metadata.create_all(engine)
     with engine.begin() as conn:
         if conn.execute(select(meta_state.c.id)).first() is None:
             conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0,
                                                    instance_id=uuid.uuid4().hex))
+        org.ensure_defaults(Session(bind=conn))
 
 
 def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]]:
@@ -105,6 +108,15 @@ def _archive_dropped_objects(session: Session, template: str, kept: set[str]) ->
     for key, content in rows:
         if key not in kept and not content.get("archived"):
             _upsert(session, "object", key, "base", {**content, "archived": True}, template)
+
+
+def merge_overlay(session: Session, kind: str, key: str, change: dict) -> None:
+    """Fold a local change into the document's overlay layer (the base stays as shipped)."""
+    current = session.execute(select(meta_document.c.content, meta_document.c.template).where(
+        meta_document.c.kind == kind, meta_document.c.doc_key == key,
+        meta_document.c.layer == "overlay")).first()
+    content = merge(current.content, change) if current else change
+    _upsert(session, kind, key, "overlay", content, current.template if current else None)
 
 
 def bump_version(session: Session, actor: str, summary: str) -> int:

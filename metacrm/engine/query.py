@@ -34,10 +34,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
+from metacrm.engine import permissions
+from metacrm.engine.actor import Actor
 from metacrm.engine.errors import BadQuery
 from metacrm.engine.operators import FilterContext, compile_condition
 from metacrm.engine.registry import Registry
-from metacrm.engine.systables import sys_user
+from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef, ObjectDef
 
@@ -49,6 +51,9 @@ MAX_OFFSET = 100_000
 COUNT_CAP = 1_000  # "1,000+": the same small cost at every table size
 NOT_NULL_FIELDS = frozenset({"id", "created_at", "updated_at", "version"})
 COUNT_MODES = ("capped", "exact", "estimate", "none")
+# Where the title of an id that is not a record comes from: (table, title column).
+TITLE_TABLES = {"user": (sys_user, "display_name"), "department": (sys_department, "name"),
+                "dimension": (sys_dimension_node, "name")}
 
 
 @dataclass
@@ -91,13 +96,16 @@ class ListQuery:
     """Compiles one list request for one object."""
 
     def __init__(self, registry: Registry, obj: ObjectDef, params: ListParams, dialect: str,
-                 ctx: FilterContext | None = None):
+                 ctx: FilterContext | None = None, *, scope: ColumnElement | None = None,
+                 fields: dict[str, FieldDef] | None = None):
         self.registry = registry
         self.obj = obj
         self.table = registry.table(obj)
         self.params = params
         self.dialect = dialect
         self.ctx = ctx or filter_context(dialect)
+        self.scope = scope  # the permission condition; None only for trusted callers
+        self.fields = obj.queryable if fields is None else fields  # hidden ones left out
         self.nulls_high = dialect == "postgresql"  # where each database sorts NULLs by default
         self._check_paging()
 
@@ -113,7 +121,7 @@ class ListQuery:
 
     # -- pieces -------------------------------------------------------------------------
     def field(self, name: Any, purpose: str) -> FieldDef:
-        f = self.obj.field(name) if isinstance(name, str) else None
+        f = self.fields.get(name) if isinstance(name, str) else None
         if f is None:
             raise BadQuery(f"{purpose}: '{str(name)[:63]}' is not a field of {self.obj.name}",
                            field=str(name)[:63])
@@ -121,6 +129,8 @@ class ListQuery:
 
     def where(self) -> ColumnElement:
         clauses = [self.table.c.deleted.is_(self.params.deleted)]
+        if self.scope is not None:
+            clauses.append(self.scope)
         if self.params.filter not in (None, [], {}):
             counter = [0]
             clauses.append(self._filter_node(self.params.filter, 0, counter))
@@ -159,7 +169,7 @@ class ListQuery:
     def _search(self, q: Any) -> ColumnElement:
         if not isinstance(q, str) or len(q) > 100:
             raise BadQuery("q: keyword search takes up to 100 characters")
-        fields = [self.obj.all_fields[n] for n in self.obj.search_fields]
+        fields = [self.fields[n] for n in self.obj.search_fields if n in self.fields]
         parts = [compile_condition(self.table.c[f.column], f, "contains", q.strip(), self.ctx)
                  for f in fields if q.strip()]
         return or_(*parts) if parts else true()
@@ -179,14 +189,14 @@ class ListQuery:
             raise BadQuery(f"sort: at most {MAX_SORT_KEYS} keys")
         # id always ends the order, so pages are deterministic and keysets unique.
         descending = keys[0].descending if keys else spec.strip().startswith("-")
-        keys.append(SortKey(self.obj.queryable["id"], descending))
+        keys.append(SortKey(self.fields["id"], descending))
         return keys
 
     def columns(self) -> list[FieldDef]:
         wanted = self.params.columns
         if not wanted:
-            return list(self.obj.queryable.values())
-        chosen = {"id": self.obj.queryable["id"], "version": self.obj.queryable["version"]}
+            return list(self.fields.values())
+        chosen = {"id": self.fields["id"], "version": self.fields["version"]}
         for name in wanted:
             chosen[name] = self.field(name, "columns")
         return list(chosen.values())
@@ -297,9 +307,10 @@ class ListQuery:
     def _join_titles(self, stmt: Select, references: list[FieldDef]) -> Select:
         """Each lookup's title (a user's display name) as ``<field>__title``: one join each."""
         for f in references:
-            if f.kind.references == "user":
-                target = sys_user.alias(f"t_{f.name}")
-                title = target.c.display_name
+            if f.kind.references in TITLE_TABLES:
+                table, column = TITLE_TABLES[f.kind.references]
+                target = table.alias(f"t_{f.name}")
+                title = target.c[column]
             else:
                 target_obj = self.registry.objects[f.target]
                 target = self.registry.table(target_obj).alias(f"t_{f.name}")
@@ -365,11 +376,21 @@ def _fetch(session: Session, q: ListQuery, stmt: Select, keys: list[SortKey],
     return rows
 
 
+def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
+           actor: Actor, operation: str = "read", ctx: FilterContext | None = None) -> ListQuery:
+    """A list query limited to what ``actor`` may ``operation``, without hidden fields."""
+    permissions.require(session, actor, obj, operation)
+    return ListQuery(registry, obj, params, session.get_bind().dialect.name, ctx,
+                     scope=permissions.condition(session, actor, obj, registry.table(obj),
+                                                 operation),
+                     fields=permissions.visible_fields(session, actor, obj))
+
+
 def list_records(session: Session, registry: Registry, obj: ObjectDef | str, params: ListParams,
-                 *, ctx: FilterContext | None = None) -> Page:
+                 *, actor: Actor, ctx: FilterContext | None = None,
+                 operation: str = "read") -> Page:
     obj = registry.object(obj) if isinstance(obj, str) else obj
-    dialect = session.get_bind().dialect.name
-    q = ListQuery(registry, obj, params, dialect, ctx)
+    q = scoped(session, registry, obj, params, actor, operation, ctx)
     stmt, keys, shown = q.statement()
     offset = 0 if params.cursor else (params.page - 1) * params.page_size
     rows = _fetch(session, q, stmt, keys, offset)
@@ -384,19 +405,20 @@ def list_records(session: Session, registry: Registry, obj: ObjectDef | str, par
 
 
 def totals(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
-           fields: Sequence[FieldDef]) -> dict[str, Any]:
+           fields: Sequence[FieldDef], *, actor: Actor) -> dict[str, Any]:
     """Sums of the given fields over every record the list matches (one statement)."""
+    q = scoped(session, registry, obj, params, actor)
+    fields = [f for f in fields if f.name in q.fields]
     if not fields:
         return {}
-    q = ListQuery(registry, obj, params, session.get_bind().dialect.name)
     stmt = select(*(func.sum(q.table.c[f.column]).label(f.name) for f in fields)).where(q.where())
     return dict(session.execute(stmt).one()._mapping)
 
 
 def neighbours(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
-               record: dict[str, Any]) -> tuple[int | None, int | None]:
+               record: dict[str, Any], *, actor: Actor) -> tuple[int | None, int | None]:
     """The ids before and after ``record`` in the list ``params`` describes."""
-    q = ListQuery(registry, obj, params, session.get_bind().dialect.name)
+    q = scoped(session, registry, obj, params, actor)
     keys = q.sort_keys()
     values = [record.get(k.field.name) for k in keys]
     found = []

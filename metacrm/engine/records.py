@@ -16,11 +16,16 @@ from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, sequences
+from metacrm.engine import audit, dimensions, permissions, sequences
 from metacrm.engine.actor import Actor
-from metacrm.engine.errors import RecordNotFound, StaleVersion, ValidationFailed
+from metacrm.engine.errors import (
+    PermissionDenied,
+    RecordNotFound,
+    StaleVersion,
+    ValidationFailed,
+)
 from metacrm.engine.registry import Registry
-from metacrm.engine.systables import sys_user
+from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
@@ -135,8 +140,18 @@ def _postgres_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[
 
 _BATCH_INSERT = {"sqlite": _sqlite_batch, "postgresql": _postgres_batch}
 _LAST_ROWID = select(func.last_insert_rowid())
-_USERS_EXIST = select(sys_user.c.id).where(sys_user.c.id.in_(bindparam("ids", expanding=True)),
-                                           sys_user.c.active.is_(True))
+_EXISTS = {
+    "user": select(sys_user.c.id).where(sys_user.c.id.in_(bindparam("ids", expanding=True)),
+                                        sys_user.c.active.is_(True)),
+    "department": select(sys_department.c.id).where(
+        sys_department.c.id.in_(bindparam("ids", expanding=True))),
+    "dimension": select(sys_dimension_node.c.id).where(
+        sys_dimension_node.c.id.in_(bindparam("ids", expanding=True)),
+        sys_dimension_node.c.dimension == bindparam("dimension")),
+}
+_MISSING = {"user": "no active user with id %(id)d",
+            "department": "no department with id %(id)d",
+            "dimension": "no node with id %(id)d in this dimension"}
 
 
 def to_json(f: FieldDef, value: Any) -> Any:
@@ -144,15 +159,45 @@ def to_json(f: FieldDef, value: Any) -> Any:
 
 
 class Writer:
-    """Validation and writes for one object of one registry version."""
+    """Validation and writes for one object of one registry version, for one actor."""
 
-    def __init__(self, session: Session, registry: Registry, obj: ObjectDef | str):
+    def __init__(self, session: Session, registry: Registry, obj: ObjectDef | str,
+                 actor: Actor):
         self.session = session
         self.registry = registry
         self.obj = registry.object(obj) if isinstance(obj, str) else obj
         self.table: Table = registry.table(self.obj)
         self.plan = ObjectPlan.of(self.obj, self.table)
         self.conn = session.connection()
+        self.actor = actor
+        self.field_rules = permissions.field_access(session, actor, self.obj)
+        self.hidden = frozenset(n for n, a in self.field_rules.items() if a == "hidden")
+
+    def allowed(self, operation: str):
+        """The permission condition, or None when the actor is unrestricted."""
+        parts = permissions.parts(self.session, self.actor, self.obj, self.table, operation)
+        return None if parts.unrestricted else parts.condition()
+
+    def check_field_rules(self, values: Mapping[str, Any], before: Mapping[str, Any],
+                          errors: dict[str, str]) -> None:
+        """Hidden fields do not exist for the actor; read-only ones keep their value."""
+        for name, value in values.items():
+            rule = self.field_rules.get(name)
+            if rule == "hidden":
+                errors[name] = Message("is not a field of this object")
+            elif rule == "read_only" and value != before.get(name):
+                errors[name] = Message("is read-only")
+
+    def in_scope(self, ids: list[int], operation: str) -> bool:
+        condition = self.allowed(operation)
+        if condition is None:
+            return True
+        found = self.conn.execute(select(func.count()).select_from(self.table).where(
+            self.table.c.id.in_(ids), condition)).scalar_one()
+        return found == len(ids)
+
+    def visible(self, row: Record) -> Record:
+        return permissions.without_hidden(row, self.hidden)
 
     # -- coercion -----------------------------------------------------------------
     def coerce(self, values: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -185,7 +230,16 @@ class Writer:
         out = dict(self.plan.defaults)
         if actor.user_id is not None:
             out["owner"] = actor.user_id
+        out.update(dimensions.default_values(self.session, actor.user_id, self.obj))
         return out
+
+    def set_departments(self, rows: list[dict[str, Any]]) -> None:
+        """A record belongs to its owner's department (department scopes read it)."""
+        owners = {r.get("owner") for r in rows} - {None}
+        found = dict(self.conn.execute(select(sys_user.c.id, sys_user.c.department_id)
+                                       .where(sys_user.c.id.in_(owners))).all()) if owners else {}
+        for row in rows:
+            row["department"] = found.get(row.get("owner"))
 
     def check_required(self, row: Mapping[str, Any], errors: dict[str, str],
                        only: Iterable[str] | None = None) -> None:
@@ -226,14 +280,17 @@ class Writer:
             target = self.registry.objects[f.target]
             stmt = ObjectPlan.of(target, self.registry.table(target)).exists
         else:
-            stmt = _USERS_EXIST
-        found = set(self.conn.execute(stmt, {"ids": list(ids)}).scalars())
+            stmt = _EXISTS[f.kind.references]
+        params = {"ids": list(ids)}
+        if f.kind.references == "dimension":
+            params["dimension"] = f.dimension
+        found = set(self.conn.execute(stmt, params).scalars())
         missing = sorted(ids - found)
         if missing:
             errors[f.name] = (
                 Message("no %(object)s record with id %(id)d", object=f.target, id=missing[0])
                 if f.kind.references == "target"
-                else Message("no active user with id %(id)d", id=missing[0]))
+                else Message(_MISSING[f.kind.references], id=missing[0]))
 
     def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                      exclude_id: int | None = None) -> None:
@@ -271,15 +328,31 @@ class Writer:
         names = [f.name for f in self.obj.queryable.values()]
         return [t.c[n] for n in names]
 
-    def fetch(self, record_id: int, *, deleted: bool = False, for_update: bool = False) -> Record:
-        stmt = select(*self.columns()).where(self.table.c.id == record_id,
-                                             self.table.c.deleted.is_(deleted))
+    def fetch(self, record_id: int, *, deleted: bool = False, for_update: bool = False,
+              need: tuple[str, ...] = ()) -> Record:
+        """The record if the actor may read it (else 404) and do each of ``need`` (else 403).
+
+        One statement: the read scope is in the WHERE, each other operation's scope is a
+        boolean column, so "not found" and "not allowed" are told apart without a leak.
+        """
+        read = self.allowed("read")
+        flags = {op: self.allowed(op) for op in need}
+        stmt = select(*self.columns(), *(c.label(f"_may_{op}") for op, c in flags.items()
+                                         if c is not None))
+        stmt = stmt.where(self.table.c.id == record_id, self.table.c.deleted.is_(deleted))
+        if read is not None:
+            stmt = stmt.where(read)
         if for_update and self.conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(of=self.table)
         row = self.conn.execute(stmt).first()
         if row is None:
             raise RecordNotFound(f"{self.obj.name} {record_id} not found")
-        return dict(row._mapping)
+        found = dict(row._mapping)
+        for op, c in flags.items():
+            if c is not None and not found.pop(f"_may_{op}"):
+                raise PermissionDenied(Message("you may not %(operation)s this record",
+                                               operation=op))
+        return found
 
     def audit_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return self.plan.to_json(values)
@@ -302,7 +375,8 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
 
     All or nothing: the first invalid row raises ValidationFailed naming its index.
     """
-    w = Writer(session, registry, obj)
+    w = Writer(session, registry, obj, actor)
+    permissions.require(session, actor, w.obj, "create")
     defaults = w.defaults(actor)
     stamp = now()
     stamps = {"created_at": stamp, "updated_at": stamp, "created_by": actor.user_id,
@@ -311,7 +385,9 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
     for i, values in enumerate(batch):
         errors: dict[str, str] = {}
         row = {**defaults}
-        for name, value in w.coerce(values, errors).items():
+        coerced = w.coerce(values, errors)
+        w.check_field_rules({k: v for k, v in coerced.items() if v is not None}, {}, errors)
+        for name, value in coerced.items():
             if value is not None or name not in WRITABLE_SYSTEM:  # None keeps the default
                 row[name] = value
         w.check_required(row, errors)
@@ -324,13 +400,17 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
         w.check_unique(rows, errors)
     _raise(errors)
     w.number(rows, stamp.astimezone().date())
+    w.set_departments(rows)
     changes = [w.plan.created(row) for row in rows]
     for row in rows:
         row.update(stamps)
     _insert(w, rows)
+    if not w.in_scope([row["id"] for row in rows], "create"):
+        raise PermissionDenied(Message("you may not create %(object)s records with this owner "
+                                       "or these values", object=w.obj.name))
     for row, change in zip(rows, changes, strict=True):
         audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp, change)
-    return rows
+    return [w.visible(row) for row in rows]
 
 
 def _insert(w: Writer, rows: list[dict[str, Any]]) -> None:
@@ -363,21 +443,25 @@ def _insert_one(w: Writer, row: dict[str, Any]) -> None:
 
 def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
         *, actor: Actor) -> Record:
-    return Writer(session, registry, obj).fetch(record_id)
+    w = Writer(session, registry, obj, actor)
+    return w.visible(w.fetch(record_id))
 
 
 def update_record(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
                   values: Mapping[str, Any], *, actor: Actor,
                   version: int | None = None) -> Record:
     """Change some fields; with ``version`` given, a stale one raises StaleVersion."""
-    w = Writer(session, registry, obj)
-    current = w.fetch(record_id, for_update=True)
+    w = Writer(session, registry, obj, actor)
+    wants_owner = "owner" in values and values["owner"] not in (None, "")
+    current = w.fetch(record_id, for_update=True,
+                      need=("edit", "transfer") if wants_owner else ("edit",))
     if version is not None and version != current["version"]:
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else "
                            f"(version {current['version']}, not {version})",
                            current_version=current["version"])
     errors: dict[str, str] = {}
     changes = {k: v for k, v in w.coerce(values, errors).items() if current.get(k) != v}
+    w.check_field_rules(changes, current, errors)
     merged = {**current, **changes}
     w.check_required(merged, errors, only=changes)
     w.check_business_type(merged, errors)
@@ -389,23 +473,30 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
     _raise(errors)
     stamp = now()
     table = w.table
+    written = dict(changes)
+    if "owner" in changes:
+        w.set_departments([written])  # the department follows the new owner
     result = w.conn.execute(
         update(table).where(table.c.id == record_id, table.c.version == current["version"],
                             table.c.deleted.is_(False))
-        .values(**changes, updated_at=stamp, updated_by=actor.user_id,
+        .values(**written, updated_at=stamp, updated_by=actor.user_id,
                 version=table.c.version + 1))
     if result.rowcount != 1:
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
+    if "owner" not in changes and not w.in_scope([record_id], "edit"):
+        raise PermissionDenied(Message("after this change the record would be outside what "
+                                       "you may edit"))
     before, after = w.audit_values({k: current.get(k) for k in changes}), w.audit_values(changes)
     audit.record(session, w.obj.name, record_id, "update", actor.user_id, stamp,
                  {k: [before[k], after[k]] for k in changes})
-    return {**merged, "updated_at": stamp, "updated_by": actor.user_id,
-            "version": current["version"] + 1}
+    return w.visible({**merged, **written, "updated_at": stamp, "updated_by": actor.user_id,
+                      "version": current["version"] + 1})
 
 
 def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
                  deleted: bool, actor: Actor, version: int | None) -> None:
-    w = Writer(session, registry, obj)
+    w = Writer(session, registry, obj, actor)
+    w.fetch(record_id, deleted=not deleted, need=("delete",))
     table = w.table
     stamp = now()
     where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]
@@ -415,7 +506,6 @@ def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, rec
         deleted=deleted, deleted_at=stamp if deleted else None,
         deleted_by=actor.user_id if deleted else None, version=table.c.version + 1))
     if result.rowcount != 1:
-        w.fetch(record_id, deleted=not deleted)  # raises RecordNotFound if it is not there
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
     audit.record(session, w.obj.name, record_id, "delete" if deleted else "restore",
                  actor.user_id, stamp, {})
@@ -435,9 +525,14 @@ def restore(session: Session, registry: Registry, obj: ObjectDef | str, record_i
 
 def history(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
             actor: Actor) -> list[dict]:
-    w = Writer(session, registry, obj)
-    exists = w.conn.execute(select(func.count()).select_from(w.table)
-                            .where(w.table.c.id == record_id)).scalar()
+    w = Writer(session, registry, obj, actor)
+    condition = w.allowed("read")
+    stmt = select(func.count()).select_from(w.table).where(w.table.c.id == record_id)
+    exists = w.conn.execute(stmt if condition is None else stmt.where(condition)).scalar()
     if not exists:
         raise RecordNotFound(f"{w.obj.name} {record_id} not found")
-    return audit.history(session, w.obj.name, record_id)
+    entries = audit.history(session, w.obj.name, record_id)
+    if w.hidden:
+        for entry in entries:
+            entry["changes"] = {k: v for k, v in entry["changes"].items() if k not in w.hidden}
+    return entries

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -63,13 +64,98 @@ sys_user = Table(
     Column("username", String(150), nullable=False, unique=True),
     Column("display_name", String(150), nullable=False),
     Column("password_hash", String(255), nullable=False),
-    Column("is_admin", Boolean, nullable=False, default=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("language", String(5), nullable=False, default="zh"),
     Column("email", String(254)),
-    Column("department_id", ID),
+    Column("department_id", ID, ForeignKey("sys_department.id")),
     Column("superior_id", ID, ForeignKey("sys_user.id")),
     Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_sys_user_superior", "superior_id", "id"),
+    Index("ix_sys_user_department", "department_id", "id"),
+)
+
+# -- organisation and permissions --------------------------------------------------------
+sys_department = Table(
+    "sys_department", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("parent_id", ID, ForeignKey("sys_department.id")),  # NULL only for the root
+    Column("head_id", ID),  # the department head, a user
+    Column("position", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_sys_department_parent", "parent_id", "id"),
+)
+
+sys_role = Table(
+    "sys_role", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),  # stable key, used by flows
+    Column("label", JSON_TYPE, nullable=False),  # {en, zh}
+    Column("description", Text),
+    Column("is_super", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+sys_user_role = Table(
+    "sys_user_role", system_metadata,
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ID, ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_sys_user_role_role", "role_id", "user_id"),
+)
+
+sys_role_grant = Table(
+    "sys_role_grant", system_metadata,
+    Column("role_id", ID, ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
+    Column("object", String(63), primary_key=True),  # an object name, or "*" for the rest
+    Column("operation", String(20), primary_key=True),
+    Column("scope", String(30), nullable=False),
+)
+
+sys_role_field = Table(
+    "sys_role_field", system_metadata,
+    Column("role_id", ID, ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
+    Column("object", String(63), primary_key=True),
+    Column("field", String(63), primary_key=True),
+    Column("access", String(20), nullable=False),  # hidden | read_only (editable: no row)
+)
+
+sys_team_member = Table(
+    "sys_team_member", system_metadata,
+    Column("object", String(63), primary_key=True),
+    Column("record_id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("access", String(10), nullable=False),  # read | write
+    Column("expires_on", Date),  # the last day of membership; NULL: no end
+    Column("added_by", ID),
+    Column("added_at", UTCDateTime(), nullable=False),
+    # The scope's subquery reads only this index: the user's records of one object.
+    Index("ix_sys_team_member_user", "user_id", "object", "record_id", "access", "expires_on"),
+)
+
+sys_dimension = Table(
+    "sys_dimension", system_metadata,
+    Column("name", String(63), primary_key=True),
+    Column("label", JSON_TYPE, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+sys_dimension_node = Table(
+    "sys_dimension_node", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("dimension", String(63), ForeignKey("sys_dimension.name", ondelete="CASCADE"),
+           nullable=False),
+    Column("parent_id", ID, ForeignKey("sys_dimension_node.id")),  # NULL: the root (全部)
+    Column("name", String(100), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Index("ix_sys_dimension_node_parent", "parent_id", "id"),
+    Index("ix_sys_dimension_node_dimension", "dimension", "parent_id"),
+)
+
+sys_user_dimension = Table(
+    "sys_user_dimension", system_metadata,
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("node_id", ID, ForeignKey("sys_dimension_node.id", ondelete="CASCADE"),
+           primary_key=True),
 )
 
 sys_api_token = Table(

@@ -1,21 +1,23 @@
-"""Users, passwords and API tokens (roles and departments come with the org module)."""
+"""Users, passwords and API tokens; departments, superiors and roles live in ``org``/``roles``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from metacrm.engine import permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_api_token, sys_user
+from metacrm.metadata.messages import Message
 
 TOKEN_LIFETIME = dt.timedelta(days=30)
-MIN_PASSWORD = 8
 # Checked against when a username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-password")
 
@@ -26,47 +28,69 @@ def now() -> dt.datetime:
 
 def create_user(session: Session, username: str, password: str, *, is_admin: bool = False,
                 display_name: str | None = None, language: str = "zh",
-                email: str | None = None) -> int:
-    errors = {}
+                email: str | None = None, department_id: int | None = None,
+                superior_id: int | None = None, roles: list[str] | None = None) -> int:
+    """A new active user, in the top department unless told otherwise.
+
+    Roles default to the super-administrator role with ``is_admin``, else the employee role.
+    """
+    from metacrm.engine import org
+    from metacrm.engine import roles as role_service
+
+    errors: dict[str, Message] = {}
     if not username or len(username) > 150 or not username.isprintable() or " " in username:
-        errors["username"] = "must be 1 to 150 characters without spaces"
-    if len(password or "") < MIN_PASSWORD:
-        errors["password"] = f"must be at least {MIN_PASSWORD} characters"
-    if not errors and session.execute(select(sys_user.c.id).where(
+        errors["username"] = Message("must be 1 to 150 characters without spaces")
+    org.check_password(password, errors)
+    if "username" not in errors and session.execute(select(sys_user.c.id).where(
             sys_user.c.username == username)).first():
-        errors["username"] = f"'{username}' is already taken"
+        errors["username"] = Message("'%(value)s' is already taken", value=username)
     if errors:
         raise ValidationFailed(errors)
-    return session.execute(insert(sys_user).returning(sys_user.c.id).values(
+    org.ensure_defaults(session)
+    user_id = session.execute(insert(sys_user).returning(sys_user.c.id).values(
         username=username, display_name=display_name or username,
-        password_hash=generate_password_hash(password), is_admin=is_admin, active=True,
-        language=language, email=email, created_at=now())).scalar_one()
+        password_hash=generate_password_hash(password), active=True, language=language,
+        email=email, department_id=department_id or org.root_department_id(session),
+        superior_id=superior_id, created_at=now())).scalar_one()
+    role_service.set_user_roles(session, user_id, roles or (
+        [org.SUPER_ROLE] if is_admin else [org.DEFAULT_ROLE]))
+    return user_id
 
 
-def actor_from_row(row) -> Actor:
-    return Actor(user_id=row.id, username=row.username, is_admin=row.is_admin,
-                 language=row.language, department_id=row.department_id)
-
-
-_ACTOR_COLUMNS = (sys_user.c.id, sys_user.c.username, sys_user.c.is_admin, sys_user.c.language,
-                  sys_user.c.department_id)
+def _load(session: Session, *where, join=None, extra=()) -> tuple[Actor, Any] | None:
+    """The user with their roles and grants in one statement; the access is remembered
+    on the session, so the permission checks of the request need no query of their own."""
+    a = permissions.access_rows()
+    source = sys_user.outerjoin(a, a.c.user_id == sys_user.c.id)
+    if join is not None:
+        source = source.join(*join)
+    rows = session.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.language,
+                                  sys_user.c.department_id, *extra, *a.c)
+                           .select_from(source).where(*where)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    access = permissions.access_from_rows(first.id, first.department_id, rows)
+    permissions.remember_access(session, access)
+    return Actor(user_id=first.id, username=first.username, is_admin=access.is_super,
+                 language=first.language, department_id=first.department_id), first
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor | None:
-    row = session.execute(select(*_ACTOR_COLUMNS, sys_user.c.password_hash, sys_user.c.active)
-                          .where(sys_user.c.username == username)).first()
-    if row is None:
+    found = _load(session, sys_user.c.username == username,
+                  extra=(sys_user.c.password_hash, sys_user.c.active))
+    if found is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
+    actor, row = found
     if not check_password_hash(row.password_hash, password) or not row.active:
         return None
-    return actor_from_row(row)
+    return actor
 
 
 def load_actor(session: Session, user_id: int) -> Actor | None:
-    row = session.execute(select(*_ACTOR_COLUMNS).where(sys_user.c.id == user_id,
-                                                        sys_user.c.active.is_(True))).first()
-    return actor_from_row(row) if row else None
+    found = _load(session, sys_user.c.id == user_id, sys_user.c.active.is_(True))
+    return found[0] if found else None
 
 
 def _digest(token: str) -> str:
@@ -85,12 +109,10 @@ def issue_token(session: Session, actor: Actor) -> str:
 
 def actor_for_token(session: Session, token: str) -> Actor | None:
     """One indexed read: the token's user, if the token is live and the user active."""
-    row = session.execute(
-        select(*_ACTOR_COLUMNS)
-        .join(sys_api_token, sys_api_token.c.user_id == sys_user.c.id)
-        .where(sys_api_token.c.token_hash == _digest(token), sys_api_token.c.expires_at > now(),
-               sys_user.c.active.is_(True))).first()
-    return actor_from_row(row) if row else None
+    found = _load(session, sys_api_token.c.token_hash == _digest(token),
+                  sys_api_token.c.expires_at > now(), sys_user.c.active.is_(True),
+                  join=(sys_api_token, sys_api_token.c.user_id == sys_user.c.id))
+    return found[0] if found else None
 
 
 def set_language(session: Session, actor: Actor, language: str) -> None:

@@ -114,6 +114,9 @@ class ObjectChecker:
             if "target" in f and kind.references != "target":
                 yield self.problem("field.stray_option", [*path, "target"],
                                    f"a {f['type']} field has no target")
+            if "dimension" in f and kind.references != "dimension":
+                yield self.problem("field.stray_option", [*path, "dimension"],
+                                   f"a {f['type']} field has no dimension")
             if "max_length" in f and kind.storage != "string":
                 yield self.problem("field.stray_option", [*path, "max_length"],
                                    f"a {f['type']} field has no maximum length")
@@ -141,7 +144,7 @@ class ObjectChecker:
                                "unknown token; use {seq:N}, {yyyy}, {yy}, {mm}, {dd}")
 
     def _check_default(self, f: dict, path: list) -> Iterator[Problem]:
-        if f["type"] in ("lookup", "user", "auto_number"):
+        if FIELD_TYPES[f["type"]].references or f["type"] == "auto_number":
             yield self.problem("field.default", [*path, "default"],
                                f"a {f['type']} field cannot have a constant default")
             return

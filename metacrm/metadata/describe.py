@@ -35,6 +35,8 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
         out["picklist"] = f.picklist
     if f.target:
         out["target"] = f.target
+    if f.dimension:
+        out["dimension"] = f.dimension
     if f.pattern:
         out["pattern"] = f.pattern
     return out

@@ -254,7 +254,7 @@ class FieldType:
     requires: tuple[str, ...] = ()  # definition keys this type needs (options, target)
     sortable: bool = True
     searchable: bool = False  # can be a keyword-search field
-    references: str | None = None  # "target" for lookups, "user" for users
+    references: str | None = None  # what the id points at: target, user, department, dimension
     generated: bool = False
     options: bool = False
 
@@ -315,6 +315,16 @@ FIELD_TYPES: dict[str, FieldType] = {
         FieldType("user", "reference", _reference, _EQUALITY,
                   lambda f: {"type": "integer", "minimum": 1, "description": "id of a user"},
                   references="user"),
+        FieldType("department", "reference", _reference, _EQUALITY,
+                  lambda f: {"type": "integer", "minimum": 1,
+                             "description": "id of a department"},
+                  references="department"),
+        # A record's value in one of the organisation's dimension trees (product line,
+        # region…): data permissions intersect the department scope with it.
+        FieldType("dimension", "reference", _reference, _EQUALITY,
+                  lambda f: {"type": "integer", "minimum": 1,
+                             "description": f"id of a node of the {f.dimension} dimension"},
+                  requires=("dimension",), references="dimension"),
         _text_type("email", 254, coerce=_pattern_text(_EMAIL, Message("is not a valid email address")),
                    fmt="email"),
         _text_type("phone", 40, coerce=_pattern_text(_PHONE, Message("is not a valid phone number"))),
@@ -340,6 +350,7 @@ class SystemField:
 SYSTEM_FIELDS: tuple[SystemField, ...] = (
     SystemField("id", "integer", {"en": "ID", "zh": "编号"}),
     SystemField("owner", "user", {"en": "Owner", "zh": "负责人"}, writable=True),
+    SystemField("department", "department", {"en": "Department", "zh": "所属部门"}),
     SystemField("business_type", "text", {"en": "Business type", "zh": "业务类型"}, writable=True),
     SystemField("created_at", "datetime", {"en": "Created at", "zh": "创建时间"}),
     SystemField("created_by", "user", {"en": "Created by", "zh": "创建人"}),
@@ -348,5 +359,5 @@ SYSTEM_FIELDS: tuple[SystemField, ...] = (
     SystemField("version", "integer", {"en": "Version", "zh": "版本"}),
 )
 # Columns present on every table but never exposed as fields.
-HIDDEN_SYSTEM_COLUMNS = ("department", "deleted", "deleted_at", "deleted_by")
+HIDDEN_SYSTEM_COLUMNS = ("deleted", "deleted_at", "deleted_by")
 SYSTEM_COLUMN_NAMES = frozenset(f.name for f in SYSTEM_FIELDS) | frozenset(HIDDEN_SYSTEM_COLUMNS)

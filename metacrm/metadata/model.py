@@ -44,6 +44,7 @@ class FieldDef:
     options: tuple[OptionDef, ...] = ()
     picklist: str | None = None
     target: str | None = None
+    dimension: str | None = None
     pattern: str | None = None
     currency_symbol: str = "¥"
     archived: bool = False
@@ -137,6 +138,11 @@ class ObjectDef:
     def field(self, name: str) -> FieldDef | None:
         return self.queryable.get(name)
 
+    @cached_property
+    def dimension_fields(self) -> tuple[FieldDef, ...]:
+        """The dimension trees this object's data permissions are intersected with."""
+        return tuple(f for f in self.active_fields if f.type == "dimension")
+
     def business_type(self, name: str) -> BusinessTypeDef | None:
         return next((b for b in self.business_types if b.name == name), None)
 
@@ -191,6 +197,7 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
         max_length=raw.get("max_length"), precision=raw.get("precision", 18),
         scale=raw.get("scale", kind.default_scale), options=options,
         picklist=raw.get("picklist"), target=raw.get("target"), pattern=raw.get("pattern"),
+        dimension=raw.get("dimension"),
         currency_symbol=raw.get("currency_symbol", "¥"), archived=raw.get("archived", False),
     )
 

@@ -138,9 +138,9 @@ def object_definition(object_name: str):
 
 @bp.get("/objects/<object_name>/records")
 def list_records(object_name: str):
-    current_actor()
+    actor = current_actor()
     obj = registry().object(object_name)
-    page = query.list_records(db(), registry(), obj, list_params(),
+    page = query.list_records(db(), registry(), obj, list_params(), actor=actor,
                               ctx=query.filter_context(db().get_bind().dialect.name,
                                                        runtime().settings.timezone))
     return page_response(obj, page)
@@ -209,9 +209,10 @@ def record_history(object_name: str, record_id: int):
 
 @bp.get("/objects/<object_name>/recycle-bin")
 def recycle_bin(object_name: str):
-    current_actor()
+    actor = current_actor()
     obj = registry().object(object_name)
-    return page_response(obj, query.list_records(db(), registry(), obj, list_params(True)))
+    return page_response(obj, query.list_records(db(), registry(), obj, list_params(True),
+                                                 actor=actor))
 
 
 @bp.get("/openapi.json")

@@ -40,6 +40,11 @@ def actor():
     return current_user.actor
 
 
+def records_page(obj: ObjectDef, params: query.ListParams) -> query.Page:
+    """A page of records as the signed-in user may see them."""
+    return query.list_records(db(), registry(), obj, params, actor=actor())
+
+
 def object_or_404(name: str) -> ObjectDef:
     try:
         return registry().object(name)
@@ -49,7 +54,7 @@ def object_or_404(name: str) -> ObjectDef:
 
 def fetch_or_404(obj: ObjectDef, record_id: int, **params: Any) -> dict[str, Any]:
     """One record with its lookups' titles, through the same compiler as lists."""
-    page = query.list_records(db(), registry(), obj, query.ListParams(
+    page = records_page(obj, query.ListParams(
         filter=[["id", "eq", record_id]], lookup_titles=True, count="none", **params))
     if not page.items:
         abort(404)
@@ -97,13 +102,13 @@ def list_view(object_name: str):
     views = saved_views.views_for(db(), actor(), obj.name)
     state = list_state(obj, views)
     try:
-        page = query.list_records(db(), registry(), obj, state.params())
+        page = records_page(obj, state.params())
         currency = [f for f in state.column_fields if f.type == "currency"]
-        sums = query.totals(db(), registry(), obj, state.params(), currency)
+        sums = query.totals(db(), registry(), obj, state.params(), currency, actor=actor())
     except BadQuery as exc:
         state.problems.append(str(exc))
         state.filter, state.sort, state.cursor = state.view.filter, obj.default_sort, None
-        page = query.list_records(db(), registry(), obj, state.params())
+        page = records_page(obj, state.params())
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
                            fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
@@ -129,7 +134,7 @@ def bulk_delete(object_name: str):
 def lookup(object_name: str):
     """Type-ahead candidates: matches over the target's search fields."""
     obj = object_or_404(object_name)
-    page = query.list_records(db(), registry(), obj, query.ListParams(
+    page = records_page(obj, query.ListParams(
         q=request.args.get("q", "")[:100] or None, columns=[obj.title_field], page_size=10,
         count="none", sort=obj.title_field))
     return jsonify([{"id": r["id"], "title": r[obj.title_field]} for r in page.items])
@@ -220,7 +225,7 @@ def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
         if f is None or f.type != "lookup" or not str(value).isdigit():
             continue
         target = registry().object(f.target)
-        page = query.list_records(db(), registry(), target, query.ListParams(
+        page = records_page(target, query.ListParams(
             filter=[["id", "eq", int(value)]], columns=[target.title_field], count="none"))
         if page.items:
             out[name] = page.items[0][target.title_field]
@@ -260,7 +265,7 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     out = []
     for other, field_name in registry().referrers(obj.name):
         columns = [c for c in other.list_columns if c != field_name][:4]
-        page = query.list_records(db(), registry(), other, query.ListParams(
+        page = records_page(other, query.ListParams(
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
         out.append({"obj": other, "field": other.all_fields[field_name], "page": page,
@@ -288,7 +293,8 @@ def detail(object_name: str, record_id: int):
     if request.args.get("view") or request.args.get("filter") or request.args.get("sort"):
         state = list_state(obj, saved_views.views_for(db(), actor(), obj.name))
         try:
-            neighbours = query.neighbours(db(), registry(), obj, state.params(), row)
+            neighbours = query.neighbours(db(), registry(), obj, state.params(), row,
+                                              actor=actor())
         except BadQuery:
             pass
     header = [obj.queryable[c] for c in obj.list_columns
@@ -328,7 +334,7 @@ def delete(object_name: str, record_id: int):
 def recycle_bin(object_name: str):
     obj = object_or_404(object_name)
     page_number = max(1, request.args.get("page", 1, type=int))
-    page = query.list_records(db(), registry(), obj, query.ListParams(
+    page = records_page(obj, query.ListParams(
         deleted=True, sort="-updated_at", page=page_number, page_size=50,
         columns=[obj.title_field, "updated_at", "owner"]))
     return render_template("recycle_bin.html", obj=obj, page=page)
