@@ -120,7 +120,7 @@ def create_app(url: str) -> Flask:
         header = request.headers.get("Authorization", "")
         digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
         row = conn.execute(
-            select(sys_user.c.id, sys_user.c.username, sys_user.c.is_admin, sys_user.c.language,
+            select(sys_user.c.id, sys_user.c.username, sys_user.c.language,
                    sys_user.c.department_id)
             .join(sys_api_token, sys_api_token.c.user_id == sys_user.c.id)
             .where(sys_api_token.c.token_hash == digest,

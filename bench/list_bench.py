@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bench.common import Instance, StatementLog, interleaved, median, ms
 from bench.report import Recorder
 from metacrm.engine import query
+from metacrm.engine.actor import SYSTEM
 from metacrm.engine.registry import Registry
 
 OPEN_STAGES = ("qualify", "needs", "proposal", "negotiation")
@@ -35,7 +36,8 @@ def list_params(**overrides: Any) -> query.ListParams:
 
 def engine_page(inst: Instance, registry: Registry, **overrides: Any) -> query.Page:
     with Session(inst.engine) as session:
-        return query.list_records(session, registry, "opportunity", list_params(**overrides))
+        return query.list_records(session, registry, "opportunity", list_params(**overrides),
+                                  actor=SYSTEM)
 
 
 class Baseline:
