@@ -314,11 +314,27 @@ def condition(session: Session, actor: Actor, obj: ObjectDef, table: Table,
     return parts(session, actor, obj, table, operation).condition()
 
 
-def can(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> bool:
-    """Whether the actor may ``operation`` some record of the object (for menus, buttons)."""
+def granted(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> bool:
+    """Whether a role of the actor grants the operation on the object (menus, buttons)."""
     access = access_of(session, actor)
-    return access.is_super or bool(access.grants(obj.name, operation)) or (
+    return access.is_super or bool(access.grants(obj.name, operation))
+
+
+def can(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> bool:
+    """Whether the operation could reach some record: through a role or a team."""
+    return granted(session, actor, obj, operation) or (
         operation in TEAM_ACCESS and "team" in obj.features)
+
+
+def record_operations(session: Session, actor: Actor, obj: ObjectDef, table: Table,
+                      record_id: int, operations: Iterable[str]) -> dict[str, bool]:
+    """Which operations the actor may do on one record: one statement, a flag each."""
+    found = {op: parts(session, actor, obj, table, op) for op in operations}
+    if all(p.unrestricted for p in found.values()):
+        return dict.fromkeys(found, True)
+    row = session.execute(select(*(p.condition().label(op) for op, p in found.items()))
+                          .where(table.c.id == record_id)).first()
+    return {op: bool(row and row._mapping[op]) for op in found}
 
 
 def require(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from metacrm.engine import query, records, users
+from metacrm.engine import export as exporter
+from metacrm.engine import permissions, query, records, teams, transfer, users
 from metacrm.engine.actor import Actor
 from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
@@ -213,6 +215,111 @@ def recycle_bin(object_name: str):
     obj = registry().object(object_name)
     return page_response(obj, query.list_records(db(), registry(), obj, list_params(True),
                                                  actor=actor))
+
+
+@bp.get("/me")
+def me():
+    """The caller and what their roles allow per object: what a client should offer."""
+    actor = current_actor()
+    access = permissions.access_of(db(), actor)
+    return jsonify({
+        "user": {"id": actor.user_id, "username": actor.username, "is_admin": actor.is_admin,
+                 "department_id": actor.department_id, "language": actor.language},
+        "roles": sorted(access.roles),
+        "objects": {o.name: {op: permissions.granted(db(), actor, o, op)
+                             for op in permissions.OPERATIONS}
+                    for o in registry().active_objects}})
+
+
+@bp.get("/objects/<object_name>/records/<int:record_id>/permissions")
+def record_permissions(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    records.get(db(), registry(), obj, record_id, actor=actor)  # 404 outside the read scope
+    return jsonify(permissions.record_operations(db(), actor, obj, registry().table(obj),
+                                                 record_id, permissions.OPERATIONS))
+
+
+@bp.get("/objects/<object_name>/records/<int:record_id>/team")
+def team_members(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    found = teams.members(db(), registry(), actor, obj, record_id)
+    return jsonify({"items": [
+        {"user_id": m.user_id, "display_name": m.display_name, "access": m.access,
+         "expires_on": m.expires_on.isoformat() if m.expires_on else None,
+         "is_owner": m.is_owner, "expired": m.expired} for m in found]})
+
+
+@bp.post("/objects/<object_name>/records/<int:record_id>/team")
+def add_team_member(object_name: str, record_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    body = json_body()
+    user_id, until = body.get("user_id"), body.get("expires_on")
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise ApiError(422, "validation_failed", "user_id is required",
+                       {"user_id": "must be a user id"})
+    try:
+        expires_on = dt.date.fromisoformat(until) if until else None
+    except (TypeError, ValueError):
+        raise ApiError(422, "validation_failed", "expires_on must be a date",
+                       {"expires_on": "must be a date (YYYY-MM-DD)"}) from None
+    teams.add_member(db(), registry(), actor, obj, record_id, user_id,
+                     body.get("access", "read"), expires_on)
+    db().commit()
+    return team_members(object_name, record_id), 201
+
+
+@bp.delete("/objects/<object_name>/records/<int:record_id>/team/<int:user_id>")
+def remove_team_member(object_name: str, record_id: int, user_id: int):
+    actor = current_actor()
+    obj = registry().object(object_name)
+    teams.remove_member(db(), registry(), actor, obj, record_id, user_id)
+    db().commit()
+    return Response(status=204)
+
+
+@bp.post("/objects/<object_name>/transfer")
+def transfer_records(object_name: str):
+    """Body: {"ids": [...], "owner": id, "old_owner": remove|read|write, "cascade": [...]}."""
+    actor = current_actor()
+    obj = registry().object(object_name)
+    body = json_body()
+    ids, owner = body.get("ids"), body.get("owner")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                            for i in ids):
+        raise ApiError(422, "validation_failed", "ids must be a list of record ids",
+                       {"ids": "must be a list of record ids"})
+    if isinstance(owner, bool) or not isinstance(owner, int):
+        raise ApiError(422, "validation_failed", "owner must be a user id",
+                       {"owner": "must be a user id"})
+    cascade = body.get("cascade") or []
+    if not isinstance(cascade, list) or not all(isinstance(c, str) for c in cascade):
+        raise ApiError(422, "validation_failed", "cascade must be a list of 'object.field'",
+                       {"cascade": "must be a list of 'object.field'"})
+    result = transfer.transfer(db(), registry(), actor, obj, ids, owner,
+                               old_owner=body.get("old_owner", "remove"), cascade=cascade)
+    db().commit()
+    return jsonify({"moved": result.moved, "total": result.total})
+
+
+@bp.get("/objects/<object_name>/export")
+def export_records(object_name: str):
+    """The records the caller may export, as CSV (list filters, sort and fields apply)."""
+    actor = current_actor()
+    obj = registry().object(object_name)
+    lines = exporter.rows(db(), registry(), obj, list_params(), actor=actor,
+                          language=actor.language)
+    first = next(lines)  # the permission check and query errors happen before streaming
+
+    def everything():
+        yield first
+        yield from lines
+
+    return Response(stream_with_context(exporter.to_csv(everything())),
+                    mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{obj.name}.csv"'})
 
 
 @bp.get("/openapi.json")

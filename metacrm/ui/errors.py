@@ -17,6 +17,7 @@ from metacrm.engine.errors import (
     ValidationFailed,
 )
 from metacrm.metadata.problems import DefinitionError
+from metacrm.ui.i18n import translate
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RecordNotFound)
     @app.errorhandler(ObjectNotFound)
     def _not_found(e):
-        return error_response(404, "not_found", str(e))
+        return _page_or_json(404, "not_found", str(e))
 
     @app.errorhandler(PermissionDenied)
     def _forbidden(e):
-        return error_response(403, e.code, str(e) or "not allowed")
+        return _page_or_json(403, e.code, translate(e.args[0]) if e.args else "not allowed")
 
     @app.errorhandler(StaleVersion)
     def _stale(e: StaleVersion):

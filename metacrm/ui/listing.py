@@ -29,6 +29,7 @@ class ListState:
     cursor: str | None = None
     exact_count: bool = False
     problems: list[str] = field(default_factory=list)
+    fields: dict[str, FieldDef] = field(default_factory=dict)  # what the user may see
 
     def params(self, **overrides) -> ListParams:
         values = dict(filter=self.filter, sort=self.sort, q=self.q or None,
@@ -58,7 +59,7 @@ class ListState:
 
     @property
     def column_fields(self) -> list[FieldDef]:
-        return [self.obj.queryable[c] for c in self.columns]
+        return [self.fields[c] for c in self.columns]
 
 
 def _int(raw: str | None, default: int, low: int, high: int) -> int:
@@ -68,13 +69,16 @@ def _int(raw: str | None, default: int, low: int, high: int) -> int:
         return default
 
 
-def list_state(obj: ObjectDef, views: list[saved_views.SavedView]) -> ListState:
+def list_state(obj: ObjectDef, views: list[saved_views.SavedView],
+               fields: dict[str, FieldDef]) -> ListState:
+    """``fields``: the fields the user may see; columns outside them are dropped."""
     args = request.args
     key = args.get("view")
     view = next((v for v in views if v.key == key), None) or saved_views.default_view(views)
     state = ListState(obj, views, view, filter=view.filter,
                       sort=view.sort or obj.default_sort, columns=list(view.columns or
-                                                                       obj.list_columns))
+                                                                       obj.list_columns),
+                      fields=fields)
     if "filter" in args:
         try:
             state.filter = json.loads(args["filter"]) if args["filter"] else None
@@ -83,9 +87,9 @@ def list_state(obj: ObjectDef, views: list[saved_views.SavedView]) -> ListState:
     state.sort = args.get("sort") or state.sort
     state.q = args.get("q", "").strip()[:100]
     if args.get("columns"):
-        wanted = [c for c in args["columns"].split(",") if c in obj.queryable]
+        wanted = [c for c in args["columns"].split(",") if c in fields]
         state.columns = wanted or state.columns
-    state.columns = [c for c in state.columns if c in obj.queryable]
+    state.columns = [c for c in state.columns if c in fields]
     if obj.title_field not in state.columns:
         state.columns.insert(0, obj.title_field)
     state.page_size = _int(args.get("page_size"), 20, 1, MAX_PAGE_SIZE)

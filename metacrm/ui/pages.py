@@ -12,10 +12,21 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from metacrm.engine import audit, query, records, saved_views, users
+from metacrm.engine import (
+    audit,
+    dimensions,
+    org,
+    permissions,
+    query,
+    records,
+    saved_views,
+    teams,
+    users,
+)
 from metacrm.engine.errors import (
     BadQuery,
     ObjectNotFound,
+    PermissionDenied,
     RecordNotFound,
     StaleVersion,
     ValidationFailed,
@@ -38,6 +49,21 @@ def _signed_in() -> None:
 
 def actor():
     return current_user.actor
+
+
+def may(obj: ObjectDef) -> dict[str, bool]:
+    """What the user's roles allow on the object: which buttons a page offers."""
+    return {op: permissions.granted(db(), actor(), obj, op) for op in permissions.OPERATIONS}
+
+
+def visible(obj: ObjectDef) -> dict[str, FieldDef]:
+    """The fields the user may see (hidden ones are absent everywhere)."""
+    return permissions.visible_fields(db(), actor(), obj)
+
+
+def read_only(obj: ObjectDef) -> frozenset[str]:
+    return frozenset(n for n, a in permissions.field_access(db(), actor(), obj).items()
+                     if a == "read_only")
 
 
 def records_page(obj: ObjectDef, params: query.ListParams) -> query.Page:
@@ -66,15 +92,17 @@ def _navigation() -> dict[str, Any]:
     if not current_user or not current_user.is_authenticated:
         return {}
     reg = registry()
-    groups = [(g, [o for o in reg.active_objects if o.group == g.name]) for g in reg.groups]
-    ungrouped = [o for o in reg.active_objects if o.group not in {g.name for g in reg.groups}]
+    readable = [o for o in reg.active_objects if permissions.granted(db(), actor(), o, "read")]
+    groups = [(g, [o for o in readable if o.group == g.name]) for g in reg.groups]
+    ungrouped = [o for o in readable if o.group not in {g.name for g in reg.groups}]
     return {"nav_groups": [(g, objs) for g, objs in groups if objs], "nav_other": ungrouped,
             "display": lambda f, v: widgets.display(f, v, language())}
 
 
 @bp.get("/")
 def home():
-    objects = registry().active_objects
+    objects = [o for o in registry().active_objects
+               if permissions.granted(db(), actor(), o, "read")]
     if not objects:
         return render_template("empty.html")
     return redirect(url_for(".list_view", object_name=objects[0].name))
@@ -84,7 +112,7 @@ def home():
 def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
     """What the filter builder offers: each field with its operators and options."""
     out = []
-    for f in obj.queryable.values():
+    for f in visible(obj).values():
         entry = {"name": f.name, "label": f.label.get(language()), "type": f.type,
                  "operators": list(f.kind.operators)}
         if f.options:
@@ -99,8 +127,10 @@ def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
 @bp.get("/o/<object_name>")
 def list_view(object_name: str):
     obj = object_or_404(object_name)
+    permissions.require(db(), actor(), obj, "read")
     views = saved_views.views_for(db(), actor(), obj.name)
-    state = list_state(obj, views)
+    fields = visible(obj)
+    state = list_state(obj, views, fields)
     try:
         page = records_page(obj, state.params())
         currency = [f for f in state.column_fields if f.type == "currency"]
@@ -112,7 +142,15 @@ def list_view(object_name: str):
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
                            fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
-                           all_columns=[f for f in obj.queryable.values()])
+                           all_columns=list(fields.values()), may=may(obj),
+                           transfer=transfer_choices(obj))
+
+
+def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
+    """What the transfer form offers: new owners and the related lists that may follow."""
+    return {"owners": users.active_users(db()),
+            "cascade": [(o, o.all_fields[f]) for o, f in registry().referrers(obj.name)
+                        if permissions.granted(db(), actor(), o, "transfer")]}
 
 
 @bp.post("/o/<object_name>/bulk-delete")
@@ -123,8 +161,12 @@ def bulk_delete(object_name: str):
     for record_id in ids:
         try:
             records.delete(session, registry(), obj, record_id, actor=actor())
-        except RecordNotFound:
-            continue
+        except (RecordNotFound, PermissionDenied):
+            session.rollback()
+            flash(_("Some records could not be deleted: they are not yours to delete."),
+                  "warning")
+            return redirect(request.form.get("back") or url_for(".list_view",
+                                                                object_name=obj.name))
     session.commit()
     flash(_("%(count)d record(s) moved to the recycle bin.", count=len(ids)), "success")
     return redirect(request.form.get("back") or url_for(".list_view", object_name=obj.name))
@@ -141,17 +183,44 @@ def lookup(object_name: str):
 
 
 # -- forms ------------------------------------------------------------------------------
-def form_sections(obj: ObjectDef, bt: BusinessTypeDef | None) -> list[tuple[Any, list[FieldDef]]]:
-    """The layout's sections, limited to the business type's fields, in its order."""
+def form_sections(obj: ObjectDef, bt: BusinessTypeDef | None,
+                  shown: dict[str, FieldDef]) -> list[tuple[Any, list[FieldDef]]]:
+    """The layout's sections, limited to the business type's fields and to the fields the
+    user may see, in its order; dimension fields the layout does not place come first."""
     allowed = set(bt.fields) if bt and bt.fields else None
+    placed = {n for section in obj.form for n in section.fields}
     sections = []
-    for section in obj.form:
-        fields = [obj.all_fields[n] for n in section.fields
-                  if n in obj.all_fields and not obj.all_fields[n].archived
+    for i, section in enumerate(obj.form):
+        names = list(section.fields)
+        if i == 0:
+            names += [f.name for f in obj.dimension_fields if f.name not in placed]
+        fields = [obj.all_fields[n] for n in names
+                  if n in shown and n in obj.all_fields and not obj.all_fields[n].archived
                   and (allowed is None or n in allowed)]
         if fields:
             sections.append((section.label, fields))
     return sections
+
+
+def _departments() -> list[tuple[int, str]]:
+    return [(d.id, "\u3000" * d.depth + d.name) for d in org.departments(db())]
+
+
+def _dimension_nodes(f: FieldDef) -> list[tuple[int, str]]:
+    nodes = dimensions.nodes(db(), f.dimension)
+    if not actor().is_admin:  # offer the part of the tree the user holds
+        held = set(db().execute(permissions.dimension_nodes(actor().user_id, f.dimension))
+                   .scalars())
+        nodes = [n for n in nodes if n.id in held]
+    return [(n.id, "\u3000" * n.depth + n.name) for n in nodes]
+
+
+# Where the choices of a field that holds an id (not a record's) come from.
+REFERENCE_CHOICES = {
+    "user": lambda f: users.active_users(db()),
+    "department": lambda f: _departments(),
+    "dimension": _dimension_nodes,
+}
 
 
 def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
@@ -161,14 +230,24 @@ def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
 
 def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors: dict,
                 record: dict | None = None, status: int = 200):
-    sections = form_sections(obj, bt)
+    sections = form_sections(obj, bt, visible(obj))
     shown = {f.name for _, fields in sections for f in fields}
     stray = {k: v for k, v in errors.items() if k not in shown}
+    locked = read_only(obj)
+    source = record or {}
+
+    def shown_value(f: FieldDef) -> str:
+        if f.kind.references:
+            return source.get(f"{f.name}__title") or ""
+        return widgets.display(f, source.get(f.name, f.default), language())
+
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
-                           options_for=options_for, widget=widgets.widget,
-                           user_choices=users.active_users(db()),
-                           titles=values.get("_titles", {})), status
+                           options_for=options_for, locked=locked,
+                           widget=lambda f: widgets.READ_ONLY if f.name in locked
+                           else widgets.widget(f),
+                           choices=lambda f: REFERENCE_CHOICES[f.kind.references](f),
+                           shown=shown_value, titles=values.get("_titles", {})), status
 
 
 def typed_values(fields: list[FieldDef]) -> dict[str, Any]:
@@ -190,20 +269,21 @@ def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | Non
 @bp.route("/o/<object_name>/new", methods=["GET", "POST"])
 def create(object_name: str):
     obj = object_or_404(object_name)
+    permissions.require(db(), actor(), obj, "create")
     chosen = request.values.get("business_type")
     if len(obj.business_types) > 1 and not business_type_for(obj, chosen):
         args = {k: v for k, v in request.args.items() if k != "business_type"}
         return render_template("choose_type.html", obj=obj, args=args)
     bt = business_type_for(obj, chosen) or (obj.business_types[0] if obj.business_types
                                             else None)
-    fields = [f for _, fs in form_sections(obj, bt) for f in fs]
+    fields = [f for _, fs in form_sections(obj, bt, visible(obj)) for f in fs]
     if request.method == "GET":
         defaults = {f.name: f.default for f in fields if f.default is not None}
         prefill = {f.name: request.args[f.name] for f in fields if request.args.get(f.name)}
         titles = lookup_titles(obj, prefill)
         return render_form(obj, bt, {**widgets.form_values(defaults, fields), **prefill,
                                      "_titles": titles}, {})
-    submitted = widgets.parse_form(request.form, fields)
+    submitted = widgets.parse_form(request.form, fields, read_only(obj))
     if bt:
         submitted["business_type"] = bt.name
     try:
@@ -236,18 +316,20 @@ def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
 def edit(object_name: str, record_id: int):
     obj = object_or_404(object_name)
     row = fetch_or_404(obj, record_id)
+    if not record_may(obj, record_id, ("edit",))["edit"]:
+        abort(403)
     bt = business_type_for(obj, row.get("business_type"))
-    fields = [f for _, fs in form_sections(obj, bt) for f in fs]
+    fields = [f for _, fs in form_sections(obj, bt, visible(obj)) for f in fs]
     titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title") and v}
     if request.method == "GET":
         values = {**widgets.form_values(row, fields), "_titles": titles}
         return render_form(obj, bt, values, {}, record=row)
-    submitted = widgets.parse_form(request.form, fields)
+    submitted = widgets.parse_form(request.form, fields, read_only(obj))
     version = request.form.get("version", "")
     try:
         records.update_record(db(), registry(), obj, record_id, submitted, actor=actor(),
                               version=int(version) if version.isdigit() else None)
-    except (ValidationFailed, StaleVersion) as exc:
+    except (ValidationFailed, StaleVersion) as exc:  # PermissionDenied: the 403 page
         db().rollback()
         errors = exc.fields if isinstance(exc, ValidationFailed) else {
             "_form": _("Someone else changed this record while you were editing. "
@@ -261,10 +343,18 @@ def edit(object_name: str, record_id: int):
 
 
 # -- detail -----------------------------------------------------------------------------
+def record_may(obj: ObjectDef, record_id: int, operations: tuple[str, ...]) -> dict[str, bool]:
+    return permissions.record_operations(db(), actor(), obj, registry().table(obj), record_id,
+                                         operations)
+
+
 def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     out = []
     for other, field_name in registry().referrers(obj.name):
-        columns = [c for c in other.list_columns if c != field_name][:4]
+        if not permissions.can(db(), actor(), other, "read"):
+            continue
+        shown = visible(other)
+        columns = [c for c in other.list_columns if c != field_name and c in shown][:4]
         page = records_page(other, query.ListParams(
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
@@ -275,13 +365,37 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
 
 def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     entries = audit.history(db(), obj.name, record_id, limit=100)
-    names = users.display_names(db(), {e["actor_id"] for e in entries if e["actor_id"]})
+    hidden = permissions.hidden_fields(db(), actor(), obj)
     fields = obj.queryable | obj.all_fields
+    people = {e["actor_id"] for e in entries if e["actor_id"]}
+    for entry in entries:
+        for name, change in entry["changes"].items():
+            f = fields.get(name)
+            if f is not None and f.kind.references == "user":
+                people.update(v for v in change if isinstance(v, int))
+            elif name == "team":
+                people.update(v["user"] for v in change if isinstance(v, dict))
+    names = users.display_names(db(), people)
     for entry in entries:
         entry["actor"] = names.get(entry["actor_id"], _("System"))
-        entry["rows"] = [(fields.get(name), before, after)
-                         for name, (before, after) in entry["changes"].items()]
+        entry["rows"], entry["note"] = [], ""
+        for name, (before, after) in entry["changes"].items():
+            f = fields.get(name)
+            if name == "team":
+                entry["note"] = team_note(before, after, names)
+            elif name not in hidden and f is not None and f.kind.references == "user":
+                entry["rows"].append((f, names.get(before, before), names.get(after, after)))
+            elif name not in hidden:
+                entry["rows"].append((f, before, after))
     return entries
+
+
+def team_note(before: dict | None, after: dict | None, names: dict[int, str]) -> str:
+    if after:
+        access = _("read and write") if after.get("access") == "write" else _("read only")
+        return _("%(user)s added (%(access)s)", user=names.get(after["user"], after["user"]),
+                 access=access)
+    return _("%(user)s removed", user=names.get(before["user"], before["user"]))
 
 
 @bp.get("/o/<object_name>/<int:record_id>")
@@ -291,18 +405,30 @@ def detail(object_name: str, record_id: int):
     bt = business_type_for(obj, row.get("business_type"))
     neighbours = (None, None)
     if request.args.get("view") or request.args.get("filter") or request.args.get("sort"):
-        state = list_state(obj, saved_views.views_for(db(), actor(), obj.name))
+        state = list_state(obj, saved_views.views_for(db(), actor(), obj.name), visible(obj))
         try:
             neighbours = query.neighbours(db(), registry(), obj, state.params(), row,
                                               actor=actor())
         except BadQuery:
             pass
-    header = [obj.queryable[c] for c in obj.list_columns
-              if c in obj.queryable and c != obj.title_field][:4]
+    shown = visible(obj)
+    header = [shown[c] for c in obj.list_columns if c in shown and c != obj.title_field][:4]
+    allowed = record_may(obj, record_id, ("edit", "delete", "transfer"))
     return render_template("detail.html", obj=obj, row=row, bt=bt, header=header,
-                           sections=form_sections(obj, bt), related=related_lists(obj, record_id),
+                           sections=form_sections(obj, bt, shown),
+                           related=related_lists(obj, record_id),
                            history=history_entries(obj, record_id), neighbours=neighbours,
-                           list_args=request.args.to_dict(), change_value=change_value)
+                           list_args=request.args.to_dict(), change_value=change_value,
+                           allowed=allowed, team=team_panel(obj, record_id),
+                           transfer=transfer_choices(obj) if allowed["transfer"] else None)
+
+
+def team_panel(obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+    if "team" not in obj.features:
+        return None
+    return {"members": teams.members(db(), registry(), actor(), obj, record_id),
+            "manage": teams.may_manage(db(), registry(), actor(), obj, record_id),
+            "users": users.active_users(db())}
 
 
 def change_value(f: FieldDef | None, value: Any) -> str:

@@ -96,7 +96,9 @@ WIDGETS: dict[str, Widget] = {
     "select": Widget("select"),
     "multiselect": Widget("multiselect", parse=_many, format=_as_list),
     "lookup": Widget("lookup"),
-    "user": Widget("user"),
+    "user": Widget("choice"),
+    "department": Widget("choice"),
+    "dimension": Widget("choice"),
     "email": Widget("input", input_type="email"),
     "phone": Widget("input", input_type="tel"),
     "url": Widget("input", input_type="url"),
@@ -104,12 +106,17 @@ WIDGETS: dict[str, Widget] = {
 }
 
 
+READ_ONLY = Widget("read_only")  # a field the user's role may see but not change
+
+
 def widget(f: FieldDef) -> Widget:
     return WIDGETS[f.type]
 
 
-def parse_form(form: MultiDict, fields: list[FieldDef]) -> dict[str, Any]:
-    return {f.name: widget(f).parse(form, f) for f in fields if f.writable}
+def parse_form(form: MultiDict, fields: list[FieldDef],
+               read_only: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {f.name: widget(f).parse(form, f) for f in fields
+            if f.writable and f.name not in read_only}
 
 
 def form_values(row: dict[str, Any], fields: list[FieldDef]) -> dict[str, Any]:

@@ -32,10 +32,9 @@
 
   /* Row selection for bulk actions. */
   var selectAll = document.getElementById("select-all");
-  var bulkDelete = document.getElementById("bulk-delete");
   function refreshBulk() {
-    if (!bulkDelete) return;
-    bulkDelete.disabled = !document.querySelector(".row-select:checked");
+    var none = !document.querySelector(".row-select:checked");
+    document.querySelectorAll(".bulk-action").forEach(function (button) { button.disabled = none; });
   }
   if (selectAll) {
     selectAll.addEventListener("change", function () {

@@ -1,0 +1,135 @@
+"""Pages that share records: transfer to another owner, team members, export.
+
+Thin handlers over ``engine.transfer``, ``engine.teams`` and ``engine.export``; the
+engine decides what the user may do, these only parse forms and redirect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from metacrm.engine import export as exporter
+from metacrm.engine import saved_views, teams
+from metacrm.engine import transfer as transfers
+from metacrm.engine.errors import BadQuery, ValidationFailed
+from metacrm.ui.i18n import language, translate
+from metacrm.ui.listing import list_state
+from metacrm.ui.pages import actor, object_or_404, visible
+from metacrm.ui.runtime import db, registry
+
+bp = Blueprint("sharing", __name__)
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in user."""
+
+
+def _ids(raw: list[str]) -> list[int]:
+    return [int(i) for i in raw if i.isdigit()]
+
+
+def _back(object_name: str) -> str:
+    back = request.form.get("back", "")
+    return back if back.startswith("/") and not back.startswith("//") else \
+        url_for("pages.list_view", object_name=object_name)
+
+
+def _flash_errors(exc: ValidationFailed) -> None:
+    for message in exc.fields.values():
+        flash(translate(message), "danger")
+
+
+@bp.post("/o/<object_name>/transfer")
+def transfer(object_name: str):
+    obj = object_or_404(object_name)
+    owner = request.form.get("owner", "")
+    try:
+        result = transfers.transfer(
+            db(), registry(), actor(), obj, _ids(request.form.getlist("ids")),
+            int(owner) if owner.isdigit() else 0,
+            old_owner=request.form.get("old_owner", "remove"),
+            cascade=request.form.getlist("cascade"))
+    except ValidationFailed as exc:
+        db().rollback()
+        _flash_errors(exc)
+        return redirect(_back(obj.name))
+    db().commit()
+    flash(_("%(count)d record(s) transferred.", count=result.total), "success")
+    return redirect(_back(obj.name))
+
+
+
+def _detail(object_name: str, record_id: int):
+    return redirect(url_for("pages.detail", object_name=object_name, record_id=record_id,
+                            _anchor="tab-team"))
+
+
+@bp.post("/o/<object_name>/<int:record_id>/team")
+def add_member(object_name: str, record_id: int):
+    obj = object_or_404(object_name)
+    user = request.form.get("user_id", "")
+    until = request.form.get("expires_on", "").strip()
+    try:
+        expires_on = dt.date.fromisoformat(until) if until else None
+    except ValueError:
+        flash(_("The end date is not a date."), "danger")
+        return _detail(obj.name, record_id)
+    try:
+        teams.add_member(db(), registry(), actor(), obj, record_id,
+                         int(user) if user.isdigit() else 0,
+                         request.form.get("access", "read"), expires_on)
+    except ValidationFailed as exc:
+        db().rollback()
+        _flash_errors(exc)
+        return _detail(obj.name, record_id)
+    db().commit()
+    flash(_("Team member saved."), "success")
+    return _detail(obj.name, record_id)
+
+
+@bp.post("/o/<object_name>/<int:record_id>/team/<int:user_id>/remove")
+def remove_member(object_name: str, record_id: int, user_id: int):
+    obj = object_or_404(object_name)
+    teams.remove_member(db(), registry(), actor(), obj, record_id, user_id)
+    db().commit()
+    flash(_("Team member removed."), "success")
+    if user_id == actor().user_id:  # left the team: the record may be out of reach now
+        return redirect(url_for("pages.list_view", object_name=obj.name))
+    return _detail(obj.name, record_id)
+
+
+@bp.get("/o/<object_name>/export")
+def export(object_name: str):
+    """The list as shown (view, filter, search, sort, columns) as a file."""
+    obj = object_or_404(object_name)
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in exporter.FORMATS:
+        fmt = "xlsx"
+    state = list_state(obj, saved_views.views_for(db(), actor(), obj.name), visible(obj))
+    params = state.params(cursor=None)
+    lines = exporter.rows(db(), registry(), obj, params, actor=actor(), language=language())
+    try:
+        first = next(lines)  # runs the permission check and the query before streaming
+    except BadQuery as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("pages.list_view", object_name=obj.name))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    name = f"{obj.name}-{stamp}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+
+    def everything():
+        yield first
+        yield from lines
+
+    if fmt == "csv":
+        return Response(stream_with_context(exporter.to_csv(everything())),
+                        mimetype="text/csv; charset=utf-8", headers=headers)
+    return Response(exporter.to_xlsx(everything(), obj.label.get(language())),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml."
+                             "sheet", headers=headers)
