@@ -124,7 +124,76 @@ def object_paths(obj: ObjectDef) -> dict[str, Any]:
                     "responses": {"200": {"description": "Audit entries, newest first",
                                           **_json("History")}, **_errors(401, 404)}},
         },
+        base + "/{id}/permissions": {
+            "parameters": record_id,
+            "get": {"tags": tag, "summary": "What the caller may do with this record",
+                    "responses": {"200": {"description": "A flag per operation",
+                                          **_json("Operations")}, **_errors(401, 404)}},
+        },
+        f"/objects/{obj.name}/transfer": {
+            "post": {"tags": tag, "summary": "Give records a new owner (转移)",
+                     "requestBody": {"required": True, **_json("TransferInput")},
+                     "responses": {"200": {"description": "The records moved, per object",
+                                           **_json("TransferResult")},
+                                   **_errors(401, 403, 404, 422)}},
+        },
+        f"/objects/{obj.name}/export": {
+            "get": {"tags": tag, "summary": "The records the caller may export, as CSV",
+                    "parameters": LIST_PARAMETERS,
+                    "responses": {"200": {"description": "CSV with a header row",
+                                          "content": {"text/csv": {"schema": {
+                                              "type": "string"}}}},
+                                  **_errors(400, 401, 403)}},
+        },
+        **(team_paths(obj, base, record_id, tag) if "team" in obj.features else {}),
     }
+
+
+def team_paths(obj: ObjectDef, base: str, record_id: list, tag: list) -> dict[str, Any]:
+    user_id = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {
+        base + "/{id}/team": {
+            "parameters": record_id,
+            "get": {"tags": tag, "summary": "Team members (团队成员), the owner first",
+                    "responses": {"200": {"description": "Members", **_json("TeamMembers")},
+                                  **_errors(401, 404)}},
+            "post": {"tags": tag, "summary": "Add or change a team member",
+                     "requestBody": {"required": True, **_json("TeamMemberInput")},
+                     "responses": {"201": {"description": "Members", **_json("TeamMembers")},
+                                   **_errors(401, 403, 404, 422)}},
+        },
+        base + "/{id}/team/{user_id}": {
+            "parameters": [*record_id, user_id],
+            "delete": {"tags": tag, "summary": "Remove a member (or leave the team)",
+                       "responses": {"204": {"description": "Removed"},
+                                     **_errors(401, 403, 404)}},
+        },
+    }
+
+
+SHARING_SCHEMAS: dict[str, Any] = {
+    "Operations": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "TransferInput": {"type": "object", "required": ["ids", "owner"], "properties": {
+        "ids": {"type": "array", "items": {"type": "integer"}},
+        "owner": {"type": "integer", "description": "the new owner's user id"},
+        "old_owner": {"enum": ["remove", "read", "write"],
+                      "description": "remove the old owner, or keep them as a team member"},
+        "cascade": {"type": "array", "items": {"type": "string"},
+                    "description": "related lists to move too, as object.field"}}},
+    "TransferResult": {"type": "object", "properties": {
+        "moved": {"type": "object", "additionalProperties": {
+            "type": "array", "items": {"type": "integer"}}},
+        "total": {"type": "integer"}}},
+    "TeamMemberInput": {"type": "object", "required": ["user_id"], "properties": {
+        "user_id": {"type": "integer"}, "access": {"enum": ["read", "write"]},
+        "expires_on": {"type": ["string", "null"], "format": "date"}}},
+    "TeamMembers": {"type": "object", "properties": {"items": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "user_id": {"type": "integer"}, "display_name": {"type": "string"},
+            "access": {"enum": ["owner", "read", "write"]},
+            "expires_on": {"type": ["string", "null"], "format": "date"},
+            "is_owner": {"type": "boolean"}, "expired": {"type": "boolean"}}}}}},
+}
 
 
 def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
@@ -140,6 +209,7 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
                 "actor_id": {"type": ["integer", "null"]},
                 "at": {"type": "string", "format": "date-time"},
                 "changes": {"type": "object"}}}}}},
+        **SHARING_SCHEMAS,
     }
     paths: dict[str, Any] = {
         "/auth/token": {"post": {
@@ -151,6 +221,8 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
             "responses": {"200": {"description": "A token", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},
                 **_errors(400, 401)}}},
+        "/me": {"get": {"summary": "The caller, their roles and what they allow per object",
+                        "responses": {"200": {"description": "The caller"}, **_errors(401)}}},
         "/objects": {"get": {"summary": "The installed objects",
                              "responses": {"200": {"description": "Objects"}, **_errors(401)}}},
         "/objects/{name}": {"get": {
