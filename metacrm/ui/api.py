@@ -213,6 +213,7 @@ def record_history(object_name: str, record_id: int):
 def recycle_bin(object_name: str):
     actor = current_actor()
     obj = registry().object(object_name)
+    permissions.require(db(), actor, obj, "delete")  # restoring undoes a delete
     return page_response(obj, query.list_records(db(), registry(), obj, list_params(True),
                                                  actor=actor))
 

@@ -359,6 +359,7 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
         out.append({"obj": other, "field": other.all_fields[field_name], "page": page,
+                    "may_create": permissions.granted(db(), actor(), other, "create"),
                     "columns": [other.queryable[c] for c in columns]})
     return out
 
@@ -459,6 +460,7 @@ def delete(object_name: str, record_id: int):
 @bp.get("/o/<object_name>/recycle-bin")
 def recycle_bin(object_name: str):
     obj = object_or_404(object_name)
+    permissions.require(db(), actor(), obj, "delete")  # restoring undoes a delete
     page_number = max(1, request.args.get("page", 1, type=int))
     page = records_page(obj, query.ListParams(
         deleted=True, sort="-updated_at", page=page_number, page_size=50,
