@@ -3,6 +3,8 @@
 For each database: the create benchmark on an empty instance, then for each size a fresh
 instance seeded with that many opportunities, on which the list, request-path, HTTP and
 schema benchmarks run in that order (the schema one changes the table, so it is last).
+The permission-scope benchmark seeds its own instance (an org chart, scoped customers)
+at the largest size, 100k with --quick.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from bench import (  # noqa: E402
     list_bench,
     path_bench,
     schema_bench,
+    scope_bench,
     seed,
 )
 from bench.common import Instance, database, install_instance, timed  # noqa: E402
 from bench.report import Recorder  # noqa: E402
 
-BENCHES = ("create", "list", "path", "http", "schema")
+BENCHES = ("create", "list", "path", "http", "schema", "scope")
+QUICK_SCOPE_SIZE = 100_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"benchmarks to run, comma-separated ({', '.join(BENCHES)})")
     args = parser.parse_args(argv)
     args.sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
+    args.scope_size = QUICK_SCOPE_SIZE if args.quick else max(args.sizes)
     args.only = [b for b in args.only.split(",") if b]
     unknown = set(args.only) - set(BENCHES)
     if unknown:
@@ -57,6 +62,7 @@ class Volumes:
         self.create_count = 10_000 if quick else 100_000
         self.http_requests = 400 if quick else 2000
         self.path_requests = 100 if quick else 500
+        self.scope_repeat = 10 if quick else 30
 
 
 def guarded(rec: Recorder, bench: str, fn: Callable[[], object]) -> object:
@@ -115,7 +121,16 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
             inst = install_instance(url)
             guarded(rec, "create", lambda: create_bench.run(inst, rec, cfg.create_count))
             inst.engine.dispose()
-    sized = [b for b in args.only if b != "create"]
+    if "scope" in args.only:
+        rec.size = args.scope_size
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            try:
+                guarded(rec, "scope", lambda: scope_bench.run(inst, rec, args.scope_size,
+                                                              cfg.scope_repeat))
+            finally:
+                inst.engine.dispose()
+    sized = [b for b in args.only if b not in ("create", "scope")]
     if not sized:
         return
     times: dict[int, dict[str, float]] = {}
