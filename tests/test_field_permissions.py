@@ -151,6 +151,12 @@ def test_a_read_only_field_cannot_be_set_on_create(crm, manager):
     assert failed.value.fields == {READ_ONLY: "is read-only"}
 
 
+def test_a_read_only_field_may_be_sent_with_its_default(crm, manager):
+    row = records.create(crm.session, crm.registry, "customer", {"name": "新客户", "level": "B"},
+                         actor=manager)
+    assert row["level"] == "B"
+
+
 # -- several roles ------------------------------------------------------------------------
 def test_the_most_permissive_role_decides(crm, secret):
     reader = crm.role({("customer", "read"): "all", ("customer", "edit"): "all"},
@@ -180,13 +186,19 @@ def test_a_super_administrator_is_not_limited_by_field_rules(crm, secret):
 
 # -- lookups and titles -------------------------------------------------------------------
 def test_a_hidden_lookup_leaves_no_title_behind(crm):
-    actor = crm.give("manager", crm.role({("contact", "read"): "all"},
-                                         fields={"contact": {"customer": "hidden"}}))
-    page = query.list_records(crm.session, crm.registry, "contact",
+    actor = crm.give("manager", crm.role({("opportunity", "read"): "all"},
+                                         fields={"opportunity": {"contact": "hidden"}}))
+    page = query.list_records(crm.session, crm.registry, "opportunity",
                               query.ListParams(page_size=50, lookup_titles=True), actor=actor)
-    assert page.items and all("customer" not in i and "customer__title" not in i
+    assert page.items and all("contact" not in i and "contact__title" not in i
                               for i in page.items)
     assert all("owner__title" in i for i in page.items)
+
+
+def test_a_required_field_without_a_default_cannot_be_hidden(crm):
+    with pytest.raises(ValidationFailed) as failed:
+        crm.role({("contact", "read"): "all"}, fields={"contact": {"customer": "hidden"}})
+    assert set(failed.value.fields) == {"customer"}
 
 
 def test_the_title_field_cannot_be_hidden(crm):

@@ -348,8 +348,9 @@ def import_users(session: Session, text: str) -> ImportResult:
             check_password(row["password"], problems)
         if problems:
             errors.append((line, problems))
+    errors.extend(_superior_cycles(session, rows, errors))
     if errors:
-        return ImportResult([], errors)
+        return ImportResult([], sorted(errors, key=lambda e: e[0]))
     created = []
     ids: dict[str, int] = {}
     for row in rows:
@@ -370,6 +371,28 @@ def import_users(session: Session, text: str) -> ImportResult:
                             .values(superior_id=by_name[superior]))
     roles.forget(session)
     return ImportResult(created, [])
+
+
+def _superior_cycles(session: Session, rows: list[dict], errors: list) -> list:
+    """Lines whose superior chain, through the file and the existing users, loops."""
+    existing = session.execute(select(sys_user.c.id, sys_user.c.username,
+                                      sys_user.c.superior_id)).all()
+    names = {r.id: r.username for r in existing}
+    chain = {r.username: names.get(r.superior_id) for r in existing}
+    for row in rows:
+        chain[(row.get("username") or "").strip()] = (row.get("superior") or "").strip() or None
+    failed = {line for line, _ in errors}
+    out = []
+    for line, row in enumerate(rows, start=2):
+        start = (row.get("username") or "").strip()
+        seen, current = set(), chain.get(start)
+        while current is not None and current not in seen and current != start:
+            seen.add(current)
+            current = chain.get(current)
+        if current == start and line not in failed:
+            out.append((line, {"superior": Message(
+                "a user's superior cannot be the user or one of their subordinates")}))
+    return out
 
 
 def _split(raw: str | None) -> list[str]:

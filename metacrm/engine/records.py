@@ -386,7 +386,8 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
         errors: dict[str, str] = {}
         row = {**defaults}
         coerced = w.coerce(values, errors)
-        w.check_field_rules({k: v for k, v in coerced.items() if v is not None}, {}, errors)
+        w.check_field_rules({k: v for k, v in coerced.items() if v is not None}, defaults,
+                            errors)  # a read-only field may be sent with its default
         for name, value in coerced.items():
             if value is not None or name not in WRITABLE_SYSTEM:  # None keeps the default
                 row[name] = value

@@ -171,6 +171,9 @@ def set_field_rules(session: Session, role: int, obj, wanted: Mapping[str, str])
             errors[name] = Message("must be hidden, read_only or editable")
         elif access == "hidden" and name == obj.title_field:
             errors[name] = Message("the title field cannot be hidden")
+        elif access != "editable" and f.required and f.default is None:
+            errors[name] = Message("a required field without a default must stay editable, "
+                                   "or nobody with this role could create a record")
     if errors:
         raise ValidationFailed(errors)
     session.execute(delete(sys_role_field).where(sys_role_field.c.role_id == role,
