@@ -1,0 +1,62 @@
+"""The administration screens under /admin: organisation, roles, dimensions, explain.
+
+One blueprint that lets in signed-in super administrators only; each screen family is
+a blueprint of its own nested in it (``admin.users``, ``admin.roles``…), so the check
+here guards every one of them.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from metacrm.engine.errors import ObjectNotFound, ValidationFailed
+from metacrm.engine.permissions import OPERATION_LABELS, OPERATIONS
+from metacrm.ui import (
+    admin_data,
+    admin_departments,
+    admin_dimensions,
+    admin_roles,
+    admin_users,
+)
+from metacrm.ui.admin_forms import actor, arg_int, choices
+from metacrm.ui.i18n import language
+from metacrm.ui.runtime import db, registry
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+for child in (admin_users, admin_departments, admin_roles, admin_dimensions):
+    bp.register_blueprint(child.bp)
+
+
+@bp.before_request
+@login_required
+def _super_admin_only() -> None:
+    """Every admin screen: signed in (else the login page), and a super administrator."""
+    if not actor().is_admin:
+        abort(403)
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.users.index"))
+
+
+@bp.get("/explain")
+def explain():
+    """Why a user may or may not do an operation on one record."""
+    asked = {"user_id": arg_int("user_id"), "object": request.args.get("object", ""),
+             "record_id": arg_int("record_id"),
+             "operation": request.args.get("operation", "read")}
+    verdict, errors = None, {}
+    if asked["user_id"] and asked["object"] and asked["record_id"]:
+        try:
+            verdict = admin_data.explain(db(), registry(), asked["user_id"], asked["object"],
+                                         asked["record_id"], asked["operation"], language())
+        except ValidationFailed as exc:
+            errors = exc.fields
+        except ObjectNotFound:
+            abort(404)
+    return render_template("admin/explain.html", asked=asked, verdict=verdict, errors=errors,
+                           objects=registry().active_objects, operations=OPERATIONS,
+                           operation_labels=OPERATION_LABELS, **choices()), \
+        422 if errors else 200

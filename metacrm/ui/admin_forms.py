@@ -1,0 +1,44 @@
+"""Small request helpers of the admin pages: whitelisted numbers from forms and query
+strings, and the choices every admin form offers (departments, users, roles)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_login import current_user
+
+from metacrm.engine import org, roles
+from metacrm.engine.actor import Actor
+from metacrm.ui import admin_data
+from metacrm.ui.runtime import db
+
+
+def actor() -> Actor:
+    return current_user.actor
+
+
+def number(raw: str | None) -> int | None:
+    """A whole number from a form or query string; anything else is 'not given'."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def form_int(name: str) -> int | None:
+    return number(request.form.get(name))
+
+
+def arg_int(name: str) -> int | None:
+    return number(request.args.get(name))
+
+
+def form_ints(name: str) -> list[int]:
+    return [int(v) for v in request.form.getlist(name) if v.strip().isdigit()]
+
+
+def choices() -> dict[str, Any]:
+    """What the user and department forms pick from."""
+    session = db()
+    everyone = admin_data.all_users(session)
+    return {"departments": org.departments(session), "users": everyone,
+            "user_names": {u[0]: u[1] for u in everyone}, "roles": roles.all_roles(session)}
