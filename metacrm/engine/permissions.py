@@ -14,23 +14,33 @@ nested in the condition: always current, one statement, no per-row work.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
+    String,
     Table,
     and_,
+    any_,
+    bindparam,
     exists,
     false,
+    func,
     literal,
+    literal_column,
     or_,
     select,
     true,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied
@@ -65,11 +75,66 @@ FIELD_ACCESS = ("hidden", "read_only", "editable")  # from least to most
 _FIELD_RANK = {a: i for i, a in enumerate(FIELD_ACCESS)}
 
 
+# An org subtree of up to this many ids goes into the condition as a list (cheap to build,
+# cheap to test, one cached statement shape); a larger one stays a subquery.
+MAX_LISTED_IDS = 500
+
+
 @dataclass(frozen=True)
 class ScopeContext:
     table: Table
     user_id: int
     department_id: int | None
+    dialect: str
+    ids: dict[str, list[int]]  # each subtree scope's ids, resolved for the request
+    ordered: bool = False  # for a sorted page rather than a count
+
+    def within(self, column, scope: str) -> ColumnElement:
+        """``column`` is one of an org subtree's ids: a list bound as one parameter."""
+        if self.ordered:
+            column = Unindexed(column)
+        ids = self.ids[scope]
+        if len(ids) > MAX_LISTED_IDS:
+            return column.in_(SUBTREES[scope](self.user_id, self.department_id))
+        return ID_LISTS[self.dialect](column, f"scope_{scope}", ids)
+
+
+class Unindexed(ColumnElement):
+    """A column SQLite must not pick an index for: ``+column`` (SQLite's documented way).
+
+    A sorted page of a department tree reads the ordering index and tests each row (a few
+    rows per row shown); left to itself SQLite's planner, which has no histograms, would
+    rather fetch the whole subtree through the department index and sort it. PostgreSQL
+    has the statistics to choose, and gets the plain column.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _plain(element: Unindexed, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "sqlite")
+def _unary_plus(element: Unindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+# A list of ids as one parameter: a JSON array read by json_each on SQLite, an array on
+# PostgreSQL; neither needs a placeholder per id nor a new statement per list length.
+ID_LISTS: dict[str, Callable[[Any, str, list[int]], ColumnElement]] = {
+    "sqlite": lambda column, key, ids: column.in_(
+        select(literal_column("value")).select_from(
+            func.json_each(bindparam(key, json.dumps(ids), type_=String())))),
+    "postgresql": lambda column, key, ids: column == any_(
+        bindparam(key, ids, type_=postgresql.ARRAY(BigInteger()))),
+}
 
 
 def subordinates(user_id: int) -> Select:
@@ -98,7 +163,18 @@ def _department(ctx: ScopeContext) -> ColumnElement:
 def _department_tree(ctx: ScopeContext) -> ColumnElement:
     if ctx.department_id is None:
         return false()
-    return ctx.table.c.department.in_(department_tree(ctx.department_id))
+    return ctx.within(ctx.table.c.department, "department_tree")
+
+
+def _own_and_subordinates(ctx: ScopeContext) -> ColumnElement:
+    return ctx.within(ctx.table.c.owner, "own_and_subordinates")
+
+
+# The scopes that reach an org subtree: (user id, department id) → the subtree's ids.
+SUBTREES: dict[str, Callable[[int, int | None], Select]] = {
+    "department_tree": lambda user_id, department_id: department_tree(department_id),
+    "own_and_subordinates": lambda user_id, department_id: subordinates(user_id),
+}
 
 
 @dataclass(frozen=True)
@@ -114,7 +190,7 @@ SCOPES: dict[str, DataScope] = {s.name: s for s in (
     DataScope("none", {"en": "None", "zh": "无权限"}, lambda ctx: false()),
     DataScope("own", {"en": "Own", "zh": "本人"}, lambda ctx: ctx.table.c.owner == ctx.user_id),
     DataScope("own_and_subordinates", {"en": "Own and subordinates", "zh": "本人及下属"},
-              lambda ctx: ctx.table.c.owner.in_(subordinates(ctx.user_id))),
+              _own_and_subordinates),
     DataScope("department", {"en": "Own department", "zh": "本部门"}, _department),
     DataScope("department_tree", {"en": "Department and sub-departments",
                                   "zh": "本部门及下属部门"}, _department_tree),
@@ -139,6 +215,32 @@ class Access:
     roles: dict[str, dict[str, str]] = field(default_factory=dict)  # name → label
     _grants: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
     _fields: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    _subtrees: dict[str, list[int]] = field(default_factory=dict)
+    _teams: dict[tuple, list[int] | None] = field(default_factory=dict)
+
+    def teams(self, session: Session, obj: ObjectDef, operation: str,
+              today: dt.date) -> list[int] | None:
+        """Records the user is on the team of (None: too many to list), once per request."""
+        if operation not in TEAM_ACCESS or "team" not in obj.features:
+            return []
+        key = (obj.name, operation, today)
+        if key not in self._teams:
+            ids = session.execute(team_records(self.user_id, obj.name, operation, today)
+                                  .limit(MAX_LISTED_IDS + 1)).scalars().all()
+            self._teams[key] = sorted(ids) if len(ids) <= MAX_LISTED_IDS else None
+        return self._teams[key]
+
+    def subtree(self, session: Session, scope: str) -> list[int]:
+        """The user's department subtree or subordinates: read once, kept for the request."""
+        found = self._subtrees.get(scope)
+        if found is None:
+            if scope == "department_tree" and self.department_id is None:
+                found = []
+            else:
+                found = sorted(session.execute(
+                    SUBTREES[scope](self.user_id, self.department_id)).scalars())
+            self._subtrees[scope] = found
+        return found
 
     def grants(self, object_name: str, operation: str) -> list[RoleGrant]:
         """Each role's scope for the operation: its grant for the object, else for '*'."""
@@ -233,15 +335,25 @@ def forget_access(session: Session) -> None:
 
 
 # -- the condition ----------------------------------------------------------------------
-def team_condition(table: Table, obj: ObjectDef, user_id: int, operation: str,
-                   today: dt.date) -> ColumnElement | None:
-    levels = TEAM_ACCESS.get(operation)
-    if levels is None or "team" not in obj.features:
-        return None
+def team_records(user_id: int, object_name: str, operation: str, today: dt.date) -> Select:
+    """The records the user is a current member of, with enough access for the operation."""
     m = sys_team_member
-    return table.c.id.in_(select(m.c.record_id).where(
-        m.c.user_id == user_id, m.c.object == obj.name, m.c.access.in_(levels),
-        or_(m.c.expires_on.is_(None), m.c.expires_on >= today)))
+    return select(m.c.record_id).where(
+        m.c.user_id == user_id, m.c.object == object_name,
+        m.c.access.in_(TEAM_ACCESS[operation]),
+        or_(m.c.expires_on.is_(None), m.c.expires_on >= today))
+
+
+def team_condition(table: Table, obj: ObjectDef, user_id: int, operation: str,
+                   today: dt.date, ids: list[int] | None = None,
+                   dialect: str = "") -> ColumnElement | None:
+    """Membership as a list of ids (which the planners can estimate and index), or as a
+    subquery when the user is on very many teams; None when it cannot apply."""
+    if operation not in TEAM_ACCESS or "team" not in obj.features or ids == []:
+        return None
+    if ids is None:
+        return table.c.id.in_(team_records(user_id, obj.name, operation, today))
+    return ID_LISTS[dialect](table.c.id, "scope_team", ids)
 
 
 def dimension_nodes(user_id: int, dimension: str) -> Select:
@@ -294,24 +406,54 @@ class Parts:
 
 
 def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
-          today: dt.date | None = None) -> Parts:
+          today: dt.date | None = None, ordered: bool = False) -> Parts:
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
     access = access_of(session, actor)
     if access.is_super:
         return Parts([], [], None, unrestricted=True)
-    ctx = ScopeContext(table, actor.user_id, access.department_id)
-    grants = [(g, SCOPES[g.scope].build(ctx)) for g in access.grants(obj.name, operation)]
+    found = access.grants(obj.name, operation)
+    ctx = ScopeContext(table, actor.user_id, access.department_id,
+                       session.get_bind().dialect.name,
+                       {g.scope: access.subtree(session, g.scope) for g in found
+                        if g.scope in SUBTREES}, ordered)
+    grants = [(g, SCOPES[g.scope].build(ctx)) for g in found]
     dims = [(f, dimension_condition(table, f, actor.user_id)) for f in obj.dimension_fields]
-    team = team_condition(table, obj, actor.user_id, operation,
-                          today or dt.date.today())
+    today = today or dt.date.today()
+    team = team_condition(table, obj, actor.user_id, operation, today,
+                          access.teams(session, obj, operation, today), ctx.dialect)
     return Parts(grants, dims, team)
 
 
 def condition(session: Session, actor: Actor, obj: ObjectDef, table: Table,
-              operation: str = "read") -> ColumnElement:
-    """The one scope function: which records of ``obj`` the actor may ``operation``."""
-    return parts(session, actor, obj, table, operation).condition()
+              operation: str = "read", *, ordered: bool = False) -> ColumnElement:
+    """The one scope function: which records of ``obj`` the actor may ``operation``.
+
+    ``ordered``: for a page read in an index's order (see ``Unindexed``); the records
+    are the same either way.
+    """
+    access = access_of(session, actor)
+    if access.is_super:
+        return true()
+    scopes = frozenset(access.scopes(obj.name, operation))
+    today = dt.date.today()
+    team = access.teams(session, obj, operation, today)
+    key = (table, obj.name, operation, ordered, actor.user_id, access.department_id, scopes,
+           tuple(tuple(access.subtree(session, s)) for s in sorted(scopes & SUBTREES.keys())),
+           None if team is None else tuple(team), today, session.get_bind().dialect.name)
+    found = _CONDITIONS.get(key)
+    if found is None:
+        if len(_CONDITIONS) >= MAX_CACHED_CONDITIONS:
+            _CONDITIONS.clear()
+        found = _CONDITIONS[key] = parts(session, actor, obj, table, operation,
+                                         ordered=ordered).condition()
+    return found
+
+
+# Built conditions by everything they depend on (the table stands for the registry
+# version): building one costs more than running it, and a user asks for the same few.
+_CONDITIONS: dict[tuple, ColumnElement] = {}
+MAX_CACHED_CONDITIONS = 4096
 
 
 def granted(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> bool:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,8 @@ class ListQuery:
     """Compiles one list request for one object."""
 
     def __init__(self, registry: Registry, obj: ObjectDef, params: ListParams, dialect: str,
-                 ctx: FilterContext | None = None, *, scope: ColumnElement | None = None,
+                 ctx: FilterContext | None = None, *,
+                 scope: Callable[[bool], ColumnElement] | None = None,
                  fields: dict[str, FieldDef] | None = None):
         self.registry = registry
         self.obj = obj
@@ -104,7 +105,9 @@ class ListQuery:
         self.params = params
         self.dialect = dialect
         self.ctx = ctx or filter_context(dialect)
-        self.scope = scope  # the permission condition; None only for trusted callers
+        # The permission condition (for a sorted page, or a count); None: a trusted caller.
+        self.scope = scope
+        self._scopes: dict[bool, ColumnElement] = {}
         self.fields = obj.queryable if fields is None else fields  # hidden ones left out
         self.nulls_high = dialect == "postgresql"  # where each database sorts NULLs by default
         self._check_paging()
@@ -127,10 +130,13 @@ class ListQuery:
                            field=str(name)[:63])
         return f
 
-    def where(self) -> ColumnElement:
+    def where(self, ordered: bool = False) -> ColumnElement:
         clauses = [self.table.c.deleted.is_(self.params.deleted)]
         if self.scope is not None:
-            clauses.append(self.scope)
+            # A sorted page reads its order's index; a count may start from the scope's.
+            if ordered not in self._scopes:
+                self._scopes[ordered] = self.scope(ordered)
+            clauses.append(self._scopes[ordered])
         if self.params.filter not in (None, [], {}):
             counter = [0]
             clauses.append(self._filter_node(self.params.filter, 0, counter))
@@ -297,7 +303,7 @@ class ListQuery:
             selected.setdefault(k.field.name, k.field)
         t = self.table
         cols = [t.c[f.column] for f in selected.values()]
-        stmt = select(*cols).where(self.where())
+        stmt = select(*cols).where(self.where(ordered=True))
         if self.params.lookup_titles:
             stmt = self._join_titles(stmt, [f for f in shown if f.kind.references])
         stmt = stmt.order_by(*(t.c[k.field.column].desc() if k.descending
@@ -380,9 +386,10 @@ def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListPar
            actor: Actor, operation: str = "read", ctx: FilterContext | None = None) -> ListQuery:
     """A list query limited to what ``actor`` may ``operation``, without hidden fields."""
     permissions.require(session, actor, obj, operation)
+    table = registry.table(obj)
     return ListQuery(registry, obj, params, session.get_bind().dialect.name, ctx,
-                     scope=permissions.condition(session, actor, obj, registry.table(obj),
-                                                 operation),
+                     scope=lambda ordered: permissions.condition(
+                         session, actor, obj, table, operation, ordered=ordered),
                      fields=permissions.visible_fields(session, actor, obj))
 
 
@@ -424,7 +431,7 @@ def neighbours(session: Session, registry: Registry, obj: ObjectDef, params: Lis
     found = []
     for order in (keys, [SortKey(k.field, not k.descending) for k in keys]):
         t = q.table
-        stmt = (select(t.c.id).where(q.where(), q.keyset(order, values))
+        stmt = (select(t.c.id).where(q.where(ordered=True), q.keyset(order, values))
                 .order_by(*(t.c[k.field.column].desc() if k.descending
                             else t.c[k.field.column].asc() for k in order)).limit(1))
         found.append(session.execute(stmt).scalar())

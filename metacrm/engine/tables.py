@@ -100,6 +100,8 @@ def object_indexes(obj: ObjectDef) -> list[Index]:
         Index(constraint_name("ix", t, "created_at"), "created_at", "id"),
         Index(constraint_name("ix", t, "updated_at"), "updated_at", "id"),
         Index(constraint_name("ix", t, "owner"), "owner", "id"),
+        # Department scopes: a count reads this index alone (deleted rows left out).
+        Index(constraint_name("ix", t, "department"), "department", "deleted"),
     ]
     for f in obj.fields:
         out.extend(field_indexes(t, f))
