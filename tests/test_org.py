@@ -115,6 +115,19 @@ def test_the_last_active_super_administrator_keeps_the_role(crm):
     assert refused(roles.set_user_roles, crm.session, crm.user("admin"), ["member"]) == {"roles"}
 
 
+def test_deleting_a_role_leaves_nobody_without_one(crm):
+    role = roles.create_role(crm.session, "temporary", {"en": "Temporary", "zh": "临时"})
+    roles.set_user_roles(crm.session, crm.user("director"), ["temporary"])
+    roles.delete_role(crm.session, role)
+    assert roles.roles_of(crm.session, crm.user("director")) == ["member"]
+
+
+def test_a_new_user_needs_a_real_department_and_superior(crm):
+    assert refused(users.create_user, crm.session, "newcomer", "password-123",
+                   department_id=999_999, superior_id=999_999) == {"department_id",
+                                                                    "superior_id"}
+
+
 def test_a_disabled_super_administrator_does_not_count(crm):
     crm.give("director", "super_admin")
     org.set_active(crm.session, crm.user("director"), False)

@@ -188,6 +188,16 @@ def user_row(session: Session, user_id: int):
     return row
 
 
+def check_placement(session: Session, department_id: Any, superior_id: Any,
+                    errors: dict[str, Any]) -> None:
+    """A new user's department and superior must exist (a field error, not a database one)."""
+    if department_id is not None and session.execute(select(sys_department.c.id).where(
+            sys_department.c.id == department_id)).first() is None:
+        errors["department_id"] = Message("no department with id %(id)s", id=department_id)
+    if superior_id is not None and _user_row(session, superior_id) is None:
+        errors["superior_id"] = Message("no user with id %(id)s", id=superior_id)
+
+
 def check_password(password: Any, errors: dict[str, Any]) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         errors["password"] = Message("must be at least %(count)d characters", count=MIN_PASSWORD)

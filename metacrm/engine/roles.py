@@ -109,10 +109,18 @@ def update_role(session: Session, role: int, *, label: Mapping[str, str] | None 
 
 
 def delete_role(session: Session, role: int) -> None:
+    """Delete a role; members it was the only role of get the employee role instead."""
     found = get_role(session, role)
     if found.name in (org.SUPER_ROLE, org.DEFAULT_ROLE):
         raise ValidationFailed({"role": Message("a built-in role cannot be deleted")})
+    ur = sys_user_role
+    others = select(ur.c.user_id).where(ur.c.role_id != role)
+    stranded = list(session.execute(select(ur.c.user_id).where(
+        ur.c.role_id == role, ur.c.user_id.not_in(others))).scalars())
     session.execute(delete(sys_role).where(sys_role.c.id == role))
+    if stranded:
+        fallback = role_id(session, org.DEFAULT_ROLE)
+        session.execute(insert(ur), [{"user_id": u, "role_id": fallback} for u in stranded])
     forget(session)
 
 

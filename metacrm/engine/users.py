@@ -44,6 +44,9 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
     if "username" not in errors and session.execute(select(sys_user.c.id).where(
             sys_user.c.username == username)).first():
         errors["username"] = Message("'%(value)s' is already taken", value=username)
+    org.check_placement(session, department_id, superior_id, errors)
+    if language not in ("zh", "en"):
+        errors["language"] = Message("must be zh or en")
     if errors:
         raise ValidationFailed(errors)
     org.ensure_defaults(session)

@@ -112,7 +112,7 @@ def reset_password(user_id: int):
 @bp.post("/users/import")
 def import_users():
     """CSV in the body; all or nothing, with every problem by line."""
-    result = admin_data.import_users(db(), admin_data.decode_csv(request.get_data()))
+    result = org.import_users(db(), admin_data.decode_csv(request.get_data()))
     if result.errors:
         db().rollback()
         lines = [{"line": line, "fields": {k: str(v) for k, v in problems.items()}}

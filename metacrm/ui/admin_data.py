@@ -109,33 +109,12 @@ def all_users(session: Session) -> list[tuple[int, str, str]]:
 
 # -- writes -----------------------------------------------------------------------------
 def create_user(session: Session, values: dict[str, Any]) -> int:
-    """A new user; a department or superior that does not exist is a field error, not a
-    database error (create_user leaves those to the foreign keys). The caller rolls back
-    when this raises."""
-    errors: dict[str, Any] = {}
-    department_id, superior_id = values.get("department_id"), values.get("superior_id")
-    if department_id is not None and session.execute(select(sys_department.c.id).where(
-            sys_department.c.id == department_id)).first() is None:
-        errors["department_id"] = Message("no department with id %(id)s", id=department_id)
-        department_id = None
-    if superior_id is not None and session.execute(select(sys_user.c.id).where(
-            sys_user.c.id == superior_id)).first() is None:
-        errors["superior_id"] = Message("no user with id %(id)s", id=superior_id)
-        superior_id = None
-    if values.get("language") not in (None, "", "zh", "en"):
-        errors["language"] = Message("must be zh or en")
-    try:
-        user_id = users.create_user(
-            session, values.get("username") or "", values.get("password") or "",
-            display_name=values.get("display_name") or None,
-            email=values.get("email") or None, language=values.get("language") or "zh",
-            department_id=department_id, superior_id=superior_id,
-            roles=values.get("roles") or None)
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
-    if errors:
-        raise ValidationFailed(errors)
-    return user_id
+    """A new user from a form's or a request's values; errors name the fields."""
+    return users.create_user(
+        session, values.get("username") or "", values.get("password") or "",
+        display_name=values.get("display_name") or None, email=values.get("email") or None,
+        language=values.get("language") or "zh", department_id=values.get("department_id"),
+        superior_id=values.get("superior_id"), roles=values.get("roles") or None)
 
 
 def save_user(session: Session, registry, user_id: int, *, profile: dict[str, Any],
@@ -229,30 +208,6 @@ def explain(session: Session, registry, user_id: int, object_name: str, record_i
 
 
 # -- CSV import -------------------------------------------------------------------------
-def import_users(session: Session, text: str) -> org.ImportResult:
-    """``org.import_users``, also refusing superiors that form a loop within the file
-    (a→b, b→a), which it lets through. On errors the caller rolls back."""
-    result = org.import_users(session, text)
-    if result.errors:
-        return result
-    rows = session.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.superior_id))
-    superior: dict[int, int | None] = {}
-    ids: dict[str, int] = {}
-    for r in rows:
-        superior[r.id], ids[r.username] = r.superior_id, r.id
-    errors = []
-    for line, entry in enumerate(result.created, start=2):
-        start = ids[entry["username"]]
-        seen, current = set(), superior.get(start)
-        while current is not None and current not in seen and current != start:
-            seen.add(current)
-            current = superior.get(current)
-        if current == start:
-            errors.append((line, {"superior": Message(
-                "a user's superior cannot be the user or one of their subordinates")}))
-    return org.ImportResult([], errors) if errors else result
-
-
 def import_template() -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -135,7 +135,7 @@ def import_csv():
         return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
                                file_error=_("Choose a CSV file to upload.")), 422
     try:
-        result = admin_data.import_users(db(), admin_data.decode_csv(upload.read()))
+        result = org.import_users(db(), admin_data.decode_csv(upload.read()))
     except ValidationFailed as exc:
         db().rollback()
         return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
