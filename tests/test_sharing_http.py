@@ -250,3 +250,17 @@ def test_me_says_what_the_roles_allow(app, company):
     me = company.client(app, "qian").get("/api/v1/me").get_json()
     assert me["roles"] == ["finance"]
     assert me["objects"]["customer"]["read"] and not me["objects"]["customer"]["edit"]
+
+
+def test_counts_are_exact_when_team_records_overlap_the_role_scope(app, company):
+    zhang = company.client(app, "zhang")
+    record_id = company.customers["远航科技"]
+    for user in ("wang", "li"):  # wang's scope covers the record already, li's does not
+        zhang.post(f"{CUSTOMERS}/{record_id}/team", json={"user_id": company.ids[user]})
+    for user, expected in (("wang", 3), ("li", 2)):
+        client = company.client(app, user)
+        listed = client.get(CUSTOMERS).get_json()
+        # One row per page, so the totals come from the count statements, not the page.
+        capped = client.get(CUSTOMERS, query_string={"page_size": 1}).get_json()
+        exact = client.get(CUSTOMERS, query_string={"page_size": 1, "count": "exact"}).get_json()
+        assert (len(listed["items"]), capped["total"], exact["total"]) == (expected,) * 3

@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    not_,
     or_,
     select,
     true,
@@ -387,22 +388,30 @@ class Parts:
     team: ColumnElement | None
     unrestricted: bool = False
 
-    def condition(self) -> ColumnElement:
-        if self.unrestricted:
-            return true()
+    def role_part(self) -> ColumnElement:
+        """What the roles grant, narrowed by the dimensions."""
         scopes = {g.scope: cond for g, cond in self.grants}
         role_part: ColumnElement = (true() if "all" in scopes
                                     else or_(*scopes.values()) if scopes else false())
         if scopes and self.dimensions:
             role_part = and_(role_part, *(c for _, c in self.dimensions))
-        if self.team is None:
-            return role_part
-        return self.team if not scopes else or_(role_part, self.team)
+        return role_part
 
-    @property
-    def any(self) -> bool:
-        """Whether the operation could reach any record at all."""
-        return self.unrestricted or bool(self.grants) or self.team is not None
+    def condition(self) -> ColumnElement:
+        if self.unrestricted:
+            return true()
+        if self.team is None:
+            return self.role_part()
+        return self.team if not self.grants else or_(self.role_part(), self.team)
+
+    def pieces(self) -> list[ColumnElement]:
+        """The condition as disjoint parts that together make it: counted one by one,
+        each reads its own index (department, then the team's ids), where the OR of both
+        would read the table."""
+        if self.unrestricted or self.team is None or not self.grants:
+            return [self.condition()]
+        role = self.role_part()
+        return [role, and_(self.team, not_(func.coalesce(role, false())))]
 
 
 def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
@@ -432,27 +441,38 @@ def condition(session: Session, actor: Actor, obj: ObjectDef, table: Table,
     ``ordered``: for a page read in an index's order (see ``Unindexed``); the records
     are the same either way.
     """
+    return _built(session, actor, obj, table, operation, "ordered" if ordered else "plain")
+
+
+def count_pieces(session: Session, actor: Actor, obj: ObjectDef, table: Table,
+                 operation: str = "read") -> list[ColumnElement]:
+    """The same records as ``condition``, as disjoint parts (see ``Parts.pieces``)."""
+    return _built(session, actor, obj, table, operation, "pieces")
+
+
+def _built(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
+           form: str):
     access = access_of(session, actor)
     if access.is_super:
-        return true()
+        return [true()] if form == "pieces" else true()
     scopes = frozenset(access.scopes(obj.name, operation))
     today = dt.date.today()
     team = access.teams(session, obj, operation, today)
-    key = (table, obj.name, operation, ordered, actor.user_id, access.department_id, scopes,
+    key = (table, obj.name, operation, form, actor.user_id, access.department_id, scopes,
            tuple(tuple(access.subtree(session, s)) for s in sorted(scopes & SUBTREES.keys())),
            None if team is None else tuple(team), today, session.get_bind().dialect.name)
     found = _CONDITIONS.get(key)
     if found is None:
         if len(_CONDITIONS) >= MAX_CACHED_CONDITIONS:
             _CONDITIONS.clear()
-        found = _CONDITIONS[key] = parts(session, actor, obj, table, operation,
-                                         ordered=ordered).condition()
+        built = parts(session, actor, obj, table, operation, ordered=form == "ordered")
+        found = _CONDITIONS[key] = built.pieces() if form == "pieces" else built.condition()
     return found
 
 
 # Built conditions by everything they depend on (the table stands for the registry
 # version): building one costs more than running it, and a user asks for the same few.
-_CONDITIONS: dict[tuple, ColumnElement] = {}
+_CONDITIONS: dict[tuple, ColumnElement | list[ColumnElement]] = {}
 MAX_CACHED_CONDITIONS = 4096
 
 

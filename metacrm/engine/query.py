@@ -98,6 +98,7 @@ class ListQuery:
     def __init__(self, registry: Registry, obj: ObjectDef, params: ListParams, dialect: str,
                  ctx: FilterContext | None = None, *,
                  scope: Callable[[bool], ColumnElement] | None = None,
+                 count_scope: Callable[[], list[ColumnElement]] | None = None,
                  fields: dict[str, FieldDef] | None = None):
         self.registry = registry
         self.obj = obj
@@ -107,6 +108,7 @@ class ListQuery:
         self.ctx = ctx or filter_context(dialect)
         # The permission condition (for a sorted page, or a count); None: a trusted caller.
         self.scope = scope
+        self.count_scope = count_scope  # the same condition as disjoint parts, for counts
         self._scopes: dict[bool, ColumnElement] = {}
         self.fields = obj.queryable if fields is None else fields  # hidden ones left out
         self.nulls_high = dialect == "postgresql"  # where each database sorts NULLs by default
@@ -130,9 +132,9 @@ class ListQuery:
                            field=str(name)[:63])
         return f
 
-    def where(self, ordered: bool = False) -> ColumnElement:
+    def where(self, ordered: bool = False, scoped: bool = True) -> ColumnElement:
         clauses = [self.table.c.deleted.is_(self.params.deleted)]
-        if self.scope is not None:
+        if self.scope is not None and scoped:
             # A sorted page reads its order's index; a count may start from the scope's.
             if ordered not in self._scopes:
                 self._scopes[ordered] = self.scope(ordered)
@@ -346,9 +348,24 @@ def _count(session: Session, q: ListQuery, page: Page, fetched: int, offset: int
     if mode == "exact":
         page.total, page.total_exact = session.execute(q.count_statement()).scalar_one(), True
         return
-    capped = select(q.table.c.id).where(q.where()).limit(COUNT_CAP + 1).subquery()
-    total = session.execute(select(func.count()).select_from(capped)).scalar_one()
+    total = session.execute(capped_count(q)).scalar_one()
     page.total, page.total_exact = min(total, COUNT_CAP), total <= COUNT_CAP
+
+
+def capped_count(q: ListQuery) -> Select:
+    """Up to COUNT_CAP + 1 matching rows, counted: one statement.
+
+    A scope made of disjoint parts (the roles' reach, then team records outside it) is
+    counted part by part and summed, each part on its own index.
+    """
+    pieces = q.count_scope() if q.count_scope is not None else []
+    if len(pieces) < 2:
+        capped = select(q.table.c.id).where(q.where()).limit(COUNT_CAP + 1).subquery()
+        return select(func.count()).select_from(capped)
+    counts = [select(func.count()).select_from(
+        select(q.table.c.id).where(q.where(scoped=False), piece).limit(COUNT_CAP + 1)
+        .subquery()).scalar_subquery() for piece in pieces]
+    return select(sum(counts[1:], counts[0]))
 
 
 class Explain(Executable, ClauseElement):
@@ -390,6 +407,8 @@ def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListPar
     return ListQuery(registry, obj, params, session.get_bind().dialect.name, ctx,
                      scope=lambda ordered: permissions.condition(
                          session, actor, obj, table, operation, ordered=ordered),
+                     count_scope=lambda: permissions.count_pieces(
+                         session, actor, obj, table, operation),
                      fields=permissions.visible_fields(session, actor, obj))
 
 
