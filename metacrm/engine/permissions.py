@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,20 +275,24 @@ class Access:
 SUPER = Access(user_id=None, department_id=None, is_super=True)
 
 
-def access_rows():
-    """Every role, grant and field rule of every user, one row each: joined to the user's
-    own row when the user is loaded, so a request learns who and what in one statement."""
+def access_rows(source, where: Sequence[ColumnElement], columns: Sequence) -> Select:
+    """The user (found in ``source`` by ``where``) with each role, grant and field rule:
+    one row each, the user's ``columns`` repeated, so a request learns who and what in one
+    statement. Each half filters the user first, so both read only that user's rows."""
     ur, r = sys_user_role, sys_role
     g, f = sys_role_grant, sys_role_field
-    grants = (select(ur.c.user_id, r.c.name.label("role"), r.c.label.label("role_label"),
+    grants = (select(*columns, r.c.name.label("role"), r.c.label.label("role_label"),
                      r.c.is_super, literal("grant").label("kind"), g.c.object,
                      g.c.operation.label("item"), g.c.scope.label("value"))
-              .select_from(ur.join(r, r.c.id == ur.c.role_id)
-                           .outerjoin(g, g.c.role_id == r.c.id)))
-    fields = (select(ur.c.user_id, r.c.name, r.c.label, r.c.is_super, literal("field"),
+              .select_from(source.outerjoin(ur, ur.c.user_id == sys_user.c.id)
+                           .outerjoin(r, r.c.id == ur.c.role_id)
+                           .outerjoin(g, g.c.role_id == r.c.id)).where(*where))
+    fields = (select(*columns, r.c.name, r.c.label, r.c.is_super, literal("field"),
                      f.c.object, f.c.field, f.c.access)
-              .select_from(ur.join(r, r.c.id == ur.c.role_id).join(f, f.c.role_id == r.c.id)))
-    return grants.union_all(fields).subquery("access")
+              .select_from(source.join(ur, ur.c.user_id == sys_user.c.id)
+                           .join(r, r.c.id == ur.c.role_id)
+                           .join(f, f.c.role_id == r.c.id)).where(*where))
+    return grants.union_all(fields)
 
 
 def access_from_rows(user_id: int, department_id: int | None, rows: Iterable) -> Access:
@@ -308,9 +312,8 @@ def access_from_rows(user_id: int, department_id: int | None, rows: Iterable) ->
 def load_access(session: Session, actor: Actor) -> Access:
     if actor.user_id is None:
         return SUPER
-    a = access_rows()
     return access_from_rows(actor.user_id, actor.department_id, session.execute(
-        select(a).where(a.c.user_id == actor.user_id)))
+        access_rows(sys_user, [sys_user.c.id == actor.user_id], [sys_user.c.id])))
 
 
 def remember_access(session: Session, access: Access) -> None:

@@ -149,6 +149,8 @@ _EXISTS = {
         sys_dimension_node.c.id.in_(bindparam("ids", expanding=True)),
         sys_dimension_node.c.dimension == bindparam("dimension")),
 }
+_DEPARTMENTS = select(sys_user.c.id, sys_user.c.department_id).where(
+    sys_user.c.id.in_(bindparam("ids", expanding=True)))
 _MISSING = {"user": "no active user with id %(id)d",
             "department": "no department with id %(id)d",
             "dimension": "no node with id %(id)d in this dimension"}
@@ -234,12 +236,14 @@ class Writer:
         return out
 
     def set_departments(self, rows: list[dict[str, Any]]) -> None:
-        """A record belongs to its owner's department (department scopes read it)."""
-        owners = {r.get("owner") for r in rows} - {None}
-        found = dict(self.conn.execute(select(sys_user.c.id, sys_user.c.department_id)
-                                       .where(sys_user.c.id.in_(owners))).all()) if owners else {}
+        """A record belongs to its owner's department (department scopes read it); the
+        acting user's is known, other owners' are read in one statement."""
+        known = {self.actor.user_id: self.actor.department_id}
+        others = {r.get("owner") for r in rows} - known.keys() - {None}
+        if others:
+            known.update(self.conn.execute(_DEPARTMENTS, {"ids": list(others)}).all())
         for row in rows:
-            row["department"] = found.get(row.get("owner"))
+            row["department"] = known.get(row.get("owner"))
 
     def check_required(self, row: Mapping[str, Any], errors: dict[str, str],
                        only: Iterable[str] | None = None) -> None:

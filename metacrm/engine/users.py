@@ -63,13 +63,10 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
 def _load(session: Session, *where, join=None, extra=()) -> tuple[Actor, Any] | None:
     """The user with their roles and grants in one statement; the access is remembered
     on the session, so the permission checks of the request need no query of their own."""
-    a = permissions.access_rows()
-    source = sys_user.outerjoin(a, a.c.user_id == sys_user.c.id)
-    if join is not None:
-        source = source.join(*join)
-    rows = session.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.language,
-                                  sys_user.c.department_id, *extra, *a.c)
-                           .select_from(source).where(*where)).all()
+    source = sys_user if join is None else sys_user.join(*join)
+    rows = session.execute(permissions.access_rows(
+        source, where, [sys_user.c.id, sys_user.c.username, sys_user.c.language,
+                        sys_user.c.department_id, *extra])).all()
     if not rows:
         return None
     first = rows[0]
