@@ -7,8 +7,10 @@ result is a single SQL condition, so lists, counts, type-ahead, related lists, e
 and writes filter in the database, on indexes, never over fetched rows. ``explain``
 evaluates the same parts one by one to say which rule decides.
 
-Org hierarchies (superiors, sub-departments, dimension subtrees) are recursive CTEs
-nested in the condition: always current, one statement, no per-row work.
+The user's sub-departments or subordinates and team records are read once per request
+(recursive CTEs, indexed) and bound into the condition as one array parameter each, so
+the planners see real values; dimension subtrees stay CTEs nested in the condition.
+Built conditions are cached by everything they depend on.
 """
 
 from __future__ import annotations
