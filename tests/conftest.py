@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,12 +91,13 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     """An empty database of the backend, dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{folder / 'test.db'}"
         return
+    require("postgres")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -107,6 +109,12 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -152,6 +160,25 @@ def make_record(session: Session, registry: Registry, admin: Actor) -> Callable[
         return row
 
     return make
+
+
+# -- an organisation shared by a module's permission tests ------------------------------
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world(request, tmp_path_factory):
+    """The sample template and the org chart of tests/orgchart.py, built once per module."""
+    import orgchart  # imports this module: loaded here, not at the top
+
+    with orgchart.world(request.param, tmp_path_factory.mktemp("org")) as w:
+        yield w
+
+
+@pytest.fixture
+def crm(world):
+    """A test's view of the world, inside a transaction rolled back afterwards."""
+    import orgchart
+
+    with orgchart.rolled_back(world) as c:
+        yield c
 
 
 @pytest.fixture

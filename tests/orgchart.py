@@ -17,7 +17,6 @@ Not a test file: test modules build a ``Crm`` from a database of their own
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
 from metacrm.metadata.loader import load_paths
 
-from conftest import POSTGRES_URL, SAMPLE, require
+from conftest import SAMPLE, fresh_database
 
 PASSWORD = "org-password"
 DEPARTMENTS = (  # name, parent; parents first
@@ -231,26 +230,6 @@ def build_crm(session: Session, registry: Registry) -> Crm:
 
 
 # -- a database holding the organisation, shared by a module's tests ---------------------
-@contextmanager
-def database(backend: str, folder: Path) -> Iterator[str]:
-    """An empty database of the backend, dropped afterwards (as conftest's, but longer-lived)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'org.db'}"
-        return
-    require("postgres")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @dataclass
 class World:
     url: str
@@ -262,7 +241,7 @@ class World:
 @contextmanager
 def world(backend: str, folder: Path) -> Iterator[World]:
     """The sample template and the organisation, committed once."""
-    with database(backend, folder) as url:
+    with fresh_database(backend, folder) as url:
         engine = make_engine(url)
         try:
             instance.install(engine, [SAMPLE])

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -36,26 +39,37 @@ class QuietHandler(WSGIRequestHandler):
         """Requests are not logged: the test output stays readable."""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("browser")
+@contextmanager
+def serve(folder: Path, fill: Callable[[Session], None]) -> Iterator[tuple[str, Engine]]:
+    """The sample template in a SQLite file, filled by ``fill``, served over real HTTP."""
     url = f"sqlite:///{folder / 'ui.db'}"
     engine = make_engine(url)
     instance.install(engine, [SAMPLE])
     with Session(engine) as session, session.begin():
-        user_id = users.create_user(session, "admin", PASSWORD, is_admin=True,
-                                    display_name="管理员")
-        demo.populate(session, metastore.load_registry(session),
-                      users.load_actor(session, user_id), per_object=30)
+        fill(session)
     settings = Settings(database_url=url, secret_key="browser-secret", instance_dir=folder,
                         metadata_poll_seconds=0)
     http = make_server("127.0.0.1", 0, create_app(settings, engine=engine), threaded=True,
                        request_handler=QuietHandler)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}", engine
+    finally:
+        http.shutdown()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    def fill(session: Session) -> None:
+        user_id = users.create_user(session, "admin", PASSWORD, is_admin=True,
+                                    display_name="管理员")
+        demo.populate(session, metastore.load_registry(session),
+                      users.load_actor(session, user_id), per_object=30)
+
+    with serve(tmp_path_factory.mktemp("browser"), fill) as (url, _engine):
+        yield url
 
 
 @pytest.fixture(scope="module")

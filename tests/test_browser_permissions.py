@@ -8,44 +8,27 @@ as a read-only team member, and then finds the edit button gone.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_browser import QuietHandler, chromium, shot  # noqa: F401 - chromium is a fixture
-from werkzeug.serving import make_server
+from test_browser import chromium, serve, shot  # noqa: F401 - chromium is a fixture
 
-from metacrm.config import Settings
-from metacrm.engine import demo, instance, metastore, users
-from metacrm.engine.db import make_engine
+from metacrm.engine import demo, metastore, users
 from metacrm.engine.systables import sys_user
-from metacrm.ui.app import create_app
-
-from conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")
 def company(tmp_path_factory) -> Iterator[dict]:
-    folder = tmp_path_factory.mktemp("permissions")
-    url = f"sqlite:///{folder / 'ui.db'}"
-    engine = make_engine(url)
-    instance.install(engine, [SAMPLE])
-    with Session(engine) as session, session.begin():
+    def fill(session: Session) -> None:
         admin = users.create_user(session, "admin", "admin-password", is_admin=True)
         owners = demo.populate_org(session)
         demo.populate(session, metastore.load_registry(session),
                       users.load_actor(session, admin), per_object=40, owners=owners)
-    settings = Settings(database_url=url, secret_key="browser-secret", instance_dir=folder,
-                        metadata_poll_seconds=0)
-    http = make_server("127.0.0.1", 0, create_app(settings, engine=engine), threaded=True,
-                       request_handler=QuietHandler)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{http.server_port}", "engine": engine}
-    http.shutdown()
-    engine.dispose()
+
+    with serve(tmp_path_factory.mktemp("permissions"), fill) as (url, engine):
+        yield {"url": url, "engine": engine}
 
 
 def owned_by(company: dict, username: str) -> int:

@@ -12,25 +12,12 @@ import pytest
 from metacrm.engine import export, query, records
 from metacrm.engine.errors import BadQuery, ValidationFailed
 
-import orgchart
-
 HIDDEN = ("annual_revenue", "phone", "deal_status")  # deal_status has a default
 READ_ONLY = "level"
 RULES = {"customer": {**dict.fromkeys(HIDDEN, "hidden"), READ_ONLY: "read_only"}}
 CUSTOMER_GRANTS = {("customer", "read"): "all", ("customer", "create"): "own",
                    ("customer", "edit"): "all", ("customer", "export"): "all"}
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(request, tmp_path_factory):
-    with orgchart.world(request.param, tmp_path_factory.mktemp("org")) as w:
-        yield w
-
-
-@pytest.fixture
-def crm(world):
-    with orgchart.rolled_back(world) as c:
-        yield c
 
 
 @pytest.fixture

@@ -10,21 +10,8 @@ from metacrm.engine import org, query, records, roles, users
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_user
 
-import orgchart
-
 HEADER = "username,display_name,email,department,superior,roles,password\n"
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(request, tmp_path_factory):
-    with orgchart.world(request.param, tmp_path_factory.mktemp("org")) as w:
-        yield w
-
-
-@pytest.fixture
-def crm(world):
-    with orgchart.rolled_back(world) as c:
-        yield c
 
 
 def refused(action, *args, **kwargs) -> set[str]:

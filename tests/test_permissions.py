@@ -39,17 +39,6 @@ LIST = query.ListParams(page_size=50)
 ONE = query.ListParams(page_size=1, count="exact")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(request, tmp_path_factory):
-    with orgchart.world(request.param, tmp_path_factory.mktemp("org")) as w:
-        yield w
-
-
-@pytest.fixture
-def crm(world):
-    with orgchart.rolled_back(world) as c:
-        yield c
-
 
 def attempt(crm, action: Callable[[], object]) -> str:
     """'ok', 'not found' (404) or 'denied' (403); whatever happened is rolled back."""

@@ -22,17 +22,6 @@ OBJECTS_WITHOUT_TEAM = [o for o, features in OBJECTS.items() if "team" not in fe
 TODAY = dt.date.today()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(request, tmp_path_factory):
-    with orgchart.world(request.param, tmp_path_factory.mktemp("org")) as w:
-        yield w
-
-
-@pytest.fixture
-def crm(world):
-    with orgchart.rolled_back(world) as c:
-        yield c
-
 
 def listed(crm, object_name: str, key: str) -> set[int]:
     page = query.list_records(crm.session, crm.registry, object_name,
