@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from metacrm.engine import instance, permissions
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_dimension, sys_dimension_node, sys_user_dimension
+from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
@@ -165,7 +166,8 @@ def field_name(dimension: str) -> str:
     return f"dim_{dimension}"
 
 
-def switch(engine: Engine, obj: ObjectDef, dimension: str, on: bool, actor: str) -> int:
+def switch(engine: Engine, obj: ObjectDef, dimension: str, on: bool, actor: str,
+           signal: VersionSignal | None = None) -> int:
     """Add (or archive) the object's field for the dimension: a metadata change, applied
     with its schema change in one transaction like any other."""
     with Session(engine) as session:
@@ -185,5 +187,5 @@ def switch(engine: Engine, obj: ObjectDef, dimension: str, on: bool, actor: str)
         change = {"name": name, "archived": True}
     return instance.change_object(engine, obj.key, {"fields": [change]}, actor,
                                   f"{'switch on' if on else 'switch off'} dimension "
-                                  f"{dimension} for {obj.name}")
+                                  f"{dimension} for {obj.name}", signal)
 

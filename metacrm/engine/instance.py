@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sqlalchemy import Engine, update
@@ -29,24 +29,27 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     """
     metastore.ensure_system_tables(engine)
     templates = load_paths(paths, known_objects=installed_object_names(engine))
-    with engine.begin() as conn:
-        session = Session(bind=conn)
-        version = metastore.install_template(session, templates, actor)
-        session.flush()
-        _apply(conn, session)
-        database = metastore.instance_id(session)
-    if signal is not None:
-        signal.publish(database, version)
-    return version
+    return _metadata_change(engine, lambda session: metastore.install_template(
+        session, templates, actor), signal)
 
 
 def change_object(engine: Engine, key: str, change: dict, actor: str, summary: str,
                   signal: VersionSignal | None = None) -> int:
     """Apply a local change to one object as a new version, with its schema, atomically."""
+    def write(session: Session) -> int:
+        metastore.merge_overlay(session, "object", key, change)
+        return metastore.bump_version(session, actor, summary)
+
+    return _metadata_change(engine, write, signal)
+
+
+def _metadata_change(engine: Engine, write: Callable[[Session], int],
+                     signal: VersionSignal | None) -> int:
+    """Write metadata (returning the new version) and apply its schema in one transaction,
+    then tell the other processes."""
     with engine.begin() as conn:
         session = Session(bind=conn)
-        metastore.merge_overlay(session, "object", key, change)
-        version = metastore.bump_version(session, actor, summary)
+        version = write(session)
         session.flush()
         _apply(conn, session)
         database = metastore.instance_id(session)

@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, metastore
+from metacrm.engine import dimensions
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui import admin_data
@@ -23,12 +22,8 @@ def switch(dimension: str, obj: ObjectDef, on: bool, actor_name: str) -> int:
     the new metadata version. The change runs in a transaction of its own, so the
     request's session lets go of the database first (SQLite holds one writer)."""
     db().commit()
-    version = dimensions.switch(runtime().engine, obj, dimension, on, actor_name)
     cache = runtime().registries
-    if version and cache.signal is not None:
-        # dimensions.switch takes no signal, so the version is announced here.
-        with Session(runtime().engine) as session:
-            cache.signal.publish(metastore.instance_id(session), version)
+    version = dimensions.switch(runtime().engine, obj, dimension, on, actor_name, cache.signal)
     cache.invalidate()
     g.pop("registry", None)
     return version
