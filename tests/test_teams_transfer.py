@@ -260,3 +260,17 @@ def test_a_transfer_to_an_inactive_user_is_refused(crm):
     with pytest.raises(ValidationFailed) as failed:
         move(crm, "rep_east", "finance")
     assert set(failed.value.fields) == {"owner"}
+
+
+def test_a_new_team_member_sees_the_record_in_the_same_session(crm):
+    member = crm.give("rep_north", crm.role({("customer", "read"): "own"}))
+    before = {r["id"] for r in query.list_records(crm.session, crm.registry, "customer",
+                                                  query.ListParams(page_size=100),
+                                                  actor=member).items}
+    record = crm.org.records["customer"]["manager"]
+    teams.add_member(crm.session, crm.registry, SYSTEM, crm.registry.object("customer"),
+                     record, member.user_id, "read")
+    after = {r["id"] for r in query.list_records(crm.session, crm.registry, "customer",
+                                                 query.ListParams(page_size=100),
+                                                 actor=member).items}
+    assert after == before | {record}

@@ -122,9 +122,11 @@ def create_department(session: Session, name: str, parent_id: int | None,
         raise ValidationFailed(errors)
     position = session.execute(select(func.count()).select_from(sys_department).where(
         sys_department.c.parent_id == parent_id)).scalar_one()
-    return session.execute(insert(sys_department).returning(sys_department.c.id).values(
+    new_id = session.execute(insert(sys_department).returning(sys_department.c.id).values(
         name=name.strip(), parent_id=parent_id, head_id=head_id, position=position,
         created_at=now())).scalar_one()
+    permissions.forget_access(session)  # department subtrees read for this request change
+    return new_id
 
 
 def update_department(session: Session, department_id: int, *, name: str | None = None,
@@ -166,6 +168,7 @@ def delete_department(session: Session, department_id: int) -> None:
             "move its %(departments)d sub-department(s) and %(users)d user(s) first",
             departments=children, users=members)})
     session.execute(sys_department.delete().where(sys_department.c.id == department_id))
+    permissions.forget_access(session)
 
 
 def _department_row(session: Session, department_id: int):

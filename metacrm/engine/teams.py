@@ -131,6 +131,7 @@ def put_member(session: Session, obj: ObjectDef, record_id: int, user_id: int, a
     if changed.rowcount == 0:
         session.execute(insert(m).values(object=obj.name, record_id=record_id,
                                          user_id=user_id, **values))
+    permissions.forget_access(session)  # the users' team records were read for this request
 
 
 def remove_member(session: Session, registry, actor: Actor, obj: ObjectDef, record_id: int,
@@ -145,5 +146,6 @@ def remove_member(session: Session, registry, actor: Actor, obj: ObjectDef, reco
                                            m.c.user_id == user_id))
     if gone.rowcount == 0:
         raise RecordNotFound(f"user {user_id} is not a member of {obj.name} {record_id}")
+    permissions.forget_access(session)
     audit.record(session, obj.name, record_id, "team", actor.user_id, now(),
                  {"team": [{"user": user_id}, None]})

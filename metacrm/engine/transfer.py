@@ -114,6 +114,7 @@ def _move(session: Session, actor: Actor, obj: ObjectDef, table, previous: dict[
         m = sys_team_member
         session.execute(m.delete().where(m.c.object == obj.name, m.c.user_id == new_owner,
                                          m.c.record_id.in_(list(changing))))
+        permissions.forget_access(session)
     for record_id, before in changing.items():
         audit.record(session, obj.name, record_id, "transfer", actor.user_id, stamp,
                      {"owner": [before, new_owner]})
