@@ -447,10 +447,7 @@ def change_value(f: FieldDef | None, value: Any) -> str:
 @bp.post("/o/<object_name>/<int:record_id>/delete")
 def delete(object_name: str, record_id: int):
     obj = object_or_404(object_name)
-    try:
-        records.delete(db(), registry(), obj, record_id, actor=actor())
-    except RecordNotFound:
-        abort(404)
+    records.delete(db(), registry(), obj, record_id, actor=actor())  # not found: the 404 page
     db().commit()
     flash(_("Moved to the recycle bin."), "success")
     return redirect(url_for(".list_view", object_name=obj.name))
@@ -471,10 +468,7 @@ def recycle_bin(object_name: str):
 @bp.post("/o/<object_name>/<int:record_id>/restore")
 def restore(object_name: str, record_id: int):
     obj = object_or_404(object_name)
-    try:
-        records.restore(db(), registry(), obj, record_id, actor=actor())
-    except RecordNotFound:
-        abort(404)
+    records.restore(db(), registry(), obj, record_id, actor=actor())  # not found: the 404 page
     db().commit()
     flash(_("Restored."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
