@@ -188,6 +188,8 @@ class Planner:
         old_fields = {f.key: f for f in old.fields} if old else {}
         renamed: set[str] = set()
         for f in obj.fields:
+            if not f.stored:
+                continue
             before = old_fields.get(f.key)
             if before and before.name != f.name and before.column in columns \
                     and f.column not in columns:
@@ -242,7 +244,7 @@ class Planner:
 
     @staticmethod
     def _type_changed(before: FieldDef, after: FieldDef) -> bool:
-        return before.type != after.type or (
+        return before.type != after.type or before.returns != after.returns or (
             before.kind.storage == "decimal"
             and (before.precision, before.scale) != (after.precision, after.scale))
 

@@ -104,7 +104,8 @@ def object_indexes(obj: ObjectDef) -> list[Index]:
         Index(constraint_name("ix", t, "department"), "department", "deleted"),
     ]
     for f in obj.fields:
-        out.extend(field_indexes(t, f))
+        if f.stored:
+            out.extend(field_indexes(t, f))
     for index in obj.indexes:
         columns = list(index.fields) if index.unique else [*index.fields, "id"]
         out.append(Index(constraint_name("uq" if index.unique else "ix", t, *index.fields),
@@ -114,7 +115,8 @@ def object_indexes(obj: ObjectDef) -> list[Index]:
 
 def build_table(metadata: MetaData, obj: ObjectDef) -> Table:
     return Table(obj.table_name, metadata, *system_columns(),
-                 *(field_column(f) for f in obj.fields), *object_indexes(obj))
+                 *(field_column(f) for f in obj.fields if f.stored),
+                 *object_indexes(obj))
 
 
 def build_tables(objects: dict[str, ObjectDef]) -> tuple[MetaData, dict[str, Table]]:

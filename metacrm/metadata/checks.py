@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_COLUMN_NAMES, InvalidValue
 from metacrm.metadata.loader import Document, TemplateSet
-from metacrm.metadata.model import build_field, build_picklist
+from metacrm.metadata.computed import compile_object
+from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
 from metacrm.metadata.reserved import RESERVED_WORDS
 
@@ -36,9 +37,20 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str]) -> li
     manifest = templates.manifest
     groups = {g["name"] for g in manifest.content.get("groups", [])} if manifest else None
     all_objects = known_objects | set(names)
+    built = {doc.name: build_object(doc.content, picklists) for doc in objects
+             if names[doc.name] == 1}
     for doc in objects:
         problems.extend(ObjectChecker(doc, all_objects, picklists, groups).run())
+        if doc.name in built:
+            problems.extend(computed_problems(doc, built[doc.name], built))
     return problems
+
+
+def computed_problems(doc: Document, obj: ObjectDef, objects: dict[str, ObjectDef]
+                      ) -> list[Problem]:
+    """Formulas, roll-ups, defaults, rules and filters compile against the whole set."""
+    return [Problem(code, doc.source, format_path(path), message)
+            for code, path, message in compile_object(obj, objects).problems]
 
 
 class ObjectChecker:
@@ -111,7 +123,7 @@ class ObjectChecker:
             if "target" in f and f["target"] not in self.objects:
                 yield self.problem("field.target", [*path, "target"],
                                    f"lookup target '{f['target']}' is not a known object")
-            if "target" in f and kind.references != "target":
+            if "target" in f and kind.references != "target" and f["type"] != "lines":
                 yield self.problem("field.stray_option", [*path, "target"],
                                    f"a {f['type']} field has no target")
             if "dimension" in f and kind.references != "dimension":
@@ -127,10 +139,25 @@ class ObjectChecker:
             if f.get("unique") and not kind.sortable:
                 yield self.problem("field.unique", [*path, "unique"],
                                    f"a {f['type']} field cannot be unique")
+            yield from self._check_computed_keys(f, path)
             if f["type"] == "auto_number":
                 yield from self._check_pattern(f, path)
             if "default" in f and f["default"] is not None:
                 yield from self._check_default(f, path)
+
+    def _check_computed_keys(self, f: dict, path: list) -> Iterator[Problem]:
+        """Keys that only some types take."""
+        owners = {"expression": ("formula",), "rollup": ("rollup",), "via": ("lines",),
+                  "returns": ("formula", "rollup"), "region_level": ("region",),
+                  "master": ("lookup",), "filter": ("lookup",),
+                  "depends_on": ("select", "multiselect")}
+        for key, types in owners.items():
+            if key in f and f["type"] not in types:
+                yield self.problem("field.stray_option", [*path, key],
+                                   f"a {f['type']} field has no '{key}'")
+        if f.get("master") and not f.get("required"):
+            yield self.problem("field.master", [*path, "required"],
+                               "a master lookup must be required: a line belongs to a parent")
 
     def _check_pattern(self, f: dict, path: list) -> Iterator[Problem]:
         pattern = f.get("pattern")
@@ -144,7 +171,8 @@ class ObjectChecker:
                                "unknown token; use {seq:N}, {yyyy}, {yy}, {mm}, {dd}")
 
     def _check_default(self, f: dict, path: list) -> Iterator[Problem]:
-        if FIELD_TYPES[f["type"]].references or f["type"] == "auto_number":
+        kind = FIELD_TYPES[f["type"]]
+        if kind.references or kind.generated or kind.storage == "none":
             yield self.problem("field.default", [*path, "default"],
                                f"a {f['type']} field cannot have a constant default")
             return
@@ -164,7 +192,7 @@ class ObjectChecker:
             if field is None or name not in self.active:
                 yield self.problem("object.search_field", ["search_fields", i],
                                    f"'{name}' is not a field of {raw['object']}")
-            elif not FIELD_TYPES[field["type"]].searchable:
+            elif not build_field(field, self.picklists).kind.searchable:
                 yield self.problem("object.search_field", ["search_fields", i],
                                    f"a {field['type']} field cannot be searched by keyword")
         layouts = raw.get("layouts", {})

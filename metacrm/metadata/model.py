@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_FIELDS, FieldType
+from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_FIELDS, FieldType, computed_kind
 from metacrm.metadata.labels import Label
 
 
@@ -17,6 +17,29 @@ class OptionDef:
     label: Label
     active: bool = True
     color: str | None = None
+    parents: tuple[str, ...] = ()  # dependent picklists: the controlling values it is under
+
+
+@dataclass(frozen=True)
+class RollupDef:
+    """A summary of child records: ``function`` of ``object.field`` over the children whose
+    ``via`` lookup points at the record, and that satisfy ``filter``."""
+
+    object: str
+    via: str
+    function: str
+    field: str | None = None
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidationRuleDef:
+    name: str
+    key: str
+    condition: str
+    message: Label
+    fields: tuple[str, ...] = ()
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,10 +72,29 @@ class FieldDef:
     currency_symbol: str = "¥"
     archived: bool = False
     system: bool = False
+    expression: str | None = None  # formula
+    returns: str | None = None  # formula and roll-up: the value type
+    rollup: RollupDef | None = None
+    via: str | None = None  # lines: the child's master lookup
+    master: bool = False  # lookup: master-detail
+    default_expression: str | None = None
+    filter: str | None = None  # lookup: candidates must satisfy it
+    depends_on: str | None = None  # select: the controlling field
+    region_level: int = 3
+
+    @cached_property
+    def kind(self) -> FieldType:
+        base = FIELD_TYPES[self.type]
+        return computed_kind(self.type, self.returns or "decimal") if base.computed else base
 
     @property
-    def kind(self) -> FieldType:
-        return FIELD_TYPES[self.type]
+    def computed(self) -> bool:
+        return self.kind.computed
+
+    @property
+    def stored(self) -> bool:
+        """Whether the field has a column (line items are child records instead)."""
+        return self.kind.storage != "none"
 
     @cached_property
     def text_limit(self) -> int | None:
@@ -114,6 +156,7 @@ class ObjectDef:
     icon: str | None = None
     description: Label | None = None
     archived: bool = False
+    validation_rules: tuple[ValidationRuleDef, ...] = ()
 
     @property
     def table_name(self) -> str:
@@ -130,10 +173,19 @@ class ObjectDef:
 
     @cached_property
     def queryable(self) -> dict[str, FieldDef]:
-        """Fields a request may name: the active fields plus the system fields."""
+        """Fields a request may name: the active stored fields plus the system fields."""
         out = {f.name: f for f in SYSTEM_FIELD_DEFS}
-        out.update({f.name: f for f in self.active_fields})
+        out.update({f.name: f for f in self.active_fields if f.stored})
         return out
+
+    @cached_property
+    def line_fields(self) -> tuple[FieldDef, ...]:
+        return tuple(f for f in self.active_fields if f.type == "lines")
+
+    @cached_property
+    def master_field(self) -> FieldDef | None:
+        """The master-detail lookup that makes this object the lines of another."""
+        return next((f for f in self.active_fields if f.master), None)
 
     def field(self, name: str) -> FieldDef | None:
         return self.queryable.get(name)
@@ -172,7 +224,7 @@ def build_options(raw: list[dict]) -> tuple[OptionDef, ...]:
     return tuple(
         OptionDef(value=o["value"], key=o.get("key", o["value"]),
                   label=Label.of(o.get("label"), o["value"]), active=o.get("active", True),
-                  color=o.get("color"))
+                  color=o.get("color"), parents=tuple(o.get("parents", ())))
         for o in raw
     )
 
@@ -185,6 +237,12 @@ def build_picklist(raw: dict) -> PicklistDef:
 
 def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
     kind = FIELD_TYPES[raw["type"]]
+    rollup = raw.get("rollup")
+    returns = raw.get("returns")
+    if kind.computed and returns is None:
+        returns = "integer" if rollup and rollup.get("function") == "count" else "decimal"
+    if kind.computed:
+        kind = FIELD_TYPES[returns]
     options: tuple[OptionDef, ...] = build_options(raw.get("options", []))
     if raw.get("picklist") and raw["picklist"] in picklists:
         options = picklists[raw["picklist"]].options
@@ -199,6 +257,13 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
         picklist=raw.get("picklist"), target=raw.get("target"), pattern=raw.get("pattern"),
         dimension=raw.get("dimension"),
         currency_symbol=raw.get("currency_symbol", "¥"), archived=raw.get("archived", False),
+        expression=raw.get("expression"), returns=returns,
+        rollup=RollupDef(object=rollup["object"], via=rollup["via"],
+                         function=rollup["function"], field=rollup.get("field"),
+                         filter=rollup.get("filter")) if rollup else None,
+        via=raw.get("via"), master=raw.get("master", False),
+        default_expression=raw.get("default_expression"), filter=raw.get("filter"),
+        depends_on=raw.get("depends_on"), region_level=raw.get("region_level", 3),
     )
 
 
@@ -208,12 +273,14 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
     layouts = raw.get("layouts", {})
     list_layout = layouts.get("list", {})
     active = [f.name for f in fields if not f.archived]
+    fields_by = {f.name: f for f in fields}
     return ObjectDef(
         name=raw["object"], key=raw.get("key", raw["object"]),
         label=Label.of(raw.get("label"), raw["object"]),
         title_field=raw["title_field"], fields=fields,
         search_fields=tuple(raw.get("search_fields", [raw["title_field"]])),
-        list_columns=tuple(list_layout.get("columns", active[:6])),
+        list_columns=tuple(list_layout.get("columns", [n for n in active
+                                                        if fields_by[n].stored][:6])),
         default_sort=list_layout.get("sort", "-created_at"),
         form=tuple(SectionDef(Label.of(s.get("label")), tuple(s["fields"]))
                    for s in layouts.get("form", [])) or
@@ -232,6 +299,11 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
         group=raw.get("group"), icon=raw.get("icon"),
         description=Label.of(raw["description"]) if raw.get("description") else None,
         archived=raw.get("archived", False),
+        validation_rules=tuple(
+            ValidationRuleDef(name=r["name"], key=r.get("key", r["name"]),
+                              condition=r["condition"], message=Label.of(r["message"]),
+                              fields=tuple(r.get("fields", ())), active=r.get("active", True))
+            for r in raw.get("validation_rules", [])),
     )
 
 
