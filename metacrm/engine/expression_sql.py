@@ -39,10 +39,11 @@ def to_sql(expression: Expression, column: Callable[[str], Any],
     def value(node: ast.AST) -> Any:
         return expression.constant(node, constants)
 
-    def build(node: ast.AST):
+    def build(node: ast.AST, beside_column: bool = False):
         if not reads_columns(node, constants):
             found = value(node)
-            return found if isinstance(found, list) else literal(found)
+            # Beside a column, a plain value takes the column's type (scaled decimals).
+            return found if beside_column or isinstance(found, list) else literal(found)
         if isinstance(node, ast.Name):
             return column(node.id)
         if isinstance(node, ast.BoolOp):
@@ -51,11 +52,11 @@ def to_sql(expression: Expression, column: Callable[[str], Any],
         if isinstance(node, ast.UnaryOp):
             return UNARY[type(node.op)](build(node.operand))
         if isinstance(node, ast.BinOp):
-            return BINARY[type(node.op)](build(node.left), build(node.right))
+            return BINARY[type(node.op)](build(node.left, True), build(node.right, True))
         if isinstance(node, ast.Compare):
-            parts, left = [], build(node.left)
+            parts, left = [], build(node.left, True)
             for operation, comparator in zip(node.ops, node.comparators, strict=True):
-                right = build(comparator)
+                right = build(comparator, True)
                 parts.append(BINARY[type(operation)](left, right))
                 left = right
             return and_(*parts)

@@ -419,6 +419,16 @@ class Parts:
         return [role, and_(self.team, not_(func.coalesce(role, false())))]
 
 
+def governing(obj: ObjectDef, table: Table, operation: str) -> tuple[ObjectDef, Table, str]:
+    """Lines (master-detail) have no permissions of their own: reading them is reading
+    the parent, and any change to them is editing the parent."""
+    master = obj.master_field
+    if master is None:
+        return obj, table, operation
+    parent = table.metadata.tables[f"o_{master.target}"]
+    return parent.info["object"], parent, "read" if operation in ("read", "export") else "edit"
+
+
 def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
           today: dt.date | None = None, ordered: bool = False) -> Parts:
     if operation not in OPERATIONS:
@@ -426,6 +436,14 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
     access = access_of(session, actor)
     if access.is_super:
         return Parts([], [], None, unrestricted=True)
+    if obj.master_field is not None:
+        parent_obj, parent_table, parent_op = governing(obj, table, operation)
+        inner = parts(session, actor, parent_obj, parent_table, parent_op, today)
+        if inner.unrestricted:
+            return inner
+        within = table.c[obj.master_field.column].in_(
+            select(parent_table.c.id).where(inner.condition()))
+        return Parts([], [], within)
     found = access.grants(obj.name, operation)
     ctx = ScopeContext(table, actor.user_id, access.department_id,
                        session.get_bind().dialect.name,
@@ -460,6 +478,9 @@ def _built(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
     access = access_of(session, actor)
     if access.is_super:
         return [true()] if form == "pieces" else true()
+    if obj.master_field is not None:  # follows the parent's scope; not worth a cache key
+        built = parts(session, actor, obj, table, operation)
+        return built.pieces() if form == "pieces" else built.condition()
     scopes = frozenset(access.scopes(obj.name, operation))
     today = dt.date.today()
     team = access.teams(session, obj, operation, today)

@@ -16,8 +16,9 @@ from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, dimensions, permissions, sequences
+from metacrm.engine import audit, dimensions, lines, lookup_filters, permissions, rollups, sequences
 from metacrm.engine.actor import Actor
+from metacrm.engine.computing import Computer
 from metacrm.engine.errors import (
     PermissionDenied,
     RecordNotFound,
@@ -62,6 +63,9 @@ class ObjectPlan:
                          if f.default is not None and not f.kind.generated}
         if obj.business_types:
             self.defaults["business_type"] = obj.business_types[0].name
+        # A new record has no children: its counts and sums start at zero.
+        self.defaults.update({f.name: 0 for f in active if f.rollup and
+                              f.rollup.function in ("count", "sum")})
         self.required = tuple(f.name for f in active if f.required and not f.kind.generated)
         self.unique = tuple(f for f in active if f.unique)
         self.references = tuple(f for f in active if f.kind.references)
@@ -175,6 +179,29 @@ class Writer:
         self.access = permissions.access_of(session, actor)
         self.field_rules = self.access.field_access(self.obj)
         self.hidden = frozenset(n for n, a in self.field_rules.items() if a == "hidden")
+        self.computer = Computer(self.conn, registry, self.obj)
+
+    def require(self, operation: str) -> None:
+        """The object-level check (a line's is its parent's)."""
+        governing, _, governing_op = permissions.governing(self.obj, self.table, operation)
+        permissions.require(self.session, self.actor, governing, governing_op)
+
+    def compute(self, rows: list[dict[str, Any]], given: Sequence[Iterable[str]] | None,
+                batch: bool) -> None:
+        """Defaults (on create, for fields not given), formulas, required fields and
+        validation rules, for a batch; raises on the first row with a problem."""
+        names = self.computer.names(rows) if self.computer.active else [{}] * len(rows)
+        for i, (row, row_names) in enumerate(zip(rows, names, strict=True)):
+            errors: dict[str, str] = {}
+            if self.computer.active:
+                if given is not None:
+                    self.computer.fill_defaults(row, row_names, given[i], errors)
+                self.computer.fill_formulas(row, row_names, errors)
+            if given is not None:
+                self.check_required(row, errors)
+            if self.computer.active and not errors:
+                self.computer.check_rules(row_names, errors)
+            _raise(errors, row=i if batch else None)
 
     def allowed(self, operation: str):
         """The permission condition, or None when the actor is unrestricted."""
@@ -377,33 +404,44 @@ def create(session: Session, registry: Registry, obj: ObjectDef | str, values: M
 
 
 def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
-                batch: Sequence[Mapping[str, Any]], *, actor: Actor) -> list[Record]:
+                batch: Sequence[Mapping[str, Any]], *, actor: Actor,
+                as_lines: bool = False) -> list[Record]:
     """Validate and insert records with one statement per check, not per record.
 
     All or nothing: the first invalid row raises ValidationFailed naming its index.
+    ``as_lines``: the records are lines written with their parent, whose permission
+    was checked.
     """
     w = Writer(session, registry, obj, actor)
-    permissions.require(session, actor, w.obj, "create")
+    if not as_lines:
+        w.require("create")
     defaults = w.defaults(actor)
     stamp = now()
     stamps = {"created_at": stamp, "updated_at": stamp, "created_by": actor.user_id,
               "updated_by": actor.user_id, "version": 1, "deleted": False}
     rows: list[dict[str, Any]] = []
+    given: list[set[str]] = []
+    submitted_lines: list[lines.Lines] = []
+    many = len(batch) > 1
     for i, values in enumerate(batch):
         errors: dict[str, str] = {}
+        own, found_lines = lines.split(w.obj, values, errors)
         row = {**defaults}
-        coerced = w.coerce(values, errors)
+        coerced = w.coerce(own, errors)
         w.check_field_rules({k: v for k, v in coerced.items() if v is not None}, defaults,
                             errors)  # a read-only field may be sent with its default
         for name, value in coerced.items():
             if value is not None or name not in WRITABLE_SYSTEM:  # None keeps the default
                 row[name] = value
-        w.check_required(row, errors)
         w.check_business_type(row, errors)
-        _raise(errors, row=i if len(batch) > 1 else None)
+        _raise(errors, row=i if many else None)
         rows.append(row)
+        given.append(set(coerced))
+        submitted_lines.append(found_lines)
+    w.compute(rows, given, many)
     errors = {}
     w.check_references(rows, errors, actor)
+    lookup_filters.check(w.conn, registry, w.obj, rows, errors)
     if len(rows) > 1:
         w.check_unique(rows, errors)
     _raise(errors)
@@ -413,12 +451,27 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
     for row in rows:
         row.update(stamps)
     _insert(w, rows)
-    if not w.in_scope([row["id"] for row in rows], "create"):
+    ids = [row["id"] for row in rows]
+    if not as_lines and not w.in_scope(ids, "create"):
         raise PermissionDenied(Message("you may not create %(object)s records with this owner "
                                        "or these values", object=w.obj.name))
     for row, change in zip(rows, changes, strict=True):
         audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp, change)
+    if any(submitted_lines):
+        lines.create(session, registry, w.obj, ids, submitted_lines, actor)
+        rows = _reread(w, ids, rows)
+    rollups.refresh(w.conn, registry, rollups.parents_of(registry, w.obj, rows))
     return [w.visible(row) for row in rows]
+
+
+def _reread(w: Writer, ids: list[int], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as stored now that their lines' roll-ups are in."""
+    computed = [w.table.c[f.name] for f in w.obj.active_fields if f.computed]
+    if not computed:
+        return rows
+    found = {r.id: r._mapping for r in w.conn.execute(
+        select(w.table.c.id, *computed).where(w.table.c.id.in_(ids)))}
+    return [{**row, **{c.name: found[row["id"]][c.name] for c in computed}} for row in rows]
 
 
 def _insert(w: Writer, rows: list[dict[str, Any]]) -> None:
@@ -457,7 +510,7 @@ def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: i
 
 def update_record(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
                   values: Mapping[str, Any], *, actor: Actor,
-                  version: int | None = None) -> Record:
+                  version: int | None = None, as_lines: bool = False) -> Record:
     """Change some fields; with ``version`` given, a stale one raises StaleVersion."""
     w = Writer(session, registry, obj, actor)
     wants_owner = "owner" in values and values["owner"] not in (None, "")
@@ -468,16 +521,23 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
                            f"(version {current['version']}, not {version})",
                            current_version=current["version"])
     errors: dict[str, str] = {}
-    changes = {k: v for k, v in w.coerce(values, errors).items() if current.get(k) != v}
+    own, submitted_lines = lines.split(w.obj, values, errors)
+    changes = {k: v for k, v in w.coerce(own, errors).items() if current.get(k) != v}
     w.check_field_rules(changes, current, errors)
     merged = {**current, **changes}
     w.check_required(merged, errors, only=changes)
     w.check_business_type(merged, errors)
     _raise(errors)
-    if not changes:
+    if not changes and not submitted_lines:
         return current
+    if changes:
+        w.compute([merged], None, False)
+        changes.update({f.name: merged[f.name] for f, _ in w.computer.logic.formulas
+                        if merged[f.name] != current.get(f.name)})
     w.check_references([changes], errors, actor)
     w.check_unique([changes], errors, exclude_id=record_id)
+    if changes:
+        lookup_filters.check(w.conn, registry, w.obj, [merged], errors)
     _raise(errors)
     stamp = now()
     table = w.table
@@ -491,25 +551,35 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
                 version=table.c.version + 1))
     if result.rowcount != 1:
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
-    if "owner" not in changes and not w.in_scope([record_id], "edit"):
+    if "owner" not in changes and not as_lines and not w.in_scope([record_id], "edit"):
         raise PermissionDenied(Message("after this change the record would be outside what "
                                        "you may edit"))
     before, after = w.audit_values({k: current.get(k) for k in changes}), w.audit_values(changes)
-    audit.record(session, w.obj.name, record_id, "update", actor.user_id, stamp,
-                 {k: [before[k], after[k]] for k in changes})
+    if changes:
+        audit.record(session, w.obj.name, record_id, "update", actor.user_id, stamp,
+                     {k: [before[k], after[k]] for k in changes})
+    if not as_lines:
+        rollups.after_update(w.conn, registry, w.obj, record_id, set(changes), current)
+    if submitted_lines and lines.replace(session, registry, w.obj, record_id, submitted_lines,
+                                         actor):
+        rollups.refresh(w.conn, registry, {w.obj.name: {record_id}})
+        return w.visible(w.fetch(record_id))
     return w.visible({**merged, **written, "updated_at": stamp, "updated_by": actor.user_id,
                       "version": current["version"] + 1})
 
 
 def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
-                 deleted: bool, actor: Actor, version: int | None) -> None:
+                 deleted: bool, actor: Actor, version: int | None, as_lines: bool = False
+                 ) -> None:
     w = Writer(session, registry, obj, actor)
-    w.fetch(record_id, deleted=not deleted, need=("delete",))
+    current = w.fetch(record_id, deleted=not deleted, need=("delete",) if not as_lines else ())
     table = w.table
     stamp = now()
     where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]
     if version is not None:
         where.append(table.c.version == version)
+    deleted_at = w.conn.execute(select(table.c.deleted_at).where(table.c.id == record_id)
+                                ).scalar()
     result = w.conn.execute(update(table).where(*where).values(
         deleted=deleted, deleted_at=stamp if deleted else None,
         deleted_by=actor.user_id if deleted else None, version=table.c.version + 1))
@@ -517,12 +587,16 @@ def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, rec
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
     audit.record(session, w.obj.name, record_id, "delete" if deleted else "restore",
                  actor.user_id, stamp, {})
+    lines.cascade_delete(session, registry, w.obj, record_id, deleted, stamp, actor,
+                         parent_deleted_at=deleted_at)
+    if not as_lines:
+        rollups.refresh(w.conn, registry, rollups.parents_of(registry, w.obj, [current]))
 
 
 def delete(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
-           actor: Actor, version: int | None = None) -> None:
-    """Soft delete: the record moves to the recycle bin."""
-    _set_deleted(session, registry, obj, record_id, True, actor, version)
+           actor: Actor, version: int | None = None, as_lines: bool = False) -> None:
+    """Soft delete: the record (and its lines) move to the recycle bin."""
+    _set_deleted(session, registry, obj, record_id, True, actor, version, as_lines)
 
 
 def restore(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,

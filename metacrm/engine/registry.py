@@ -8,6 +8,7 @@ from sqlalchemy import MetaData, Table
 
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.engine.tables import build_tables
+from metacrm.metadata.computed import ObjectLogic, Rollup, compile_object
 from metacrm.metadata.model import (
     NavGroup,
     ObjectDef,
@@ -26,6 +27,16 @@ class Registry:
     groups: tuple[NavGroup, ...]
     metadata: MetaData = field(repr=False)
     tables: dict[str, Table] = field(repr=False)
+    logic: dict[str, ObjectLogic] = field(default_factory=dict, repr=False)
+    # child object → (parent object, roll-up) pairs that summarise it
+    rollups_over: dict[str, tuple[tuple[str, Rollup], ...]] = field(default_factory=dict,
+                                                                    repr=False)
+    # object → (object, lookup field, fields read through it) of formulas reading it
+    readers: dict[str, tuple[tuple[str, str, frozenset[str]], ...]] = field(
+        default_factory=dict, repr=False)
+
+    def logic_of(self, obj: ObjectDef) -> ObjectLogic:
+        return self.logic.get(obj.name) or ObjectLogic()
 
     def object(self, name: str) -> ObjectDef:
         obj = self.objects.get(name)
@@ -63,5 +74,18 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
             groups.extend(g for g in build_manifest(content).groups
                           if g.name not in {x.name for x in groups})
     metadata, tables = build_tables(objects)
+    logic = {name: compile_object(obj, objects).logic for name, obj in objects.items()
+             if not obj.archived}
+    rollups_over: dict[str, list] = {}
+    readers: dict[str, list] = {}
+    for name, found in logic.items():
+        for rollup in found.rollups:
+            rollups_over.setdefault(rollup.child, []).append((name, rollup))
+        formula_hops = ObjectLogic(formulas=found.formulas).hops
+        for lookup, read in formula_hops.items():
+            target = objects[name].all_fields[lookup].target
+            readers.setdefault(target, []).append((name, lookup, read))
     return Registry(version, dict(sorted(objects.items())), picklists, tuple(groups),
-                    metadata, tables)
+                    metadata, tables, logic,
+                    {k: tuple(v) for k, v in rollups_over.items()},
+                    {k: tuple(v) for k, v in readers.items()})

@@ -116,7 +116,7 @@ def object_indexes(obj: ObjectDef) -> list[Index]:
 def build_table(metadata: MetaData, obj: ObjectDef) -> Table:
     return Table(obj.table_name, metadata, *system_columns(),
                  *(field_column(f) for f in obj.fields if f.stored),
-                 *object_indexes(obj))
+                 *object_indexes(obj), info={"object": obj})
 
 
 def build_tables(objects: dict[str, ObjectDef]) -> tuple[MetaData, dict[str, Table]]:

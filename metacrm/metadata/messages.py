@@ -21,3 +21,16 @@ class Message(str):
         message.template = template
         message.params = params
         return message
+
+
+class LabelMessage(Message):
+    """A message written in the metadata as a bilingual label (a validation rule's)."""
+
+    label: Any
+
+    def __new__(cls, label: Any) -> LabelMessage:
+        message = str.__new__(cls, label.en)
+        message.template = label.en.replace("%", "%%")
+        message.params = {}
+        message.label = label
+        return message

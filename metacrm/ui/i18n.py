@@ -7,7 +7,7 @@ from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
 from metacrm.metadata.labels import LANGUAGES, Label
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import LabelMessage, Message
 
 DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
@@ -37,6 +37,8 @@ def label(value: Label | dict | None) -> str:
 
 def translate(message: str) -> str:
     """An engine message in the user's language (plain strings pass through)."""
+    if isinstance(message, LabelMessage):
+        return message.label.get(language())
     if isinstance(message, Message):
         return gettext(message.template, **message.params)
     return message
