@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
 from metacrm.engine import demo as demo_data
-from metacrm.engine import instance, metastore, users
+from metacrm.engine import instance, metastore, rollups, users
 from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.systables import sys_user
@@ -163,6 +163,22 @@ def schema_apply() -> None:
         _fail([c.describe() for c in exc.changes] + ["nothing was changed"])
     for line in planned.describe() or ["the schema is up to date"]:
         click.echo(line)
+
+
+@main.command(help="Recompute a formula or roll-up field for every record, e.g. "
+                   "contract.received_amount (after fixing data outside metacrm).")
+@click.argument("target", metavar="OBJECT.FIELD")
+def recompute(target: str) -> None:
+    object_name, _, field_name = target.partition(".")
+    _, engine = _engine()
+    with Session(engine) as session, session.begin():
+        registry = metastore.load_registry(session)
+        obj = registry.objects.get(object_name)
+        f = obj.all_fields.get(field_name) if obj is not None else None
+        if f is None or not f.computed:
+            _fail([f"{target}: not a formula or roll-up field"])
+        count = rollups.rebuild(session.connection(), registry, obj, field_name)
+    click.echo(f"recomputed {target} for {count} record(s)")
 
 
 @main.group(help="Manage users.")

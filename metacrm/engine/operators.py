@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, typ
 from sqlalchemy.dialects.postgresql import JSONB
 
 from metacrm.engine.errors import BadQuery
+from metacrm.metadata import regions
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef
 
@@ -156,6 +157,11 @@ def _not_contains(col, f, value, ctx):
     return or_(col.is_(None), not_(_contains(col, f, value, ctx)))
 
 
+def _within(col, f, value, ctx):
+    """Inside a region: its code's prefix (a province's two digits) starts every code in it."""
+    return col.like(f"{regions.prefix(_scalar(f, value))}%")
+
+
 def _relative(name: str) -> Operator:
     period = _period(name)
     takes_days = name.endswith("_n_days")
@@ -184,6 +190,7 @@ OPERATORS: dict[str, Operator] = {
         Operator("starts_with", lambda col, f, v, ctx: col.like(
             f"{_escape_like(_text(f, v))}%", escape="\\")),
         Operator("is_null", _is_null),
+        Operator("within", _within),
         Operator("between", _between),
         *(_relative(name) for name in (
             "today", "yesterday", "tomorrow", "this_week", "last_week", "next_week",

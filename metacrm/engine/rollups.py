@@ -183,8 +183,6 @@ def rebuild(conn: Connection, registry: Registry, obj: ObjectDef, field: str) ->
         if f.type == "rollup":
             rollups = [r for r in registry.logic_of(obj).rollups if r.field.name == field]
             _summarise(conn, registry, obj, rollups, chunk)
-            recompute(conn, registry, obj, chunk)
-            done += len(chunk)
-        else:
-            done += recompute(conn, registry, obj, chunk)
+        recompute(conn, registry, obj, chunk)
+        done += len(chunk)
     return done

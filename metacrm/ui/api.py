@@ -12,7 +12,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from metacrm.engine import export as exporter
-from metacrm.engine import permissions, query, records, teams, transfer, users
+from metacrm.engine import lines, permissions, query, records, teams, transfer, users
 from metacrm.engine.actor import Actor
 from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
@@ -67,6 +67,17 @@ def serialize(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any]:
     titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title") and v is not None}
     if titles:
         out["_titles"] = titles
+    return out
+
+
+def record_json(obj: ObjectDef, row: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """One record as the API gives it: with its lines, each as a record of its own."""
+    out = serialize(obj, row)
+    if obj.line_fields:
+        found = lines.read(db(), registry(), obj, [row["id"]], actor=actor)
+        for f in obj.line_fields:
+            child = registry().object(f.target)
+            out[f.name] = [serialize(child, line) for line in found[f.name][row["id"]]]
     return out
 
 
@@ -153,8 +164,8 @@ def create_record(object_name: str):
     actor = current_actor()
     obj = registry().object(object_name)
     row = records.create(db(), registry(), obj, json_body(), actor=actor)
+    response = jsonify(record_json(obj, row, actor))
     db().commit()
-    response = jsonify(serialize(obj, row))
     response.status_code = 201
     response.headers["Location"] = url_for(".get_record", object_name=obj.name, record_id=row["id"])
     return response
@@ -164,7 +175,8 @@ def create_record(object_name: str):
 def get_record(object_name: str, record_id: int):
     actor = current_actor()
     obj = registry().object(object_name)
-    return jsonify(serialize(obj, records.get(db(), registry(), obj, record_id, actor=actor)))
+    return jsonify(record_json(obj, records.get(db(), registry(), obj, record_id, actor=actor),
+                               actor))
 
 
 @bp.patch("/objects/<object_name>/records/<int:record_id>")
@@ -178,8 +190,9 @@ def update_record(object_name: str, record_id: int):
                        "overwriting someone else's change", {"version": "is required"})
     row = records.update_record(db(), registry(), obj, record_id, body, actor=actor,
                                 version=version)
+    out = record_json(obj, row, actor)
     db().commit()
-    return jsonify(serialize(obj, row))
+    return jsonify(out)
 
 
 @bp.delete("/objects/<object_name>/records/<int:record_id>")
@@ -197,8 +210,9 @@ def restore_record(object_name: str, record_id: int):
     actor = current_actor()
     obj = registry().object(object_name)
     row = records.restore(db(), registry(), obj, record_id, actor=actor)
+    out = record_json(obj, row, actor)
     db().commit()
-    return jsonify(serialize(obj, row))
+    return jsonify(out)
 
 
 @bp.get("/objects/<object_name>/records/<int:record_id>/history")

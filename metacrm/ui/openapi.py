@@ -29,17 +29,21 @@ def object_schemas(obj: ObjectDef) -> dict[str, Any]:
     fields = obj.queryable
     writable = {n: f for n, f in fields.items()
                 if (f.writable or n in ("owner", "business_type"))}
-    return {
+    lines = {f.name: _lines_schema(f, "") for f in obj.line_fields}
+    line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields}
+    out = {
         name: {"type": "object", "title": obj.label.en, "description": obj.label.zh,
-               "properties": {n: _field_schema(f) for n, f in fields.items()}},
+               "properties": {**{n: _field_schema(f) for n, f in fields.items()}, **lines}},
         f"{name}Input": {
             "type": "object", "additionalProperties": False,
             "required": [n for n, f in writable.items() if f.required],
-            "properties": {n: _field_schema(f) for n, f in writable.items()}},
+            "properties": {**{n: _field_schema(f) for n, f in writable.items()},
+                           **line_inputs}},
         f"{name}Patch": {
             "type": "object", "additionalProperties": False, "required": ["version"],
             "properties": {"version": {"type": "integer"},
-                           **{n: _field_schema(f) for n, f in writable.items()}}},
+                           **{n: _field_schema(f) for n, f in writable.items()},
+                           **line_inputs}},
         f"{name}Page": {
             "type": "object", "required": ["items", "total", "page", "page_size"],
             "properties": {"items": {"type": "array",
@@ -49,6 +53,21 @@ def object_schemas(obj: ObjectDef) -> dict[str, Any]:
                            "page_size": {"type": "integer"},
                            "next_cursor": {"type": ["string", "null"]}}},
     }
+    if obj.master_field is not None:  # a line as written inside its parent's body
+        out[f"{name}Line"] = {
+            "type": "object", "additionalProperties": False,
+            "description": "a line: with id it is updated, without it is created; lines "
+                           "left out of an update are deleted",
+            "properties": {"id": {"type": "integer"},
+                           **{n: _field_schema(f) for n, f in writable.items()
+                              if n != obj.master_field.name}}}
+    return out
+
+
+def _lines_schema(f: FieldDef, suffix: str) -> dict[str, Any]:
+    child = "".join(part.capitalize() for part in (f.target or "").split("_"))
+    return {"type": "array", "title": f.label.en, "description": f.label.zh,
+            "items": {"$ref": f"#/components/schemas/{child}{suffix}"}}
 
 
 def _json(ref: str) -> dict:
