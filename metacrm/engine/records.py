@@ -73,6 +73,7 @@ class ObjectPlan:
         self.json = {f.name: f.kind.to_json for f in obj.queryable.values()}
         self.inputs = {f.name: (f, f.kind.coerce) for f in obj.queryable.values()}
         self.picklist_limits = any(bt.picklists for bt in obj.business_types)
+        self.dependent = tuple(f for f in active if f.depends_on)
 
     def insert_rows(self, conn, rows: list[dict[str, Any]]) -> list[int]:
         """Insert a batch with one plain executemany; returns the new ids in row order."""
@@ -283,7 +284,20 @@ class Writer:
             if row.get(name) is None:
                 errors.setdefault(name, Message("is required"))
 
+    def check_dependent(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
+        """A dependent option must be offered under the controlling field's value."""
+        for f in self.plan.dependent:
+            value, controller = row.get(f.name), row.get(f.depends_on)
+            chosen = value if isinstance(value, list) else [value] if value is not None else []
+            for item in chosen:
+                option = f.option(item)
+                if option and option.parents and controller not in option.parents:
+                    errors.setdefault(f.name, Message(
+                        "'%(value)s' is not available when %(field)s is '%(controller)s'",
+                        value=item, field=f.depends_on, controller=controller or ""))
+
     def check_business_type(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
+        self.check_dependent(row, errors)
         if not self.plan.picklist_limits:
             return
         bt = self.obj.business_type(row.get("business_type") or "")

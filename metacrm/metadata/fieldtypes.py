@@ -284,6 +284,11 @@ class FieldType:
     generated: bool = False
     options: bool = False
     computed: bool = False  # formula and roll-up: kept current by the engine, never typed
+    # How a filter value is read, where that differs from writing (generated fields).
+    parse_filter: Callable[[Any, FieldDef], Any] | None = None
+
+    def filter_value(self, value: Any, f: FieldDef) -> Any:
+        return (self.parse_filter or self.coerce)(value, f)
 
 
 def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: str | None = None,
@@ -359,7 +364,7 @@ FIELD_TYPES: dict[str, FieldType] = {
             _URL, Message("is not a valid web address (http:// or https://)")), fmt="uri"),
         FieldType("auto_number", "string", _generated, _TEXTUAL,
                   lambda f: {"type": "string", "readOnly": True},
-                  default_max_length=64, searchable=True, generated=True),
+                  default_max_length=64, searchable=True, generated=True, parse_filter=_text),
         # 省/市/区: a GB/T 2260 code; "within" finds everything inside a province or city.
         FieldType("region", "string", _region, _EQUALITY + ("within",),
                   lambda f: {"type": "string", "pattern": r"^\d{6}$",
@@ -391,7 +396,8 @@ def computed_kind(name: str, returns: str) -> FieldType:
     def schema(f: FieldDef) -> dict:
         return {**base.value_schema(f), "readOnly": True}
 
-    return replace(base, name=name, coerce=_generated, value_schema=schema,
+    return replace(base, name=name, coerce=_generated, parse_filter=base.coerce,
+                   value_schema=schema,
                    requires=FIELD_TYPES[name].requires, generated=True, computed=True)
 
 
