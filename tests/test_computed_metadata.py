@@ -307,8 +307,6 @@ def test_a_lookup_filter_on_a_field_that_is_not_a_lookup(tmp_path):
            "lookup filter" in problems_of(folder)
 
 
-@pytest.mark.xfail(strict=True, reason="reported twice: checks.py's stray-key check ('a text "
-                   "field has no 'filter'') and computed.py ('cannot have a lookup filter')")
 def test_a_lookup_filter_on_a_field_that_is_not_a_lookup_is_reported_once(tmp_path):
     folder = write_set(tmp_path, purchase=field("""
 - {name: note, type: text, filter: "name == 'x'", label: {en: N, zh: N}}
@@ -397,8 +395,6 @@ def test_depends_on_on_a_field_that_is_not_a_select(tmp_path):
            "another" in problems_of(folder)
 
 
-@pytest.mark.xfail(strict=True, reason="reported twice: checks.py's stray-key check ('a text "
-                   "field has no 'depends_on'') and computed.py ('cannot depend on another')")
 def test_depends_on_on_a_field_that_is_not_a_select_is_reported_once(tmp_path):
     folder = write_set(tmp_path, buyer=field("""
 - {name: note, type: text, depends_on: level, label: {en: N, zh: N}}

@@ -12,7 +12,7 @@ import operator as op
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, case, literal, not_, or_
+from sqlalchemy import and_, bindparam, case, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.expressions import Expression, reads_columns
@@ -42,6 +42,8 @@ def to_sql(expression: Expression, column: Callable[[str], Any],
     def build(node: ast.AST, beside_column: bool = False):
         if not reads_columns(node, constants):
             found = value(node)
+            if found is None:  # "= NULL" is unknown, as in Python; "== None" would be IS NULL
+                return bindparam(None, None)
             # Beside a column, a plain value takes the column's type (scaled decimals).
             return found if beside_column or isinstance(found, list) else literal(found)
         if isinstance(node, ast.Name):

@@ -6,9 +6,9 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
+from metacrm.metadata.computed import compile_object
 from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_COLUMN_NAMES, InvalidValue
 from metacrm.metadata.loader import Document, TemplateSet
-from metacrm.metadata.computed import compile_object
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
 from metacrm.metadata.reserved import RESERVED_WORDS
@@ -149,8 +149,7 @@ class ObjectChecker:
         """Keys that only some types take."""
         owners = {"expression": ("formula",), "rollup": ("rollup",), "via": ("lines",),
                   "returns": ("formula", "rollup"), "region_level": ("region",),
-                  "master": ("lookup",), "filter": ("lookup",),
-                  "depends_on": ("select", "multiselect")}
+                  "master": ("lookup",)}  # filter and depends_on: computed.py says why
         for key, types in owners.items():
             if key in f and f["type"] not in types:
                 yield self.problem("field.stray_option", [*path, key],

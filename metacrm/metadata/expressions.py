@@ -29,7 +29,7 @@ import threading
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -76,7 +76,8 @@ def _as_date(value: dt.date) -> dt.date:
 
 
 def _round(value: Any, digits: Any = 0) -> Decimal:
-    return Decimal(value).quantize(Decimal(1).scaleb(-int(digits)))
+    """Halves round up, as in spreadsheets and on invoices."""
+    return Decimal(value).quantize(Decimal(1).scaleb(-int(digits)), rounding=ROUND_HALF_UP)
 
 
 def _coalesce(*values: Any) -> Any:
@@ -171,13 +172,19 @@ def _div(a: Any, b: Any) -> Decimal | None:
         return None  # a blank, not an error: a record with zero quantity still saves
 
 
+def _mod(a: Any, b: Any) -> Decimal | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a % b
+
+
 def _in(a: Any, b: Any) -> bool | None:
     return None if a is None or b is None else a in b
 
 
 OPERATORS: dict[type, Callable] = {
     ast.Add: _add, ast.Sub: _sub, ast.Mult: _nulls(op.mul), ast.Div: _div,
-    ast.Mod: _nulls(op.mod), ast.USub: _nulls(op.neg), ast.UAdd: _nulls(op.pos),
+    ast.Mod: _mod, ast.USub: _nulls(op.neg), ast.UAdd: _nulls(op.pos),
     ast.Eq: _nulls(op.eq), ast.NotEq: _nulls(op.ne), ast.Lt: _nulls(op.lt),
     ast.LtE: _nulls(op.le), ast.Gt: _nulls(op.gt), ast.GtE: _nulls(op.ge),
     ast.In: _in, ast.NotIn: lambda a, b: None if _in(a, b) is None else not _in(a, b),

@@ -12,8 +12,8 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dateutil import parser as date_parser
