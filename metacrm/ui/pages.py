@@ -6,6 +6,7 @@ the metadata; nothing here knows a specific object.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -15,6 +16,8 @@ from flask_login import current_user, login_required
 from metacrm.engine import (
     audit,
     dimensions,
+    lines,
+    lookup_filters,
     org,
     permissions,
     query,
@@ -31,6 +34,7 @@ from metacrm.engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets
 from metacrm.ui.i18n import language
@@ -61,14 +65,21 @@ def visible(obj: ObjectDef) -> dict[str, FieldDef]:
     return permissions.visible_fields(db(), actor(), obj)
 
 
+def on_forms(obj: ObjectDef) -> dict[str, FieldDef]:
+    """The fields forms and detail pages may show: the visible ones and the line items
+    (which have no column, so lists and filters never name them)."""
+    hidden = permissions.hidden_fields(db(), actor(), obj)
+    return {**visible(obj), **{f.name: f for f in obj.line_fields if f.name not in hidden}}
+
+
 def read_only(obj: ObjectDef) -> frozenset[str]:
     return frozenset(n for n, a in permissions.field_access(db(), actor(), obj).items()
                      if a == "read_only")
 
 
-def records_page(obj: ObjectDef, params: query.ListParams) -> query.Page:
+def records_page(obj: ObjectDef, params: query.ListParams, **kw: Any) -> query.Page:
     """A page of records as the signed-in user may see them."""
-    return query.list_records(db(), registry(), obj, params, actor=actor())
+    return query.list_records(db(), registry(), obj, params, actor=actor(), **kw)
 
 
 def object_or_404(name: str) -> ObjectDef:
@@ -113,7 +124,8 @@ def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
     """What the filter builder offers: each field with its operators and options."""
     out = []
     for f in visible(obj).values():
-        entry = {"name": f.name, "label": f.label.get(language()), "type": f.type,
+        entry = {"name": f.name, "label": f.label.get(language()),
+                 "type": f.returns if f.computed else f.type,
                  "operators": list(f.kind.operators)}
         if f.options:
             entry["options"] = [{"value": o.value, "label": o.label.get(language())}
@@ -133,7 +145,8 @@ def list_view(object_name: str):
     state = list_state(obj, views, fields)
     try:
         page = records_page(obj, state.params())
-        currency = [f for f in state.column_fields if f.type == "currency"]
+        currency = [f for f in state.column_fields if f.type == "currency"
+                    or (f.computed and f.returns == "currency")]
         sums = query.totals(db(), registry(), obj, state.params(), currency, actor=actor())
     except BadQuery as exc:
         state.problems.append(str(exc))
@@ -174,12 +187,40 @@ def bulk_delete(object_name: str):
 
 @bp.get("/o/<object_name>/lookup")
 def lookup(object_name: str):
-    """Type-ahead candidates: matches over the target's search fields."""
+    """Type-ahead candidates: matches over the target's search fields, narrowed by the
+    lookup's filter when ``field=<object>.<field>`` names it, given the edited record's
+    values as ``record[<field>]=<value>``."""
     obj = object_or_404(object_name)
+    extra = candidates_filter(obj)
     page = records_page(obj, query.ListParams(
         q=request.args.get("q", "")[:100] or None, columns=[obj.title_field], page_size=10,
-        count="none", sort=obj.title_field))
+        count="none", sort=obj.title_field), **({} if extra is None else {"extra": extra}))
     return jsonify([{"id": r["id"], "title": r[obj.title_field]} for r in page.items])
+
+
+def candidates_filter(target: ObjectDef):
+    """The lookup filter of the field the type-ahead serves, as a condition on ``target``."""
+    source_name, _, field_name = request.args.get("field", "").partition(".")
+    if not field_name:
+        return None
+    source = object_or_404(source_name)
+    f = source.all_fields.get(field_name)
+    if f is None or f.target != target.name:
+        abort(400)
+    record = {k[7:-1]: v for k, v in request.args.items()
+              if k.startswith("record[") and k.endswith("]")}
+    return lookup_filters.candidates_condition(registry(), source, f.name, record)
+
+
+@bp.get("/regions/children", defaults={"code": None})
+@bp.get("/regions/<code>/children")
+def region_children(code: str | None):
+    """The regions under a province or city (the provinces without a code): the region
+    widget's next select."""
+    if code is not None and regions.region(code) is None:
+        abort(404)
+    return jsonify([{"code": r.code, "name": r.name, "level": r.level}
+                    for r in regions.children(code)])
 
 
 # -- forms ------------------------------------------------------------------------------
@@ -228,36 +269,136 @@ def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
     return [o for o in f.options if o.active and (allowed is None or o.value in allowed)]
 
 
+def line_grids(fields: list[FieldDef]) -> dict[str, widgets.LineColumns]:
+    """The grid of each lines field: the child's fields the user may see, without its
+    master lookup (the parent is the record being edited)."""
+    out = {}
+    for f in fields:
+        if f.type != "lines":
+            continue
+        child = registry().object(f.target)
+        shown = visible(child)
+        columns = tuple(c for c in child.active_fields if c.name in shown and not c.master)
+        out[f.name] = widgets.LineColumns(f, child.name, columns, read_only(child))
+    return out
+
+
+def reference_titles(f: FieldDef, ids: set[int]) -> dict[int, str]:
+    """What the ids a reference field holds are called: record titles, user names…"""
+    if not ids:
+        return {}
+    if f.kind.references == "user":
+        return users.display_names(db(), ids)
+    if f.kind.references == "department":
+        return {d.id: d.name for d in org.departments(db()) if d.id in ids}
+    if f.kind.references == "dimension":
+        return {n.id: n.name for n in dimensions.nodes(db(), f.dimension) if n.id in ids}
+    target = registry().object(f.target)
+    wanted, out = sorted(ids), {}
+    for i in range(0, len(wanted), query.MAX_PAGE_SIZE):
+        try:
+            page = records_page(target, query.ListParams(
+                filter=[["id", "in", wanted[i:i + query.MAX_PAGE_SIZE]]],
+                columns=[target.title_field], page_size=query.MAX_PAGE_SIZE, count="none"))
+        except PermissionDenied:
+            return out
+        out.update({r["id"]: r[target.title_field] for r in page.items})
+    return out
+
+
+def stored_lines(obj: ObjectDef, record_id: int,
+                 grids: dict[str, widgets.LineColumns]) -> dict[str, list[dict[str, Any]]]:
+    """Each grid's lines of the record, oldest first, with ``<field>__title`` for their
+    references."""
+    if not grids:
+        return {}
+    found = lines.read(db(), registry(), obj, [record_id], actor=actor())
+    out = {}
+    for name, grid in grids.items():
+        rows = found.get(name, {}).get(record_id, [])
+        for c in grid.columns:
+            if c.kind.references:
+                titles = reference_titles(c, {r[c.name] for r in rows if r.get(c.name)})
+                for r in rows:
+                    r[f"{c.name}__title"] = titles.get(r.get(c.name))
+        out[name] = rows
+    return out
+
+
+def grid_rows(grids: dict[str, widgets.LineColumns],
+              stored: dict[str, list[dict[str, Any]]]) -> dict[str, list[widgets.LineRow]]:
+    """The grids' rows: as posted after a failed save, else as stored. A posted line's
+    calculated cells still show the stored values."""
+    out = {}
+    for name, grid in grids.items():
+        saved = {r["id"]: widgets.line_row(grid, r, language()) for r in stored.get(name, [])}
+        posted = widgets.posted_lines(request.form, grid) if request.method == "POST" else None
+        if posted is None:
+            out[name] = list(saved.values())
+            continue
+        for p in posted:
+            if p.id in saved:
+                p.row.shown = saved[p.id].shown
+        out[name] = [p.row for p in posted]
+    return out
+
+
+LINE_ERROR = re.compile(r"(\w+)\[(\d+)\]\.(\w+)")
+
+
+def error_label(obj: ObjectDef, key: str) -> str:
+    """The field an error the form cannot place belongs to, for the list at the top."""
+    found = LINE_ERROR.fullmatch(key)
+    f = obj.all_fields.get(found[1] if found else key) or obj.queryable.get(key)
+    if f is None:
+        return key
+    if not found or f.type != "lines":
+        return f.label.get(language())
+    column = registry().object(f.target).all_fields.get(found[3])
+    return _("%(field)s, row %(row)d: %(column)s", field=f.label.get(language()),
+             row=int(found[2]) + 1, column=column.label.get(language()) if column else found[3])
+
+
 def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors: dict,
-                record: dict | None = None, status: int = 200):
-    sections = form_sections(obj, bt, visible(obj))
-    shown = {f.name for _, fields in sections for f in fields}
-    stray = {k: v for k, v in errors.items() if k not in shown}
+                record: dict | None = None, status: int = 200,
+                rows: dict[str, list[widgets.LineRow]] | None = None):
+    sections = form_sections(obj, bt, on_forms(obj))
+    fields = [f for _, fs in sections for f in fs]
+    grids = line_grids(fields)
+    rows = rows or {}
+    placed = {f.name for f in fields}
+    for name, grid in grids.items():
+        placed.update(widgets.line_error_key(name, i, c.name)
+                      for i in range(len(rows.get(name, []))) for c in grid.columns)
+    stray = [(error_label(obj, k), v) for k, v in errors.items()
+             if k not in placed and k != "_form"]
     locked = read_only(obj)
     source = record or {}
+    for f in fields:  # a dependent picklist's controlling field may be outside the form
+        if f.depends_on and f.depends_on not in values:
+            values[f.depends_on] = source.get(f.depends_on)
 
     def shown_value(f: FieldDef) -> str:
         if f.kind.references:
             return source.get(f"{f.name}__title") or ""
         return widgets.display(f, source.get(f.name, f.default), language())
 
+    def filter_names(object_name: str, f: FieldDef) -> list[str]:
+        if not f.filter:
+            return []
+        return lookup_filters.record_names(registry(), registry().object(object_name), f.name)
+
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
                            options_for=options_for, locked=locked,
                            widget=lambda f: widgets.READ_ONLY if f.name in locked
                            else widgets.widget(f),
+                           widget_of=widgets.widget, read_only_widget=widgets.READ_ONLY,
                            choices=lambda f: REFERENCE_CHOICES[f.kind.references](f),
-                           shown=shown_value, titles=values.get("_titles", {})), status
-
-
-def typed_values(fields: list[FieldDef]) -> dict[str, Any]:
-    """What the user typed, to show again after a failed save."""
-    values: dict[str, Any] = {f.name: request.form.get(f.name, "") for f in fields}
-    values.update({f.name: request.form.getlist(f.name) for f in fields
-                   if f.type == "multiselect"})
-    values["_titles"] = {f.name: request.form.get(f"{f.name}__title", "") for f in fields
-                         if f.type == "lookup"}
-    return values
+                           shown=shown_value, titles=values.get("_titles", {}),
+                           grids=grids, rows=rows, blank_row=widgets.blank_row,
+                           filter_names=filter_names, offered=widgets.offered,
+                           region_selects=widgets.region_selects), status
 
 
 def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | None:
@@ -276,22 +417,23 @@ def create(object_name: str):
         return render_template("choose_type.html", obj=obj, args=args)
     bt = business_type_for(obj, chosen) or (obj.business_types[0] if obj.business_types
                                             else None)
-    fields = [f for _, fs in form_sections(obj, bt, visible(obj)) for f in fs]
+    fields = [f for _, fs in form_sections(obj, bt, on_forms(obj)) for f in fs]
     if request.method == "GET":
         defaults = {f.name: f.default for f in fields if f.default is not None}
         prefill = {f.name: request.args[f.name] for f in fields if request.args.get(f.name)}
         titles = lookup_titles(obj, prefill)
         return render_form(obj, bt, {**widgets.form_values(defaults, fields), **prefill,
                                      "_titles": titles}, {})
-    submitted = widgets.parse_form(request.form, fields, read_only(obj))
+    grids = line_grids(fields)
+    submitted = widgets.parse_form(request.form, fields, read_only(obj), grids, creating=True)
     if bt:
         submitted["business_type"] = bt.name
     try:
         row = records.create(db(), registry(), obj, submitted, actor=actor())
     except ValidationFailed as exc:
         db().rollback()
-        kept = typed_values(fields)
-        return render_form(obj, bt, kept, exc.fields, status=422)
+        kept = widgets.kept_values(request.form, fields)
+        return render_form(obj, bt, kept, exc.fields, rows=grid_rows(grids, {}), status=422)
     db().commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=row["id"]))
@@ -319,12 +461,14 @@ def edit(object_name: str, record_id: int):
     if not record_may(obj, record_id, ("edit",))["edit"]:
         abort(403)
     bt = business_type_for(obj, row.get("business_type"))
-    fields = [f for _, fs in form_sections(obj, bt, visible(obj)) for f in fs]
+    fields = [f for _, fs in form_sections(obj, bt, on_forms(obj)) for f in fs]
+    grids = line_grids(fields)
     titles = {k[:-7]: v for k, v in row.items() if k.endswith("__title") and v}
     if request.method == "GET":
         values = {**widgets.form_values(row, fields), "_titles": titles}
-        return render_form(obj, bt, values, {}, record=row)
-    submitted = widgets.parse_form(request.form, fields, read_only(obj))
+        rows = grid_rows(grids, stored_lines(obj, record_id, grids))
+        return render_form(obj, bt, values, {}, record=row, rows=rows)
+    submitted = widgets.parse_form(request.form, fields, read_only(obj), grids)
     version = request.form.get("version", "")
     try:
         records.update_record(db(), registry(), obj, record_id, submitted, actor=actor(),
@@ -334,8 +478,9 @@ def edit(object_name: str, record_id: int):
         errors = exc.fields if isinstance(exc, ValidationFailed) else {
             "_form": _("Someone else changed this record while you were editing. "
                        "Reload it to see their change.")}
-        kept = typed_values(fields)
-        return render_form(obj, bt, kept, errors, record=row,
+        kept = widgets.kept_values(request.form, fields)
+        rows = grid_rows(grids, stored_lines(obj, record_id, grids))
+        return render_form(obj, bt, kept, errors, record=row, rows=rows,
                            status=409 if isinstance(exc, StaleVersion) else 422)
     db().commit()
     flash(_("Saved."), "success")
@@ -351,6 +496,8 @@ def record_may(obj: ObjectDef, record_id: int, operations: tuple[str, ...]) -> d
 def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     out = []
     for other, field_name in registry().referrers(obj.name):
+        if other.all_fields[field_name].master:
+            continue  # line items: the record's own lines table shows them
         if not permissions.can(db(), actor(), other, "read"):
             continue
         shown = visible(other)
@@ -415,8 +562,12 @@ def detail(object_name: str, record_id: int):
     shown = visible(obj)
     header = [shown[c] for c in obj.list_columns if c in shown and c != obj.title_field][:4]
     allowed = record_may(obj, record_id, ("edit", "delete", "transfer"))
+    sections = form_sections(obj, bt, on_forms(obj))
+    grids = line_grids([f for _, fs in sections for f in fs])
     return render_template("detail.html", obj=obj, row=row, bt=bt, header=header,
-                           sections=form_sections(obj, bt, shown),
+                           sections=sections, grids=grids,
+                           lines=stored_lines(obj, record_id, grids),
+                           objects=registry().objects,
                            related=related_lists(obj, record_id),
                            history=history_entries(obj, record_id), neighbours=neighbours,
                            list_args=request.args.to_dict(), change_value=change_value,

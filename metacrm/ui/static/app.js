@@ -222,36 +222,142 @@
     });
   });
 
-  /* Lookups: type to search the target's search fields, pick one. */
-  document.querySelectorAll(".lookup").forEach(function (box) {
-    var idInput = box.querySelector(".lookup-id");
-    var text = box.querySelector(".lookup-text");
-    var results = box.querySelector(".lookup-results");
-    var timer = null;
-    function clear() { results.innerHTML = ""; }
-    text.addEventListener("input", function () {
-      idInput.value = "";
-      clearTimeout(timer);
-      var q = text.value.trim();
-      if (!q) { clear(); return; }
-      timer = setTimeout(function () {
-        fetch(box.getAttribute("data-source") + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : []; })
-          .then(function (items) {
-            clear();
-            items.forEach(function (item) {
-              var choice = el("button", { type: "button", className: "list-group-item list-group-item-action lookup-choice",
-                text: item.title });
-              choice.addEventListener("click", function () {
-                idInput.value = item.id;
-                text.value = item.title;
-                clear();
-              });
-              results.appendChild(choice);
-            });
-          });
-      }, 200);
+  /* Lookups: type to search the target's search fields, pick one. A lookup with a filter
+     sends the values of the record's fields the filter reads (data-record). Listeners
+     sit on the document, so rows added to a lines grid work too. */
+  function recordValue(form, name) {
+    var value = "";
+    form.querySelectorAll('[name="' + name + '"]').forEach(function (input) {
+      if (input.type === "checkbox" || input.type === "radio") {
+        if (input.checked) value = input.value;
+      } else if (input.value) {
+        value = input.value;
+      }
     });
-    text.addEventListener("blur", function () { setTimeout(clear, 200); });
+    return value;
+  }
+
+  function lookupUrl(box, q, form) {
+    var url = box.getAttribute("data-source") + "?q=" + encodeURIComponent(q);
+    var field = box.getAttribute("data-filtered-field");
+    if (field && form) {
+      var prefix = box.getAttribute("data-prefix") || "";
+      url += "&field=" + encodeURIComponent(field);
+      JSON.parse(box.getAttribute("data-record") || "[]").forEach(function (name) {
+        url += "&" + encodeURIComponent("record[" + name + "]") + "=" +
+          encodeURIComponent(recordValue(form, prefix + name));
+      });
+    }
+    return url;
+  }
+
+  document.addEventListener("input", function (event) {
+    var text = event.target;
+    if (!text.classList || !text.classList.contains("lookup-text")) return;
+    var box = text.closest(".lookup");
+    var idInput = box.querySelector(".lookup-id");
+    var results = box.querySelector(".lookup-results");
+    idInput.value = "";
+    clearTimeout(box.timer);
+    var q = text.value.trim();
+    if (!q) { results.innerHTML = ""; return; }
+    box.timer = setTimeout(function () {
+      fetch(lookupUrl(box, q, text.form), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (items) {
+          results.innerHTML = "";
+          items.forEach(function (item) {
+            var choice = el("button", { type: "button", className: "list-group-item list-group-item-action lookup-choice",
+              text: item.title });
+            choice.addEventListener("click", function () {
+              idInput.value = item.id;
+              text.value = item.title;
+              results.innerHTML = "";
+              idInput.dispatchEvent(new Event("change", { bubbles: true }));
+            });
+            results.appendChild(choice);
+          });
+        });
+    }, 200);
+  });
+  document.addEventListener("focusout", function (event) {
+    var box = event.target.classList && event.target.classList.contains("lookup-text") &&
+      event.target.closest(".lookup");
+    if (box) setTimeout(function () { box.querySelector(".lookup-results").innerHTML = ""; }, 200);
+  });
+
+  /* Dependent picklists: a select with data-depends-on offers the options whose
+     data-parents hold the controlling field's value (or that have no parents). */
+  function refreshDependents(control) {
+    if (!control.form || !control.name) return;
+    control.form.querySelectorAll("select[data-depends-on]").forEach(function (select) {
+      if (select.getAttribute("data-depends-on") !== control.name) return;
+      var value = recordValue(control.form, control.name);
+      Array.prototype.forEach.call(select.options, function (option) {
+        if (!option.hasAttribute("data-parents")) return;
+        var parents = JSON.parse(option.getAttribute("data-parents"));
+        var offered = !parents.length || parents.indexOf(value) >= 0;
+        option.hidden = !offered;
+        option.disabled = !offered;
+        if (!offered && option.selected) select.value = "";
+      });
+      refreshDependents(select);
+    });
+  }
+
+  /* Regions: choosing a province fills the cities, a city the districts. */
+  function refreshRegion(select) {
+    var box = select.closest(".region");
+    var selects = Array.prototype.slice.call(box.querySelectorAll("select.region-level"));
+    var next = selects[selects.indexOf(select) + 1];
+    selects.slice(selects.indexOf(select) + 1).forEach(function (later) {
+      while (later.options.length > 1) later.remove(1);
+      later.value = "";
+      later.disabled = true;
+    });
+    if (!next || !select.value) return;
+    var maxLevel = parseInt(box.getAttribute("data-max-level") || "3", 10);
+    var code = select.value;
+    var url = box.getAttribute("data-children").replace("000000", encodeURIComponent(code));
+    fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (regions) {
+        if (select.value !== code || next.options.length > 1) return;  // chosen again since
+        regions.forEach(function (region) {
+          if (region.level <= maxLevel) next.appendChild(el("option", { value: region.code, text: region.name }));
+        });
+        next.disabled = next.options.length <= 1;
+      });
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.classList && target.classList.contains("region-level")) refreshRegion(target);
+    refreshDependents(target);
+  });
+
+  /* Lines grids: "Add row" copies the template row with a fresh index; × removes a row. */
+  document.addEventListener("click", function (event) {
+    var add = event.target.closest("[data-add-line]");
+    var remove = event.target.closest("[data-remove-line]");
+    var grid = (add || remove) && (add || remove).closest(".line-grid");
+    if (!grid) return;
+    var body = grid.querySelector("tbody");
+    if (add) {
+      var index = String(parseInt(grid.getAttribute("data-next"), 10) || 0);
+      grid.setAttribute("data-next", String(parseInt(index, 10) + 1));
+      var row = grid.querySelector("template.line-template").content.firstElementChild.cloneNode(true);
+      [row].concat(Array.prototype.slice.call(row.querySelectorAll("*"))).forEach(function (node) {
+        Array.prototype.forEach.call(node.attributes, function (attr) {
+          if (attr.value.indexOf("__index__") >= 0) node.setAttribute(attr.name, attr.value.split("__index__").join(index));
+        });
+      });
+      body.insertBefore(row, body.querySelector(".line-empty"));
+      var first = row.querySelector("input:not([type=hidden]):not([readonly]), select");
+      if (first) first.focus();
+    } else {
+      remove.closest("tr").remove();
+    }
+    body.querySelector(".line-empty").classList.toggle("d-none", !!body.querySelector(".line-row"));
   });
 })();
