@@ -103,7 +103,9 @@ def _navigation() -> dict[str, Any]:
     if not current_user or not current_user.is_authenticated:
         return {}
     reg = registry()
-    readable = [o for o in reg.active_objects if permissions.granted(db(), actor(), o, "read")]
+    # Line items (a master-detail child) are edited and shown with their parent.
+    readable = [o for o in reg.active_objects if o.master_field is None
+                and permissions.granted(db(), actor(), o, "read")]
     groups = [(g, [o for o in readable if o.group == g.name]) for g in reg.groups]
     ungrouped = [o for o in readable if o.group not in {g.name for g in reg.groups}]
     return {"nav_groups": [(g, objs) for g, objs in groups if objs], "nav_other": ungrouped,
