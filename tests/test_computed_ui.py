@@ -280,3 +280,17 @@ def test_the_type_ahead_refuses_a_field_of_another_target(web):
     response = web.get("/o/opportunity/lookup",
                        query_string={"q": "x", "field": "quote.customer"})
     assert response.status_code == 400
+
+
+def test_the_history_shows_calculated_values_like_the_field(web, catalogue, session, registry,
+                                                            admin):
+    customer, router, _ = catalogue
+    quote = records.create(session, registry, "quote", {
+        "name": "历史", "customer": customer["id"], "tax_rate": "10",
+        "lines": [{"product": router["id"], "quantity": "1"}]}, actor=admin)
+    records.update_record(session, registry, "quote", quote["id"], {"tax_rate": "20"},
+                          actor=admin)
+    session.commit()
+    html = web.text(f"/o/quote/{quote['id']}")
+    history = html[html.index('id="tab-history"'):]
+    assert "含税总额" in history and "¥1,100.00" in history and "¥1,200.00" in history

@@ -35,6 +35,7 @@ from metacrm.engine.errors import (
     ValidationFailed,
 )
 from metacrm.metadata import regions
+from metacrm.metadata.fieldtypes import FIELD_TYPES
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets
 from metacrm.ui.i18n import language
@@ -589,9 +590,12 @@ def change_value(f: FieldDef | None, value: Any) -> str:
     """An audit value (as stored in JSON) shown like the field shows it."""
     if value is None or f is None:
         return "—" if value is None else str(value)
-    if not f.kind.generated:
+    # A formula's or roll-up's value reads like a value of its result type.
+    coerce = FIELD_TYPES[f.returns or "decimal"].coerce if f.computed else (
+        None if f.kind.generated else f.kind.coerce)
+    if coerce is not None:
         try:
-            value = f.kind.coerce(value, f)
+            value = coerce(value, f)
         except ValueError:
             return str(value)
     return widgets.display(f, value, language()) or "—"
