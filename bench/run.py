@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 from bench import (  # noqa: E402
     create_bench,
     http_bench,
+    lines_bench,
     list_bench,
     path_bench,
     schema_bench,
@@ -31,7 +32,7 @@ from bench import (  # noqa: E402
 from bench.common import Instance, database, install_instance, timed  # noqa: E402
 from bench.report import Recorder  # noqa: E402
 
-BENCHES = ("create", "list", "path", "http", "schema", "scope")
+BENCHES = ("create", "lines", "list", "path", "http", "schema", "scope")
 QUICK_SCOPE_SIZE = 100_000
 
 
@@ -60,6 +61,7 @@ class Volumes:
     def __init__(self, quick: bool):
         self.list_repeat = 10 if quick else 30
         self.create_count = 10_000 if quick else 100_000
+        self.lines_quotes = 1_000 if quick else 10_000
         self.http_requests = 400 if quick else 2000
         self.path_requests = 100 if quick else 500
         self.scope_repeat = 10 if quick else 30
@@ -121,6 +123,14 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
             inst = install_instance(url)
             guarded(rec, "create", lambda: create_bench.run(inst, rec, cfg.create_count))
             inst.engine.dispose()
+    if "lines" in args.only:
+        rec.size = None
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            try:
+                guarded(rec, "lines", lambda: lines_bench.run(inst, rec, cfg.lines_quotes))
+            finally:
+                inst.engine.dispose()
     if "scope" in args.only:
         rec.size = args.scope_size
         with database(kind, workdir) as url:
@@ -130,7 +140,7 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
                                                               cfg.scope_repeat))
             finally:
                 inst.engine.dispose()
-    sized = [b for b in args.only if b not in ("create", "scope")]
+    sized = [b for b in args.only if b not in ("create", "lines", "scope")]
     if not sized:
         return
     times: dict[int, dict[str, float]] = {}
