@@ -30,7 +30,7 @@ def cli(database_url, tmp_path, monkeypatch):
 
 def test_validate_accepts_the_sample_template(cli):
     result = cli("validate", str(ROOT / "object_defs" / "sample"))
-    assert result.exit_code == 0 and result.output.startswith("ok: 5 document(s)")
+    assert result.exit_code == 0 and result.output.startswith("ok: 10 document(s)")
 
 
 def test_validate_lists_every_problem_and_fails(cli, tmp_path):
@@ -58,7 +58,8 @@ def test_init_installs_the_template_and_prints_the_admin_password(cli, tmp_path)
 def test_demo_fills_every_object_once(cli):
     cli("init", "--template", str(ROOT / "object_defs" / "sample"))
     result = cli("demo", "--per-object", "5")
-    assert result.output.strip() == "demo records: customer 5, contact 5, opportunity 5"
+    assert result.output.strip() == ("demo records: customer 5, product 5, contact 5, opportunity 5, "
+                                     "contract 5, payment 5, quote 5, quote_line 5")
     assert "skipped" in cli("demo").output
 
 

@@ -24,7 +24,8 @@ def test_installing_writes_a_version_with_a_snapshot(engine):
     assert (version, schema_version) == (1, 1)
     assert row.summary == "install template sample 1.0" and row.actor == "system"
     assert {d["doc_key"] for d in row.snapshot if d["kind"] == "object"} == {
-        "customer", "contact", "opportunity"}
+        "customer", "contact", "opportunity", "product", "quote", "quote_line", "contract",
+        "payment"}
 
 
 def test_template_documents_are_the_base_layer(engine):

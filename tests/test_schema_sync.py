@@ -48,10 +48,10 @@ def test_plan_lists_typed_changes_before_anything_runs(bare_engine):
         from metacrm.metadata.loader import load_paths
         metastore.install_template(session, load_paths(["object_defs/sample"]), "test")
     planned = instance.plan_schema(bare_engine)
-    assert [type(c) for c in planned.changes] == [CreateTable] * 3
-    assert planned.describe() == ["create table for object contact",
-                                  "create table for object customer",
-                                  "create table for object opportunity"]
+    objects = ("contact", "contract", "customer", "opportunity", "payment", "product", "quote",
+               "quote_line")
+    assert [type(c) for c in planned.changes] == [CreateTable] * len(objects)
+    assert planned.describe() == [f"create table for object {name}" for name in objects]
     assert "o_customer" not in sa.inspect(bare_engine).get_table_names()
 
 
@@ -198,7 +198,7 @@ def test_a_renamed_field_keeps_its_column_by_key(engine, make_record, template_c
     make_record("customer", name="A", address="Shanghai")
     edit(template_copy, "customer.yaml", "{name: address, type: text,",
          "{name: street_address, key: address, type: text,")
-    edit(template_copy, "customer.yaml", "website, address]", "website, street_address]")
+    edit(template_copy, "customer.yaml", "website, region, address]", "website, region, street_address]")
     edit(template_copy, "customer.yaml", "website, address,", "website, street_address,")
     instance.install(engine, [template_copy])
     assert "street_address" in columns(engine, "o_customer")

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine import records
 from metacrm.engine.actor import Actor
+from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.permissions import ALL_OBJECTS
 from metacrm.engine.registry import Registry
+from metacrm.metadata import regions
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 COMPANY_PARTS = ("华东", "远航", "星辰", "蓝海", "智造", "恒信", "云图", "启明", "金桥", "安泰",
@@ -33,9 +35,28 @@ class ValueMaker:
         self.rng = rng
         self.today = today
 
-    def value(self, f: FieldDef, index: int, refs: dict[str, list[int]]) -> Any:
+    def value(self, f: FieldDef, index: int, refs: dict[str, list[int]],
+              row: dict[str, Any] | None = None) -> Any:
+        if f.filter:  # a filtered lookup's candidates depend on the record: leave it empty
+            return None
+        if f.depends_on:
+            return self.dependent(f, (row or {}).get(f.depends_on))
         maker = getattr(self, f"make_{f.type}", None)
         return maker(f, index, refs) if maker else None
+
+    def dependent(self, f: FieldDef, controller: Any) -> Any:
+        offered = [o.value for o in f.options if o.active and (
+            not o.parents or controller in o.parents)]
+        return self.rng.choice(offered) if offered else None
+
+    def make_region(self, f, i, refs):
+        code = None
+        for _ in range(f.region_level):
+            below = regions.children(code)
+            if not below:
+                break
+            code = self.rng.choice(below).code
+        return code
 
     def make_text(self, f, i, refs):
         if f.unique or f.name == "name":
@@ -50,7 +71,7 @@ class ValueMaker:
         return self.rng.randint(1, 5000)
 
     def make_decimal(self, f, i, refs):
-        return Decimal(self.rng.randint(0, 10_000_000)) / 100
+        return Decimal(self.rng.randint(100, 10_000_000)) / 100
 
     make_currency = make_decimal
 
@@ -111,7 +132,7 @@ def make_values(obj: ObjectDef, count: int, maker: ValueMaker, refs: dict[str, l
         for f in obj.active_fields:
             if f.kind.generated or (f.default is not None and maker.rng.random() < 0.5):
                 continue
-            value = maker.value(f, i, refs)
+            value = maker.value(f, i, refs, row)
             if value is not None:
                 row[f.name] = value
         rows.append(row)
@@ -160,6 +181,29 @@ def populate_org(session: Session) -> list[int]:
     return list(ids.values())
 
 
+def _create(session: Session, registry: Registry, obj: ObjectDef,
+            values: list[dict[str, Any]], actor: Actor) -> list[dict[str, Any]]:
+    """Random values may break a validation rule (an end before its start): such a row
+    loses the optional values named, and the batch is tried again."""
+    for _ in range(len(values) * 4 + 1):
+        try:
+            with session.begin_nested():
+                return records.create_many(session, registry, obj, values, actor=actor)
+        except ValidationFailed as exc:
+            row = values[exc.row or 0]
+            named = set(exc.fields)
+            for rule, condition in registry.logic_of(obj).rules:
+                if named & set(rule.fields):
+                    named |= condition.names
+            fields = [name for name in named if name in row and
+                      not obj.all_fields[name].required]
+            if not fields:
+                raise
+            for name in fields:
+                row.pop(name)
+    raise RuntimeError("demo values kept breaking the rules")
+
+
 def populate(session: Session, registry: Registry, actor: Actor, per_object: int = 50,
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
@@ -179,8 +223,7 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
             if owners:
                 for row in values:
                     row["owner"] = maker.rng.choice(owners)
-            ids.extend(r["id"] for r in records.create_many(session, registry, obj, values,
-                                                            actor=actor))
+            ids.extend(r["id"] for r in _create(session, registry, obj, values, actor))
         refs[obj.name] = ids
         created[obj.name] = len(ids)
     return created
