@@ -198,8 +198,10 @@ def test_a_renamed_field_keeps_its_column_by_key(engine, make_record, template_c
     make_record("customer", name="A", address="Shanghai")
     edit(template_copy, "customer.yaml", "{name: address, type: text,",
          "{name: street_address, key: address, type: text,")
-    edit(template_copy, "customer.yaml", "website, region, address]", "website, region, street_address]")
-    edit(template_copy, "customer.yaml", "website, address,", "website, street_address,")
+    edit(template_copy, "customer.yaml", "website, region, address]",
+         "website, region, street_address]")
+    edit(template_copy, "customer.yaml", "website, region, address,",
+         "website, region, street_address,")
     instance.install(engine, [template_copy])
     assert "street_address" in columns(engine, "o_customer")
     assert "address" not in columns(engine, "o_customer")
