@@ -294,3 +294,21 @@ def test_the_history_shows_calculated_values_like_the_field(web, catalogue, sess
     html = web.text(f"/o/quote/{quote['id']}")
     history = html[html.index('id="tab-history"'):]
     assert "含税总额" in history and "¥1,100.00" in history and "¥1,200.00" in history
+
+
+def test_an_error_about_a_whole_line_is_listed_above_the_form(web, catalogue, session,
+                                                             registry, admin):
+    customer, router, _ = catalogue
+    quote = records.create(session, registry, "quote", {"name": "他人的行",
+                                                        "customer": customer["id"]},
+                           actor=admin)
+    session.commit()
+    web.get(f"/o/quote/{quote['id']}/edit")
+    response = web.post(f"/o/quote/{quote['id']}/edit", quote_form(customer["id"], **{
+        "lines-0-id": "987654", "lines-0-product": str(router["id"]),
+        "lines-0-quantity": "1", "lines-0-discount": "0"}))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    errors = html[html.index('id="form-errors"'):html.index("</div>", html.index('id="form-errors"'))]
+    assert "产品明细 第 1 行：编号: 不是这条记录的明细行" in errors
+    assert 'name="lines-0-id" value="987654"' in html  # the row as it was posted

@@ -357,7 +357,8 @@ def error_label(obj: ObjectDef, key: str) -> str:
         return key
     if not found or f.type != "lines":
         return f.label.get(language())
-    column = registry().object(f.target).all_fields.get(found[3])
+    child = registry().object(f.target)
+    column = child.all_fields.get(found[3]) or child.queryable.get(found[3])
     return _("%(field)s, row %(row)d: %(column)s", field=f.label.get(language()),
              row=int(found[2]) + 1, column=column.label.get(language()) if column else found[3])
 
