@@ -226,7 +226,7 @@ def test_detail_page_and_its_history(page):
     shot(page, "detail-history")
     page.click("#related-tab")
     page.locator("#tab-related.show").wait_for()
-    assert page.locator(".related-list").count() == 2  # contacts and opportunities
+    assert page.locator(".related-list").count() == 4  # contacts, opportunities, quotes, contracts
     shot(page, "detail-related")
 
 

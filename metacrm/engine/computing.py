@@ -1,6 +1,6 @@
 """Default expressions, formulas and validation rules, evaluated per record.
 
-The lookup fields they read (``customer.level``) are fetched for a whole batch in one
+The lookup fields they read (``account.level``) are fetched for a whole batch in one
 statement per lookup, never per record. Formulas are stored, so lists filter, sort and
 index them like any column.
 """

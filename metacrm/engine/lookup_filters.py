@@ -1,5 +1,6 @@
-"""Lookup filters: a lookup may restrict its candidates, e.g. a contract's contact must
-belong to the contract's customer (``customer == record.customer``).
+"""Lookup filters: a lookup may restrict its candidates, e.g. a line's product must be
+on sale (``on_shelf == True``), or a person must belong to the record's account
+(``account == record.account``).
 
 The same SQL condition narrows the type-ahead and checks the saved value, so what can
 be picked is exactly what can be saved.

@@ -99,8 +99,10 @@ class ListQuery:
                  ctx: FilterContext | None = None, *,
                  scope: Callable[[bool], ColumnElement] | None = None,
                  count_scope: Callable[[], list[ColumnElement]] | None = None,
-                 fields: dict[str, FieldDef] | None = None):
+                 fields: dict[str, FieldDef] | None = None,
+                 extra: ColumnElement | None = None):
         self.registry = registry
+        self.extra = extra  # a condition of the caller's, e.g. a lookup filter
         self.obj = obj
         self.table = registry.table(obj)
         self.params = params
@@ -144,6 +146,8 @@ class ListQuery:
             clauses.append(self._filter_node(self.params.filter, 0, counter))
         if self.params.q:
             clauses.append(self._search(self.params.q))
+        if self.extra is not None:
+            clauses.append(self.extra)
         return and_(*clauses)
 
     def _filter_node(self, node: Any, depth: int, counter: list[int]) -> ColumnElement:
@@ -400,7 +404,8 @@ def _fetch(session: Session, q: ListQuery, stmt: Select, keys: list[SortKey],
 
 
 def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListParams,
-           actor: Actor, operation: str = "read", ctx: FilterContext | None = None) -> ListQuery:
+           actor: Actor, operation: str = "read", ctx: FilterContext | None = None,
+           extra: ColumnElement | None = None) -> ListQuery:
     """A list query limited to what ``actor`` may ``operation``, without hidden fields."""
     permissions.require(session, actor, obj, operation)
     table = registry.table(obj)
@@ -409,14 +414,15 @@ def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListPar
                          session, actor, obj, table, operation, ordered=ordered),
                      count_scope=lambda: permissions.count_pieces(
                          session, actor, obj, table, operation),
-                     fields=permissions.visible_fields(session, actor, obj))
+                     fields=permissions.visible_fields(session, actor, obj), extra=extra)
 
 
 def list_records(session: Session, registry: Registry, obj: ObjectDef | str, params: ListParams,
                  *, actor: Actor, ctx: FilterContext | None = None,
-                 operation: str = "read") -> Page:
+                 operation: str = "read", extra: ColumnElement | None = None) -> Page:
+    """One page; ``extra`` narrows it further (a lookup filter's candidates)."""
     obj = registry.object(obj) if isinstance(obj, str) else obj
-    q = scoped(session, registry, obj, params, actor, operation, ctx)
+    q = scoped(session, registry, obj, params, actor, operation, ctx, extra)
     stmt, keys, shown = q.statement()
     offset = 0 if params.cursor else (params.page - 1) * params.page_size
     rows = _fetch(session, q, stmt, keys, offset)
