@@ -55,10 +55,12 @@ NOBODY = None  # the owner key of the record without an owner
 
 
 def sample_objects() -> dict[str, tuple[str, ...]]:
-    """The sample template's active objects and their features, read from its files."""
+    """The sample template's active objects and their features, read from its files.
+    Line items (a master lookup) have no permissions of their own: their parent's apply."""
     return {d.name: tuple(d.content.get("features", ()))
             for d in sorted(load_paths([SAMPLE]).of_kind("object"), key=lambda d: d.name)
-            if not d.content.get("archived")}
+            if not d.content.get("archived")
+            and not any(f.get("master") for f in d.content["fields"])}
 
 
 # -- expectations in plain Python ---------------------------------------------------------
@@ -143,12 +145,14 @@ def record_values(registry: Registry, object_name: str, owner: str | None,
     """The required values of a record owned by ``owner``; lookups point at that owner's."""
     values: dict = {}
     for f in registry.objects[object_name].active_fields:
-        if not f.required or f.kind.generated:
+        if not f.required or f.kind.generated or f.default is not None:
             continue
         if f.target:
             values[f.name] = found.records[f.target][owner]
         elif f.kind.storage == "string":
             values[f.name] = f"{object_name} of {owner or 'nobody'}{label}"
+        elif f.kind.storage in ("integer", "decimal"):
+            values[f.name] = 100
         else:
             raise AssertionError(f"no sample value for required {object_name}.{f.name}")
     return values
