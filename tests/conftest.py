@@ -8,6 +8,7 @@ with one summary line.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -198,6 +199,54 @@ def app(engine: sa.Engine, database_url: str, tmp_path: Path):
                         metadata_poll_seconds=0, instance_dir=tmp_path / "instance",
                         testing=True)
     return create_app(settings, engine=engine)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+class Browser:
+    """A signed-in test client that posts forms with their CSRF token."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = ""
+
+    def get(self, url: str, **kw):
+        response = self.client.get(url, **kw)
+        html = response.get_data(as_text=True)
+        if 'name="csrf_token"' in html:
+            self.token = csrf_of(html)
+        return response
+
+    def post(self, url: str, data: dict | None = None, **kw):
+        if not self.token:
+            self.get("/login")
+        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kw)
+
+    def text(self, url: str, **kw) -> str:
+        response = self.get(url, **kw)
+        assert response.status_code == 200, (url, response.status_code)
+        return response.get_data(as_text=True)
+
+
+def signed_in(app, username: str, password: str) -> Browser:
+    browser = Browser(app.test_client())
+    response = browser.post("/login", {"username": username, "password": password})
+    assert response.status_code == 302
+    browser.get("/", follow_redirects=True)  # signing in starts a new session and token
+    return browser
+
+
+@pytest.fixture
+def web(app, admin) -> Browser:
+    return signed_in(app, "admin", "admin-password")
+
+
+@pytest.fixture
+def english(web) -> Browser:
+    web.post("/language", {"language": "en", "next": "/"})
+    return web
 
 
 class ApiClient:

@@ -12,8 +12,7 @@ from metacrm.engine import dimensions, metastore, org, roles, users
 from metacrm.engine import records as record_service
 from metacrm.engine.actor import SYSTEM
 
-from conftest import ApiClient
-from test_web import Browser
+from conftest import ApiClient, signed_in
 
 ADMIN = "/api/v1/admin"
 
@@ -31,19 +30,6 @@ def make_user(engine):
             return users.create_user(s, username, "user-password", roles=roles_, **values)
 
     return make
-
-
-@pytest.fixture
-def web(app, admin) -> Browser:
-    return signed_in(app, "admin", "admin-password")
-
-
-def signed_in(app, username: str, password: str) -> Browser:
-    browser = Browser(app.test_client())
-    response = browser.post("/login", {"username": username, "password": password})
-    assert response.status_code == 302
-    browser.get("/", follow_redirects=True)
-    return browser
 
 
 def token_client(app, username: str, password: str) -> ApiClient:

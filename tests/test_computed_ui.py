@@ -11,23 +11,6 @@ import pytest
 from metacrm.engine import lines, records
 from metacrm.engine.actor import SYSTEM
 
-from test_web import Browser
-
-
-@pytest.fixture
-def web(app, admin) -> Browser:
-    browser = Browser(app.test_client())
-    assert browser.post("/login", {"username": "admin", "password": "admin-password"}
-                        ).status_code == 302
-    browser.get("/", follow_redirects=True)  # signing in starts a new session and token
-    return browser
-
-
-@pytest.fixture
-def english(web) -> Browser:
-    web.post("/language", {"language": "en", "next": "/"})
-    return web
-
 
 def field_block(html: str, name: str) -> str:
     """The form's (or detail page's) markup for one field."""

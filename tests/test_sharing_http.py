@@ -19,8 +19,7 @@ from metacrm.engine import org, records, roles, users
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.permissions import ALL_OBJECTS, OPERATIONS
 
-from conftest import ApiClient
-from test_web import Browser
+from conftest import ApiClient, Browser, signed_in
 
 PASSWORD = "password-123"
 CUSTOMERS = "/api/v1/objects/customer/records"
@@ -38,10 +37,7 @@ class Company:
         return ApiClient(client, token["token"])
 
     def browser(self, app, username: str) -> Browser:
-        browser = Browser(app.test_client())
-        assert browser.post("/login", {"username": username, "password": PASSWORD}
-                            ).status_code == 302
-        browser.get("/", follow_redirects=True)
+        browser = signed_in(app, username, PASSWORD)
         browser.post("/language", {"language": "en", "next": "/"})
         return browser
 

@@ -10,52 +10,10 @@ import pytest
 from metacrm.engine import records, users
 from metacrm.engine.actor import SYSTEM
 
+from conftest import Browser
+
 XSS_TEXT = '<script>alert("x")</script>'
 XSS_ATTR = '"><img src=x onerror=alert(1)>'
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-class Browser:
-    """A signed-in test client that posts forms with their CSRF token."""
-
-    def __init__(self, client):
-        self.client = client
-        self.token = ""
-
-    def get(self, url: str, **kw):
-        response = self.client.get(url, **kw)
-        html = response.get_data(as_text=True)
-        if 'name="csrf_token"' in html:
-            self.token = csrf_of(html)
-        return response
-
-    def post(self, url: str, data: dict | None = None, **kw):
-        if not self.token:
-            self.get("/login")
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kw)
-
-    def text(self, url: str, **kw) -> str:
-        response = self.get(url, **kw)
-        assert response.status_code == 200, (url, response.status_code)
-        return response.get_data(as_text=True)
-
-
-@pytest.fixture
-def web(app, admin) -> Browser:
-    browser = Browser(app.test_client())
-    response = browser.post("/login", {"username": "admin", "password": "admin-password"})
-    assert response.status_code == 302
-    browser.get("/", follow_redirects=True)  # signing in starts a new session and token
-    return browser
-
-
-@pytest.fixture
-def english(web) -> Browser:
-    web.post("/language", {"language": "en", "next": "/"})
-    return web
 
 
 def test_pages_need_a_signed_in_user(app):
