@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from metacrm.engine.registry import Registry
-from metacrm.metadata.fieldtypes import FIELD_TYPES, InvalidValue
+from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import LabelMessage, Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 
@@ -65,7 +65,7 @@ class Computer:
         for f, expression in self.logic.formulas:
             value = _evaluate(expression, names, f, errors)
             if value is not None:
-                value = _store(f, FIELD_TYPES[f.returns or "decimal"].coerce, value, errors)
+                value = _store(f, f.kind.read_value, value, errors)
             row[f.name] = names[f.name] = value
 
     def check_rules(self, names: Row, errors: dict[str, str]) -> None:

@@ -27,10 +27,10 @@ Lines = dict[str, list[dict[str, Any]]]
 
 
 def split(obj: ObjectDef, values: Mapping[str, Any], errors: dict[str, str]
-          ) -> tuple[dict[str, Any], Lines]:
+          ) -> tuple[Mapping[str, Any], Lines]:
     """The record's own values, and the submitted lines of each line field."""
     if not obj.line_fields:
-        return dict(values), {}
+        return values, {}
     own, lines = {}, {}
     names = {f.name: f for f in obj.line_fields}
     for key, value in values.items():

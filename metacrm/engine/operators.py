@@ -35,7 +35,7 @@ def _scalar(f: FieldDef, value: Any) -> Any:
     if value is None or isinstance(value, (list, dict)):
         raise BadQuery(f"filter on {f.name}: needs a single value", field=f.name)
     try:
-        return f.kind.filter_value(value, f)
+        return f.kind.read_value(value, f)
     except InvalidValue as exc:
         raise BadQuery(f"filter on {f.name}: value {exc}", field=f.name) from None
 

@@ -573,7 +573,8 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
         audit.record(session, w.obj.name, record_id, "update", actor.user_id, stamp,
                      {k: [before[k], after[k]] for k in changes})
     if not as_lines:
-        rollups.after_update(w.conn, registry, w.obj, record_id, set(changes), current)
+        rollups.after_update(w.conn, registry, w.obj, record_id, set(changes), current,
+                             merged)
     if submitted_lines and lines.replace(session, registry, w.obj, record_id, submitted_lines,
                                          actor):
         rollups.refresh(w.conn, registry, {w.obj.name: {record_id}})
@@ -592,8 +593,9 @@ def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, rec
     where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]
     if version is not None:
         where.append(table.c.version == version)
-    deleted_at = w.conn.execute(select(table.c.deleted_at).where(table.c.id == record_id)
-                                ).scalar()
+    # Restoring brings back the lines deleted with the record: those of its deleted_at.
+    deleted_at = w.conn.execute(select(table.c.deleted_at).where(
+        table.c.id == record_id)).scalar() if not deleted and w.obj.line_fields else None
     result = w.conn.execute(update(table).where(*where).values(
         deleted=deleted, deleted_at=stamp if deleted else None,
         deleted_by=actor.user_id if deleted else None, version=table.c.version + 1))

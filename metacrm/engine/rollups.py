@@ -34,12 +34,15 @@ BATCH = 2000
 AGGREGATES = {"count": func.count, "sum": func.sum, "min": func.min, "max": func.max}
 
 
-def parents_of(registry: Registry, obj: ObjectDef, rows: Iterable[Mapping[str, Any]]
-               ) -> dict[str, set[int]]:
-    """Parent object → ids whose roll-ups summarise any of ``rows`` (by their via values)."""
+def parents_of(registry: Registry, obj: ObjectDef, rows: Iterable[Mapping[str, Any]],
+               changed: set[str] | None = None) -> dict[str, set[int]]:
+    """Parent object → ids whose roll-ups summarise any of ``rows`` (by their via values);
+    with ``changed``, only the roll-ups that read one of those fields."""
     out: dict[str, set[int]] = {}
     rows = list(rows)
     for parent, rollup in registry.rollups_over.get(obj.name, ()):
+        if changed is not None and not rollup.reads & changed:
+            continue
         ids = {r.get(rollup.via) for r in rows} - {None}
         if ids:
             out.setdefault(parent, set()).update(ids)
@@ -126,37 +129,17 @@ def recompute(conn: Connection, registry: Registry, obj: ObjectDef, ids: list[in
             {f.name: bindparam(f.name) for f, _ in formulas})
         conn.execute(stmt, changed)
         formula_names = {f.name for f, _ in formulas}
-        refresh(conn, registry, _summarising(registry, obj, formula_names, rows),
+        refresh(conn, registry, parents_of(registry, obj, rows, formula_names),
                 depth=depth + 1)
     return len(changed)
 
 
-def _summarising(registry: Registry, obj: ObjectDef, fields: set[str],
-                 rows: list[dict[str, Any]]) -> dict[str, set[int]]:
-    """Parents whose roll-ups read one of ``fields`` (or count) of these rows."""
-    out: dict[str, set[int]] = {}
-    for parent, rollup in registry.rollups_over.get(obj.name, ()):
-        reads = {rollup.summed} | (set(rollup.filter.names) if rollup.filter else set())
-        if reads & fields:
-            out.setdefault(parent, set()).update(
-                {r.get(rollup.via) for r in rows} - {None})
-    return out
-
-
 def after_update(conn: Connection, registry: Registry, obj: ObjectDef, record_id: int,
-                 changed: set[str], before: Mapping[str, Any]) -> None:
+                 changed: set[str], before: Mapping[str, Any], after: Mapping[str, Any]
+                 ) -> None:
     """After one record changed: its old and new parents' roll-ups, and the formulas of
     other objects that read the changed fields through a lookup."""
-    parents: dict[str, set[int]] = {}
-    for parent, rollup in registry.rollups_over.get(obj.name, ()):
-        reads = {rollup.via, rollup.summed} | (set(rollup.filter.names) if rollup.filter
-                                                else set())
-        if reads & changed:
-            ids = parents.setdefault(parent, set())
-            ids.update(v for v in (before.get(rollup.via),) if v is not None)
-            ids.add(_current(conn, registry, obj, record_id, rollup.via))
-            ids.discard(None)
-    refresh(conn, registry, parents)
+    refresh(conn, registry, parents_of(registry, obj, [before, after], changed))
     for reader, lookup, fields in registry.readers.get(obj.name, ()):
         if fields & changed:
             table = registry.table(reader)
@@ -164,12 +147,6 @@ def after_update(conn: Connection, registry: Registry, obj: ObjectDef, record_id
                        .scalars())
             for start in range(0, len(ids), BATCH):
                 recompute(conn, registry, registry.objects[reader], ids[start:start + BATCH])
-
-
-def _current(conn: Connection, registry: Registry, obj: ObjectDef, record_id: int,
-             column: str) -> Any:
-    table = registry.table(obj)
-    return conn.execute(select(table.c[column]).where(table.c.id == record_id)).scalar()
 
 
 def rebuild(conn: Connection, registry: Registry, obj: ObjectDef, field: str) -> int:

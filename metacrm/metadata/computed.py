@@ -69,6 +69,12 @@ class Rollup:
     summed: str | None
     filter: Expression | None
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """The child's fields a change of which can change the summary."""
+        found = {self.via, self.summed} | (set(self.filter.names) if self.filter else set())
+        return frozenset(found - {None})
+
 
 @dataclass(frozen=True)
 class ObjectLogic:

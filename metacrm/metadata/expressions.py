@@ -474,16 +474,14 @@ class Expression:
     names: frozenset[str]
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
-        evaluator = _evaluator()
-        evaluator.names = values
-        return evaluator.eval(self.source, previously_parsed=self.tree)
+        return self.constant(self.tree, values)
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """A condition holds unless it is false: unknown passes, as in a CHECK constraint."""
         return self.evaluate(values) is not False
 
     def constant(self, node: ast.AST, values: Mapping[str, Any]) -> Any:
-        """The value of a part of the tree that reads only ``values``."""
+        """The value of the tree, or of a part of it, given the names it reads."""
         evaluator = _evaluator()
         evaluator.names = values
         return evaluator.eval(self.source, previously_parsed=node)

@@ -284,11 +284,12 @@ class FieldType:
     generated: bool = False
     options: bool = False
     computed: bool = False  # formula and roll-up: kept current by the engine, never typed
-    # How a filter value is read, where that differs from writing (generated fields).
-    parse_filter: Callable[[Any, FieldDef], Any] | None = None
+    # How a value that is not user input is read (a filter value, an audit value, a
+    # computed result), where that differs from writing it (generated fields).
+    parse: Callable[[Any, FieldDef], Any] | None = None
 
-    def filter_value(self, value: Any, f: FieldDef) -> Any:
-        return (self.parse_filter or self.coerce)(value, f)
+    def read_value(self, value: Any, f: FieldDef) -> Any:
+        return (self.parse or self.coerce)(value, f)
 
 
 def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: str | None = None,
@@ -364,7 +365,7 @@ FIELD_TYPES: dict[str, FieldType] = {
             _URL, Message("is not a valid web address (http:// or https://)")), fmt="uri"),
         FieldType("auto_number", "string", _generated, _TEXTUAL,
                   lambda f: {"type": "string", "readOnly": True},
-                  default_max_length=64, searchable=True, generated=True, parse_filter=_text),
+                  default_max_length=64, searchable=True, generated=True, parse=_text),
         # 省/市/区: a GB/T 2260 code; "within" finds everything inside a province or city.
         FieldType("region", "string", _region, _EQUALITY + ("within",),
                   lambda f: {"type": "string", "pattern": r"^\d{6}$",
@@ -396,7 +397,7 @@ def computed_kind(name: str, returns: str) -> FieldType:
     def schema(f: FieldDef) -> dict:
         return {**base.value_schema(f), "readOnly": True}
 
-    return replace(base, name=name, coerce=_generated, parse_filter=base.coerce,
+    return replace(base, name=name, coerce=_generated, parse=base.coerce,
                    value_schema=schema,
                    requires=FIELD_TYPES[name].requires, generated=True, computed=True)
 

@@ -20,8 +20,9 @@ def _field_schema(f: FieldDef) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]} if not f.required else schema
 
 
-def _schema_name(obj: ObjectDef) -> str:
-    return "".join(part.capitalize() for part in obj.name.split("_"))
+def _schema_name(obj: ObjectDef | str) -> str:
+    name = obj if isinstance(obj, str) else obj.name
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def object_schemas(obj: ObjectDef) -> dict[str, Any]:
@@ -65,9 +66,8 @@ def object_schemas(obj: ObjectDef) -> dict[str, Any]:
 
 
 def _lines_schema(f: FieldDef, suffix: str) -> dict[str, Any]:
-    child = "".join(part.capitalize() for part in (f.target or "").split("_"))
     return {"type": "array", "title": f.label.en, "description": f.label.zh,
-            "items": {"$ref": f"#/components/schemas/{child}{suffix}"}}
+            "items": {"$ref": f"#/components/schemas/{_schema_name(f.target)}{suffix}"}}
 
 
 def _json(ref: str) -> dict:

@@ -35,7 +35,6 @@ from metacrm.engine.errors import (
     ValidationFailed,
 )
 from metacrm.metadata import regions
-from metacrm.metadata.fieldtypes import FIELD_TYPES
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets
 from metacrm.ui.i18n import language
@@ -450,11 +449,9 @@ def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
         f = obj.all_fields.get(name)
         if f is None or f.type != "lookup" or not str(value).isdigit():
             continue
-        target = registry().object(f.target)
-        page = records_page(target, query.ListParams(
-            filter=[["id", "eq", int(value)]], columns=[target.title_field], count="none"))
-        if page.items:
-            out[name] = page.items[0][target.title_field]
+        title = reference_titles(f, {int(value)}).get(int(value))
+        if title is not None:
+            out[name] = title
     return out
 
 
@@ -591,14 +588,10 @@ def change_value(f: FieldDef | None, value: Any) -> str:
     """An audit value (as stored in JSON) shown like the field shows it."""
     if value is None or f is None:
         return "—" if value is None else str(value)
-    # A formula's or roll-up's value reads like a value of its result type.
-    coerce = FIELD_TYPES[f.returns or "decimal"].coerce if f.computed else (
-        None if f.kind.generated else f.kind.coerce)
-    if coerce is not None:
-        try:
-            value = coerce(value, f)
-        except ValueError:
-            return str(value)
+    try:
+        value = f.kind.read_value(value, f)  # a formula's reads like its result type's
+    except ValueError:
+        return str(value)
     return widgets.display(f, value, language()) or "—"
 
 
