@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, users
+from metacrm.engine import instance, metastore, records, users
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
@@ -130,6 +130,31 @@ def metadata_statements(statements: list[str]) -> list[str]:
 
 
 # -- timing -------------------------------------------------------------------------------
+def clear(inst: Instance, tables: tuple[str, ...]) -> None:
+    """Empty the tables (and the audit log) so every variant starts alike."""
+    with inst.engine.begin() as conn:
+        if inst.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+    if inst.dialect == "sqlite":
+        with inst.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def create_batched(inst: Instance, object_name: str, values: list[dict],
+                   batch: int) -> list[dict]:
+    """The records service as an import uses it: one create_many per transaction."""
+    registry = inst.registry()
+    stored: list[dict] = []
+    for start in range(0, len(values), batch):
+        with Session(inst.engine) as session, session.begin():
+            stored.extend(records.create_many(session, registry, object_name,
+                                              values[start:start + batch], actor=inst.actor))
+    return stored
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()

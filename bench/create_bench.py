@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from bench.common import Instance, StatementLog, timed
+from bench.common import Instance, StatementLog, clear, create_batched, timed
 from bench.report import Recorder
 from bench.seed import INDUSTRIES, LEVELS, SOURCES, customer_name
 from metacrm.engine import records
@@ -39,29 +39,6 @@ def inputs(count: int, seed: int = 7) -> list[dict[str, Any]]:
             values["source"] = source
         out.append(values)
     return out
-
-
-def clear(inst: Instance) -> None:
-    """Empty the customer table and the audit log so every variant starts alike."""
-    with inst.engine.begin() as conn:
-        if inst.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(CLEARED)}"))
-        else:
-            for table in CLEARED:
-                conn.execute(text(f"DELETE FROM {table}"))
-    if inst.dialect == "sqlite":
-        with inst.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def create_batched(inst: Instance, values: list[dict]) -> list[dict]:
-    registry = inst.registry()
-    stored: list[dict] = []
-    for start in range(0, len(values), BATCH):
-        with Session(inst.engine) as session, session.begin():
-            stored.extend(records.create_many(session, registry, "customer",
-                                              values[start:start + BATCH], actor=inst.actor))
-    return stored
 
 
 def create_one_by_one(inst: Instance, values: list[dict]) -> None:
@@ -111,17 +88,17 @@ def statements_per_create(inst: Instance) -> int:
 
 def run(inst: Instance, rec: Recorder, count: int) -> None:
     values = inputs(count)
-    clear(inst)
+    clear(inst, CLEARED)
     stored: list[dict] = []
-    many = timed(lambda: stored.extend(create_batched(inst, values)))
+    many = timed(lambda: stored.extend(create_batched(inst, "customer", values, BATCH)))
     rows = [{k: v for k, v in row.items() if k != "id"} for row in stored]
-    clear(inst)
+    clear(inst, CLEARED)
     core = timed(lambda: core_executemany(inst, rows))
-    clear(inst)
+    clear(inst, CLEARED)
     single = timed(lambda: create_one_by_one(inst, values))
-    clear(inst)
+    clear(inst, CLEARED)
     core_single = timed(lambda: core_one_by_one(inst, rows))
-    clear(inst)
+    clear(inst, CLEARED)
     rec.add("create", f"create_many x{count:,} (batches of {BATCH})", count / many, "rec/s",
             key=True)
     rec.add("create", f"Core executemany x{count:,} (same rows)", count / core, "rec/s")

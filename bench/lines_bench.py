@@ -20,10 +20,10 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from bench.common import Instance, median, timed
+from bench.common import Instance, clear, create_batched, median, timed
 from bench.report import Recorder
 from bench.seed import LEVELS, PARTS, customer_name
 from metacrm.engine import records
@@ -71,29 +71,6 @@ def inputs(count: int, customers: list[int], products: list[int],
             values["remark"] = "批量导入"
         out.append(values)
     return out
-
-
-def clear(inst: Instance) -> None:
-    """Empty the quote and line tables and the audit log so every variant starts alike."""
-    with inst.engine.begin() as conn:
-        if inst.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(CLEARED)}"))
-        else:
-            for table in CLEARED:
-                conn.execute(text(f"DELETE FROM {table}"))
-    if inst.dialect == "sqlite":
-        with inst.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def create_batched(inst: Instance, values: list[dict]) -> list[dict]:
-    registry = inst.registry()
-    stored: list[dict] = []
-    for start in range(0, len(values), BATCH):
-        with Session(inst.engine) as session, session.begin():
-            stored.extend(records.create_many(session, registry, "quote",
-                                              values[start:start + BATCH], actor=inst.actor))
-    return stored
 
 
 def stored_lines(inst: Instance) -> dict[int, list[dict]]:
@@ -168,18 +145,18 @@ def check_sample(inst: Instance, quote_id: int) -> list[str]:
 def measure_once(inst: Instance, values: list[dict], count: int
                  ) -> tuple[float, float, list[str], tuple[int, int]]:
     """One timed service run, checked, then the baseline on the rows it stored."""
-    clear(inst)
+    clear(inst, CLEARED)
     stored: list[dict] = []
-    many = timed(lambda: stored.extend(create_batched(inst, values)))
+    many = timed(lambda: stored.extend(create_batched(inst, "quote", values, BATCH)))
     problems = check_sample(inst, stored[len(stored) // 2]["id"])
     written = counts(inst)
     if written != (count, count * LINES):
         problems.append(f"{written[0]:,} quotes and {written[1]:,} lines stored")
     lines = stored_lines(inst)
-    clear(inst)
+    clear(inst, CLEARED)
     core = timed(lambda: core_executemany(inst, stored, lines))
     core_written = counts(inst)
-    clear(inst)
+    clear(inst, CLEARED)
     return many, core, problems, core_written
 
 
