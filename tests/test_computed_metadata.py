@@ -12,8 +12,7 @@ from metacrm.cli import main
 from metacrm.metadata.loader import load_paths
 from metacrm.metadata.problems import DefinitionError
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "object_defs" / "sample"
+from conftest import SAMPLE
 
 # A purchase with its lines, bought by a buyer. Fields a test adds to an object come after
 # the ones below, so the first added field of a purchase is fields[5], of a line fields[6]
