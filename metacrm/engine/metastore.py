@@ -56,7 +56,7 @@ def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]
             yield "template", doc.content["template"], doc.content
 
 
-def _upsert(session: Session, kind: str, key: str, layer: str, content: dict,
+def upsert_document(session: Session, kind: str, key: str, layer: str, content: dict,
             template: str | None) -> None:
     where = ((meta_document.c.kind == kind) & (meta_document.c.doc_key == key)
              & (meta_document.c.layer == layer))
@@ -74,7 +74,7 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
     for kind, key, content in shipped:
         if kind == "object":
             content = _keep_dropped_fields(session, key, content)
-        _upsert(session, kind, key, "base", content, name)
+        upsert_document(session, kind, key, "base", content, name)
     _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
     if manifest:
         values = {"version": manifest.content["version"], "installed_at": now(),
@@ -107,7 +107,7 @@ def _archive_dropped_objects(session: Session, template: str, kept: set[str]) ->
             meta_document.c.template == template)).all()
     for key, content in rows:
         if key not in kept and not content.get("archived"):
-            _upsert(session, "object", key, "base", {**content, "archived": True}, template)
+            upsert_document(session, "object", key, "base", {**content, "archived": True}, template)
 
 
 def merge_overlay(session: Session, kind: str, key: str, change: dict) -> None:
@@ -116,7 +116,7 @@ def merge_overlay(session: Session, kind: str, key: str, change: dict) -> None:
         meta_document.c.kind == kind, meta_document.c.doc_key == key,
         meta_document.c.layer == "overlay")).first()
     content = merge(current.content, change) if current else change
-    _upsert(session, kind, key, "overlay", content, current.template if current else None)
+    upsert_document(session, kind, key, "overlay", content, current.template if current else None)
 
 
 def bump_version(session: Session, actor: str, summary: str) -> int:
@@ -135,18 +135,22 @@ def _snapshot(session: Session) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-def effective_documents(rows: Iterable[dict]) -> list[tuple[str, dict]]:
-    """Merge each document's overlay onto its base."""
+def effective_by_key(rows: Iterable[dict]) -> dict[tuple[str, str], dict]:
+    """Merge each document's overlay onto its base: ``(kind, doc_key) -> content``."""
     layers: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
         layers.setdefault((row["kind"], row["doc_key"]), {})[row["layer"]] = row["content"]
-    out = []
-    for (kind, _key), found in layers.items():
+    out = {}
+    for ident, found in layers.items():
         base = found.get("base", {})
         content = merge(base, found["overlay"]) if "overlay" in found else base
         if content:
-            out.append((kind, content))
+            out[ident] = content
     return out
+
+
+def effective_documents(rows: Iterable[dict]) -> list[tuple[str, dict]]:
+    return [(kind, content) for (kind, _), content in effective_by_key(rows).items()]
 
 
 def read_version(session: Session) -> tuple[int, int]:

@@ -148,7 +148,7 @@ def _contains(col, f, value, ctx):
 
 
 def _option(f: FieldDef, value: Any) -> str:
-    if not isinstance(value, str) or value not in f.option_values:
+    if not isinstance(value, str) or f.option(value) is None:
         raise BadQuery(f"filter on {f.name}: '{str(value)[:50]}' is not an option", field=f.name)
     return value
 

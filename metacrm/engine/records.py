@@ -284,6 +284,22 @@ class Writer:
             if row.get(name) is None:
                 errors.setdefault(name, Message("is required"))
 
+    def check_offered(self, values: Mapping[str, Any], errors: dict[str, str],
+                      current: Mapping[str, Any] | None = None) -> None:
+        """A deactivated option stays on the records holding it but is not chosen anew."""
+        current = current or {}
+        for name, value in values.items():
+            f = self.obj.all_fields.get(name)
+            if f is None or not f.kind.options or value is None:
+                continue
+            held = current.get(name)
+            held = set(held) if isinstance(held, list) else {held}
+            for item in value if isinstance(value, list) else [value]:
+                option = f.option(item)
+                if option is not None and not option.active and item not in held:
+                    errors.setdefault(name, Message("'%(value)s' is no longer offered",
+                                                    value=item))
+
     def check_dependent(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
         """A dependent option must be offered under the controlling field's value."""
         for f in self.plan.dependent:
@@ -442,6 +458,7 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
         own, found_lines = lines.split(w.obj, values, errors)
         row = {**defaults}
         coerced = w.coerce(own, errors)
+        w.check_offered(coerced, errors)
         w.check_field_rules({k: v for k, v in coerced.items() if v is not None}, defaults,
                             errors)  # a read-only field may be sent with its default
         for name, value in coerced.items():
@@ -537,6 +554,7 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
     errors: dict[str, str] = {}
     own, submitted_lines = lines.split(w.obj, values, errors)
     changes = {k: v for k, v in w.coerce(own, errors).items() if current.get(k) != v}
+    w.check_offered(changes, errors, current)
     w.check_field_rules(changes, current, errors)
     merged = {**current, **changes}
     w.check_required(merged, errors, only=changes)

@@ -11,16 +11,29 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Connection, Index, Table, func, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    Table,
+    bindparam,
+    func,
+    inspect,
+    select,
+    update,
+)
 
 from metacrm.engine.registry import Registry
 from metacrm.engine.tables import field_column
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 SAMPLE_SIZE = 10
+CONVERT_BATCH = 1000
 # A field may change between these types with no check: every old value is valid as new.
 WIDENING = {"string": {"text", "textarea"}}
 
@@ -48,15 +61,105 @@ class CreateTable(Change):
         table.create(op.get_bind())
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """An admin's explicit answer to a refused change, naming what happens to the rows in
+    its way: ``fill`` blanks with ``value``, or ``convert`` values to the new type (those
+    that do not convert are cleared)."""
+
+    action: str
+    value: Any = None
+
+
+@dataclass
+class PlanOptions:
+    conversions: dict[str, Conversion] = dc_field(default_factory=dict)  # "object.field" ->
+    purge: frozenset[str] = frozenset()  # "object.field" whose column may be dropped
+
+
 @dataclass
 class AddColumn(Change):
     field: FieldDef = None
+    fill: Any = None  # a required field's default, written into the existing rows
 
     def describe(self) -> str:
-        return f"add column {self.object}.{self.field.name} ({self.field.type})"
+        filled = f", existing records set to {self.fill!r}" if self.fill is not None else ""
+        return f"add column {self.object}.{self.field.name} ({self.field.type}){filled}"
 
     def apply(self, op, tables):
         op.add_column(tables[self.object].name, field_column(self.field))
+        if self.fill is not None:
+            table = tables[self.object]
+            op.get_bind().execute(update(table).values({self.field.column: self.fill}))
+
+
+@dataclass
+class FillBlanks(Change):
+    field: FieldDef = None
+    value: Any = None
+    count: int = 0
+
+    def describe(self) -> str:
+        return (f"set {self.object}.{self.field.name} to {self.value!r} in the {self.count} "
+                "record(s) that have no value")
+
+    def apply(self, op, tables):
+        column = tables[self.object].c[self.field.column]
+        op.get_bind().execute(update(tables[self.object]).where(column.is_(None))
+                              .values({self.field.column: self.value}))
+
+
+@dataclass
+class ConvertColumn(Change):
+    """A type change over existing values: each distinct value is converted by the new
+    type's own coercion into a new column, which then replaces the old one."""
+
+    field: FieldDef = None
+    mapping: dict = dc_field(default_factory=dict)  # old value -> new value (None: cleared)
+    lost: int = 0
+    sample: list[int] = dc_field(default_factory=list)
+    indexes: list[str] = dc_field(default_factory=list)
+
+    def describe(self) -> str:
+        lost = (f"; {self.lost} record(s) whose value does not convert are cleared "
+                f"(ids {', '.join(str(i) for i in self.sample)})") if self.lost else ""
+        return f"convert {self.object}.{self.field.name} to {self.field.type}{lost}"
+
+    def apply(self, op, tables):
+        table = tables[self.object]
+        temp = f"{self.field.column}__new"
+        conn = op.get_bind()
+        op.add_column(table.name, field_column(self.field, temp))
+        scratch = Table(table.name, MetaData(), Column("id"), Column(self.field.column),
+                         field_column(self.field, temp))
+        pairs = [{"old": old, "new": new} for old, new in self.mapping.items()
+                 if new is not None]
+        stmt = (update(scratch).where(scratch.c[self.field.column] == bindparam("old"))
+                .values({temp: bindparam("new")}))
+        for start in range(0, len(pairs), CONVERT_BATCH):
+            conn.execute(stmt, pairs[start:start + CONVERT_BATCH])
+        for name in self.indexes:
+            op.drop_index(name, table_name=table.name)
+        op.drop_column(table.name, self.field.column)
+        op.alter_column(table.name, temp, new_column_name=self.field.column)
+
+
+@dataclass
+class DropColumn(Change):
+    """A purged field's column: its values are gone; only an explicit purge plans this."""
+
+    name: str = ""
+    column: str = ""
+    indexes: list[str] = dc_field(default_factory=list)
+
+    def describe(self) -> str:
+        return f"drop column {self.object}.{self.name} (purged: its values are deleted)"
+
+    def apply(self, op, tables):
+        table = tables[self.object]
+        for name in self.indexes:
+            op.drop_index(name, table_name=table.name)
+        op.drop_column(table.name, self.column)
 
 
 @dataclass
@@ -135,6 +238,7 @@ class Refused(Change):
     reason: str = ""
     count: int = 0
     sample: list[int] = dc_field(default_factory=list)
+    conversion: str | None = None  # the Conversion action that would answer it
     safe = False
 
     def describe(self) -> str:
@@ -156,10 +260,13 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, conn: Connection, old: Registry | None, new: Registry):
+    def __init__(self, conn: Connection, old: Registry | None, new: Registry,
+                 options: PlanOptions | None = None):
         self.conn = conn
         self.old = old
         self.new = new
+        self.options = options or PlanOptions()
+        self.dropped: set[str] = set()  # indexes a column change drops with its column
         self.inspector = inspect(conn)
         self.existing_tables = set(self.inspector.get_table_names())
 
@@ -196,10 +303,42 @@ class Planner:
                 yield RenameColumn(obj.name, old=before.column, new=f.column)
                 renamed.add(f.column)
             elif f.column not in columns:
-                yield AddColumn(obj.name, field=f)
+                yield from self._new_column(obj, table, f)
             elif before is not None:
                 yield from self._field_changes(obj, table, before, f)
+        kept = {f.key for f in obj.fields}
+        for key, before in old_fields.items():
+            if key not in kept and before.stored and before.column in columns:
+                yield from self._removed(obj, before)
         yield from self._index_changes(obj, table, renamed)
+
+    def _conversion(self, obj: ObjectDef, f: FieldDef, action: str) -> Conversion | None:
+        found = self.options.conversions.get(f"{obj.name}.{f.name}")
+        return found if found is not None and found.action == action else None
+
+    def _new_column(self, obj: ObjectDef, table: Table, f: FieldDef) -> Iterator[Change]:
+        """A required field needs a value in the rows already there: its default."""
+        if not f.required or f.computed or f.kind.generated:
+            yield AddColumn(obj.name, field=f)
+            return
+        count = self.conn.execute(select(func.count()).select_from(table)).scalar()
+        fill = self._conversion(obj, f, "fill")
+        value = fill.value if fill is not None else f.default
+        if count and value is None:
+            yield Refused(obj.name, field_name=f.name, count=count, conversion="fill",
+                          reason="a new required field needs a default for the existing records")
+        else:
+            yield AddColumn(obj.name, field=f,
+                            fill=f.kind.coerce(value, f) if count and value is not None else None)
+
+    def _removed(self, obj: ObjectDef, before: FieldDef) -> Iterator[Change]:
+        if f"{obj.name}.{before.name}" in self.options.purge:
+            yield DropColumn(obj.name, name=before.name, column=before.column,
+                             indexes=self._indexes_on(obj.table_name, before.column))
+        else:
+            yield Refused(obj.name, field_name=before.name,
+                          reason="a field leaves the metadata only by an explicit purge; "
+                                 "archive it instead")
 
     def _field_changes(self, obj: ObjectDef, table: Table, before: FieldDef,
                        after: FieldDef) -> Iterator[Change]:
@@ -213,21 +352,22 @@ class Planner:
             if after.type in WIDENING.get(before.kind.storage, ()):
                 pass
             elif after.kind.options and before.kind.storage == after.kind.storage:
-                yield from self._count(obj, table, after, column.not_in(after.option_values),
+                yield from self._count(obj, table, after, column.not_in(_all_options(after)),
                                        f"values are not options of the new {after.type} field")
             else:
-                refused = list(self._count(obj, table, after, column.is_not(None),
-                                           f"type change {before.type} -> {after.type} "
-                                           "needs an explicit conversion of existing values"))
-                if refused:
-                    yield from refused
-                else:
-                    yield ReplaceColumn(obj.name, field=after,
-                                        indexes=self._indexes_on(obj.table_name, after.column))
+                yield from self._retype(obj, table, before, after)
             return
         if after.required and not before.required:
-            yield from self._count(obj, table, after, column.is_(None),
-                                   "required, but some records have no value")
+            fill = self._conversion(obj, after, "fill")
+            if fill is not None and fill.value is not None:
+                count = self.conn.execute(select(func.count()).select_from(table)
+                                          .where(column.is_(None))).scalar()
+                yield FillBlanks(obj.name, field=after, count=count,
+                                 value=after.kind.coerce(fill.value, after))
+            else:
+                yield from self._count(obj, table, after, column.is_(None),
+                                       "required, but some records have no value",
+                                       conversion="fill")
         if after.unique and not before.unique:
             yield from self._duplicates(obj, table, after)
         limit = after.max_length or after.kind.default_max_length
@@ -236,11 +376,44 @@ class Planner:
             yield from self._count(obj, table, after, func.length(column) > limit,
                                    f"some values are longer than {limit} characters")
         if after.kind.options and after.kind.storage == "string":
-            removed = set(before.option_values) - set(after.option_values)
+            removed = set(_all_options(before)) - set(_all_options(after))
             if removed:
                 yield from self._count(obj, table, after, column.in_(sorted(removed)),
                                        f"options in use were removed: {', '.join(sorted(removed))}"
                                        " (deactivate them instead)")
+
+    def _retype(self, obj: ObjectDef, table: Table, before: FieldDef,
+                after: FieldDef) -> Iterator[Change]:
+        column = table.c[after.column]
+        indexes = self._indexes_on(obj.table_name, after.column)
+        refused = list(self._count(obj, table, after, column.is_not(None),
+                                   f"type change {before.type} -> {after.type} needs an "
+                                   "explicit conversion of existing values",
+                                   conversion="convert" if _convertible(before, after) else None))
+        if not refused:
+            yield ReplaceColumn(obj.name, field=after, indexes=indexes)
+        elif self._conversion(obj, after, "convert") is None or not _convertible(before, after):
+            yield from refused
+        else:
+            mapping = self._mapping(table.c[before.column], after)
+            failing = [old for old, new in mapping.items() if new is None]
+            lost = next(self._count(obj, table, after, column.in_(failing), ""), None) \
+                if failing else None
+            yield ConvertColumn(obj.name, field=after, mapping=mapping, indexes=indexes,
+                                lost=lost.count if lost else 0,
+                                sample=lost.sample if lost else [])
+
+    def _mapping(self, column, after: FieldDef) -> dict:
+        """Each distinct old value and what the new type makes of it (None: it does not)."""
+        from metacrm.metadata.fieldtypes import InvalidValue
+
+        out = {}
+        for (value,) in self.conn.execute(select(column).where(column.is_not(None)).distinct()):
+            try:
+                out[value] = after.kind.coerce(value, after)
+            except (InvalidValue, ValueError, TypeError, ArithmeticError):
+                out[value] = None
+        return out
 
     @staticmethod
     def _type_changed(before: FieldDef, after: FieldDef) -> bool:
@@ -249,13 +422,13 @@ class Planner:
             and (before.precision, before.scale) != (after.precision, after.scale))
 
     def _count(self, obj: ObjectDef, table: Table, f: FieldDef, condition,
-               reason: str) -> Iterator[Refused]:
+               reason: str, conversion: str | None = None) -> Iterator[Refused]:
         count = self.conn.execute(select(func.count()).select_from(table).where(condition)).scalar()
         if count:
             sample = self.conn.execute(select(table.c.id).where(condition).order_by(table.c.id)
                                        .limit(SAMPLE_SIZE)).scalars().all()
             yield Refused(obj.name, field_name=f.name, reason=reason, count=count,
-                          sample=list(sample))
+                          sample=list(sample), conversion=conversion)
 
     def _duplicates(self, obj: ObjectDef, table: Table, f: FieldDef) -> Iterator[Refused]:
         column = table.c[f.column]
@@ -265,11 +438,14 @@ class Planner:
                                "unique, but some records share a value")
 
     def _indexes_on(self, table_name: str, column: str) -> list[str]:
-        return [i["name"] for i in self.inspector.get_indexes(table_name)
-                if column in i["column_names"]]
+        found = [i["name"] for i in self.inspector.get_indexes(table_name)
+                 if column in i["column_names"]]
+        self.dropped.update(found)
+        return found
 
     def _index_changes(self, obj: ObjectDef, table: Table, renamed: set[str]) -> Iterator[Change]:
-        live = {i["name"]: i for i in self.inspector.get_indexes(obj.table_name)}
+        live = {i["name"]: i for i in self.inspector.get_indexes(obj.table_name)
+                if i["name"] not in self.dropped}
         wanted = {i.name: i for i in table.indexes}
         for name, index in wanted.items():
             if name not in live:
@@ -279,8 +455,20 @@ class Planner:
                 yield DropIndex(obj.name, name=name, table=obj.table_name)
 
 
-def plan(conn: Connection, old: Registry | None, new: Registry) -> Plan:
-    return Planner(conn, old, new).plan()
+def _all_options(f: FieldDef) -> list[str]:
+    """Every option value, deactivated ones included: records may still hold them."""
+    return [o.value for o in f.options]
+
+
+def _convertible(before: FieldDef, after: FieldDef) -> bool:
+    """Scalar values convert one by one; lists (multiselect) and lines do not."""
+    scalar = {"string", "integer", "decimal", "date", "datetime", "boolean"}
+    return before.kind.storage in scalar and after.kind.storage in scalar and not after.computed
+
+
+def plan(conn: Connection, old: Registry | None, new: Registry,
+         options: PlanOptions | None = None) -> Plan:
+    return Planner(conn, old, new, options).plan()
 
 
 def apply(conn: Connection, planned: Plan, new: Registry) -> None:

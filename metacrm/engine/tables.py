@@ -76,8 +76,8 @@ def system_columns() -> list[Column]:
     ]
 
 
-def field_column(f: FieldDef) -> Column:
-    return Column(f.column, column_type(f), nullable=True)
+def field_column(f: FieldDef, name: str | None = None) -> Column:
+    return Column(name or f.column, column_type(f), nullable=True)
 
 
 def wants_index(f: FieldDef) -> bool:

@@ -149,7 +149,7 @@ def _datetime(value: Any, f: FieldDef) -> dt.datetime:
 def _select(value: Any, f: FieldDef) -> str:
     if not isinstance(value, str):
         raise InvalidValue("must be one of the field's options")
-    if value not in f.option_values:
+    if f.option(value) is None:  # a deactivated option stays valid on its records
         allowed = ", ".join(f.option_values[:20])
         raise InvalidValue("'%(value)s' is not one of the options (%(allowed)s)",
                            value=value[:50], allowed=allowed)

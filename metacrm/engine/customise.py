@@ -1,0 +1,197 @@
+"""Admin changes to the metadata of a running instance, live.
+
+One path for every change, from the admin pages, the admin API and rollbacks: read the
+effective documents, apply a pure edit (``metadata.edits``), validate the whole result as
+``metacrm validate`` would, store what differs from the template as the overlay, write a
+new version, and change the schema, all in one transaction. A refused schema change (a
+required field over blanks, a type change over values) rolls everything back and reports
+the records in the way; ``preview`` reports the same without keeping anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine import metastore, rollups, schema_sync
+from metacrm.engine.errors import SchemaChangeRefused
+from metacrm.engine.registry import Registry
+from metacrm.engine.systables import meta_document, meta_state, meta_version
+from metacrm.engine.version_signal import VersionSignal
+from metacrm.metadata.checks import check_template_set
+from metacrm.metadata.diff import DiffLine, diff_documents
+from metacrm.metadata.edits import Draft, roll_back
+from metacrm.metadata.loader import DOCUMENT_KINDS, schema_validator
+from metacrm.metadata.overlay import make_overlay
+from metacrm.metadata.problems import DefinitionError, Problem, format_path
+
+Edit = Callable[[Draft], None]
+
+
+@dataclass
+class Outcome:
+    """What a change did (or, previewed, would do): its version, schema plan and diff."""
+
+    version: int | None
+    plan: schema_sync.Plan
+    diff: list[DiffLine] = field(default_factory=list)
+
+
+class _Preview(Exception):
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
+def change(engine: Engine, actor: str, summary: str, edit: Edit, *,
+           options: schema_sync.PlanOptions | None = None, preview: bool = False,
+           signal: VersionSignal | None = None) -> Outcome:
+    """Apply ``edit`` as a new metadata version with its schema change, atomically.
+
+    Raises ``EditRefused`` or ``DefinitionError`` (bad metadata, naming the path) or
+    ``SchemaChangeRefused`` (the data is in the way, naming the records); in each case
+    nothing is changed. With ``preview`` the outcome is computed, then rolled back.
+    """
+    try:
+        with engine.begin() as conn:
+            session = Session(bind=conn)
+            _lock(session)
+            rows = _rows(session)
+            before = metastore.effective_by_key(rows)
+            draft = Draft.copy_of(before)
+            edit(draft)
+            validate(draft)
+            diff = diff_documents(before, draft.documents)
+            if not diff:
+                return Outcome(None, schema_sync.Plan([]), [])
+            _store(session, rows, draft)
+            version = metastore.bump_version(session, actor, summary)
+            session.flush()
+            old, new = _registries(session)
+            planned = schema_sync.plan(conn, old, new, options)
+            if preview:
+                raise _Preview(Outcome(version, planned, diff))
+            schema_sync.apply(conn, planned, new)
+            conn.execute(update(meta_state).where(meta_state.c.id == 1)
+                         .values(schema_version=new.version))
+            database = metastore.instance_id(session)
+    except _Preview as shown:
+        return shown.outcome
+    _fill_new_computed(engine, planned, new)
+    if signal is not None:
+        signal.publish(database, version)
+    return Outcome(version, planned, diff)
+
+
+def _lock(session: Session) -> None:
+    """Metadata changes queue one behind the other (a row lock on PostgreSQL; SQLite's
+    write lock does the same at the first write)."""
+    session.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update())
+
+
+def _rows(session: Session) -> list[dict]:
+    return [dict(r._mapping) for r in session.execute(
+        select(meta_document.c.kind, meta_document.c.doc_key, meta_document.c.layer,
+               meta_document.c.template, meta_document.c.content))]
+
+
+def validate(draft: Draft) -> None:
+    """The same checks as ``metacrm validate``: each document's JSON Schema, then the
+    cross-references over the whole set."""
+    templates = draft.as_template_set()
+    problems: list[Problem] = []
+    for doc in templates.documents:
+        for error in schema_validator(DOCUMENT_KINDS[doc.kind]).iter_errors(doc.content):
+            problems.append(Problem(f"schema.{error.validator}", doc.source,
+                                    format_path(error.absolute_path), error.message))
+    if not problems:
+        problems = check_template_set(templates, known_objects=set())
+    if problems:
+        raise DefinitionError(problems)
+
+
+def _store(session: Session, rows: list[dict], draft: Draft) -> None:
+    """Each changed document's overlay becomes what differs from its base."""
+    base = {(r["kind"], r["doc_key"]): r for r in rows if r["layer"] == "base"}
+    overlays = {(r["kind"], r["doc_key"]): r for r in rows if r["layer"] == "overlay"}
+    for ident, content in draft.documents.items():
+        shipped = base.get(ident)
+        overlay = make_overlay(shipped["content"], content) if shipped else content
+        current = overlays.get(ident)
+        if overlay == (current["content"] if current else None):
+            continue
+        if overlay is None:
+            session.execute(delete(meta_document).where(
+                (meta_document.c.kind == ident[0]) & (meta_document.c.doc_key == ident[1])
+                & (meta_document.c.layer == "overlay")))
+        else:
+            metastore.upsert_document(session, ident[0], ident[1], "overlay", overlay,
+                                      shipped["template"] if shipped else None)
+
+
+def _registries(session: Session) -> tuple[Registry | None, Registry]:
+    _, schema_version = metastore.read_version(session)
+    return metastore.registry_at(session, schema_version), metastore.load_registry(session)
+
+
+def _fill_new_computed(engine: Engine, planned: schema_sync.Plan, registry: Registry) -> None:
+    """A formula or roll-up added to a table that has rows is computed for them at once."""
+    added = [c for c in planned.changes
+             if isinstance(c, schema_sync.AddColumn) and c.field.computed]
+    for change_ in added:
+        with engine.begin() as conn:
+            rollups.rebuild(conn, registry, registry.objects[change_.object], change_.field.name)
+
+
+# -- versions -----------------------------------------------------------------------------
+@dataclass
+class VersionInfo:
+    version: int
+    created_at: object
+    actor: str
+    summary: str
+
+
+def history(engine: Engine, limit: int = 50, before: int | None = None) -> list[VersionInfo]:
+    """The newest versions first, ``limit`` at a time (``before``: older than this one)."""
+    query = select(meta_version.c.version, meta_version.c.created_at, meta_version.c.actor,
+                   meta_version.c.summary).order_by(meta_version.c.version.desc()).limit(limit)
+    if before is not None:
+        query = query.where(meta_version.c.version < before)
+    with engine.connect() as conn:
+        return [VersionInfo(*row) for row in conn.execute(query)]
+
+
+def _snapshot_documents(session: Session, version: int) -> dict[tuple[str, str], dict]:
+    if version <= 0:
+        return {}
+    snapshot = session.execute(select(meta_version.c.snapshot)
+                               .where(meta_version.c.version == version)).scalar()
+    if snapshot is None:
+        raise LookupError(f"there is no version {version}")
+    return metastore.effective_by_key(snapshot)
+
+
+def version_diff(engine: Engine, version: int) -> list[DiffLine]:
+    """What ``version`` changed from the one before it."""
+    with Session(engine) as session:
+        after = _snapshot_documents(session, version)
+        return diff_documents(_snapshot_documents(session, version - 1), after)
+
+
+def rollback(engine: Engine, actor: str, version: int, *, preview: bool = False,
+             signal: VersionSignal | None = None) -> Outcome:
+    """A new version equal to ``version``, except that objects and fields added since are
+    archived, never dropped: a rollback loses no data."""
+    with Session(engine) as session:
+        target = Draft.copy_of(_snapshot_documents(session, version))
+    return change(engine, actor, f"roll back to version {version}",
+                  lambda draft: roll_back(draft, target), preview=preview, signal=signal)
+
+
+def refused_summary(exc: SchemaChangeRefused) -> list[dict]:
+    """The records in the way of a refused change, for the admin pages and the API."""
+    return [{"object": c.object, "field": c.field_name, "reason": c.reason, "count": c.count,
+             "sample": c.sample, "conversion": c.conversion} for c in exc.changes]
