@@ -15,6 +15,7 @@ from metacrm.engine import instance, metastore, rollups, users
 from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.systables import sys_user
+from metacrm.engine.template_export import ExportRefused, export_template
 from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import load_paths
 from metacrm.metadata.problems import DefinitionError
@@ -137,6 +138,18 @@ def template() -> None:
 def template_install(directory: str) -> None:
     _, engine = _engine()
     _install(engine, [directory])
+
+
+@template.command("export", help="Write the current objects, fields, picklists, business "
+                                  "types and layouts as a template folder.")
+@click.argument("directory", type=click.Path(file_okay=False))
+def template_export(directory: str) -> None:
+    _, engine = _engine()
+    try:
+        written = export_template(engine, directory)
+    except ExportRefused as exc:
+        _fail([str(exc)])
+    click.echo(f"exported {len(written)} file(s) to {directory}")
 
 
 @main.group(help="Plan and apply the database schema for the metadata.")

@@ -86,7 +86,7 @@ def test_user_create_and_a_duplicate(cli):
 
 
 @pytest.mark.parametrize("command", [[], ["init"], ["run"], ["demo"], ["validate"],
-                                     ["template", "install"], ["schema", "plan"],
+                                     ["template", "install"], ["template", "export"], ["schema", "plan"],
                                      ["schema", "apply"], ["user", "create"]])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
