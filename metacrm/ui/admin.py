@@ -18,13 +18,14 @@ from metacrm.ui import (
     admin_dimensions,
     admin_roles,
     admin_users,
+    admin_versions,
 )
 from metacrm.ui.admin_forms import actor, arg_int, choices
 from metacrm.ui.i18n import language
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-for child in (admin_users, admin_departments, admin_roles, admin_dimensions):
+for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions):
     bp.register_blueprint(child.bp)
 
 
