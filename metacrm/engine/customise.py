@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from metacrm.engine import metastore, rollups, schema_sync
+from metacrm.engine.db import writer
 from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import meta_document, meta_state, meta_version
@@ -29,6 +31,9 @@ from metacrm.metadata.overlay import make_overlay
 from metacrm.metadata.problems import DefinitionError, Problem, format_path
 
 Edit = Callable[[Draft], None]
+DDL_LOCK_TIMEOUT = "3s"
+DDL_ATTEMPTS = 3
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass
@@ -54,9 +59,26 @@ def change(engine: Engine, actor: str, summary: str, edit: Edit, *,
     ``SchemaChangeRefused`` (the data is in the way, naming the records); in each case
     nothing is changed. With ``preview`` the outcome is computed, then rolled back.
     """
+    for attempt in range(1, DDL_ATTEMPTS + 1):
+        try:
+            return _change(engine, actor, summary, edit, options, preview, signal)
+        except OperationalError as exc:  # a table stayed busy past the lock timeout
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE \
+                    or attempt == DDL_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _change(engine: Engine, actor: str, summary: str, edit: Edit,
+            options: schema_sync.PlanOptions | None, preview: bool,
+            signal: VersionSignal | None) -> Outcome:
     try:
-        with engine.begin() as conn:
+        with writer(engine).begin() as conn:
             session = Session(bind=conn)
+            if conn.dialect.name == "postgresql":
+                # Waiting long for a busy table would queue every writer behind the
+                # change; give up quickly and try again instead.
+                conn.execute(text(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'"))
             _lock(session)
             rows = _rows(session)
             before = metastore.effective_by_key(rows)
@@ -86,8 +108,8 @@ def change(engine: Engine, actor: str, summary: str, edit: Edit, *,
 
 
 def _lock(session: Session) -> None:
-    """Metadata changes queue one behind the other (a row lock on PostgreSQL; SQLite's
-    write lock does the same at the first write)."""
+    """Metadata changes queue one behind the other: a row lock on PostgreSQL, and on
+    SQLite the write lock that ``writer`` takes at BEGIN."""
     session.execute(select(meta_state.c.version).where(meta_state.c.id == 1).with_for_update())
 
 
@@ -141,7 +163,7 @@ def _fill_new_computed(engine: Engine, planned: schema_sync.Plan, registry: Regi
     added = [c for c in planned.changes
              if isinstance(c, schema_sync.AddColumn) and c.field.computed]
     for change_ in added:
-        with engine.begin() as conn:
+        with writer(engine).begin() as conn:
             rollups.rebuild(conn, registry, registry.objects[change_.object], change_.field.name)
 
 
