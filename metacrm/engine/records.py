@@ -67,6 +67,11 @@ class ObjectPlan:
         self.defaults.update({f.name: 0 for f in active if f.rollup and
                               f.rollup.function in ("count", "sum")})
         self.required = tuple(f.name for f in active if f.required and not f.kind.generated)
+        # Each business type's required fields beyond the fields' own.
+        fillable = {f.name for f in active if f.stored and not f.kind.generated}
+        self.type_required = {bt.name: tuple(n for n in bt.required if n in fillable
+                                             and n not in self.required)
+                              for bt in obj.business_types if bt.required}
         self.unique = tuple(f for f in active if f.unique)
         self.references = tuple(f for f in active if f.kind.references)
         self.numbered = tuple(f for f in active if f.kind.generated and f.pattern)
@@ -278,8 +283,14 @@ class Writer:
 
     def check_required(self, row: Mapping[str, Any], errors: dict[str, str],
                        only: Iterable[str] | None = None) -> None:
-        names = self.plan.required if only is None else [n for n in self.plan.required
-                                                          if n in only]
+        """The fields' own required ones, and the record's business type's. ``only``: the
+        changed fields (a changed business type brings in all of its own)."""
+        by_type = self.plan.type_required.get(row.get("business_type") or "", ())
+        names = [*self.plan.required, *by_type]
+        if only is not None:
+            only = set(only)
+            names = [n for n in names if n in only or ("business_type" in only
+                                                       and n in by_type)]
         for name in names:
             if row.get(name) is None:
                 errors.setdefault(name, Message("is required"))

@@ -7,7 +7,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 from metacrm.metadata.computed import compile_object
-from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_COLUMN_NAMES, InvalidValue
+from metacrm.metadata.fieldtypes import (
+    FIELD_TYPES,
+    SYSTEM_COLUMN_NAMES,
+    SYSTEM_FIELDS,
+    InvalidValue,
+)
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
@@ -39,8 +44,9 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str]) -> li
     all_objects = known_objects | set(names)
     built = {doc.name: build_object(doc.content, picklists) for doc in objects
              if names[doc.name] == 1}
+    fields_of = {doc.name: doc.content["fields"] for doc in objects}
     for doc in objects:
-        problems.extend(ObjectChecker(doc, all_objects, picklists, groups).run())
+        problems.extend(ObjectChecker(doc, all_objects, picklists, groups, fields_of).run())
         if doc.name in built:
             problems.extend(computed_problems(doc, built[doc.name], built))
     return problems
@@ -56,8 +62,10 @@ def computed_problems(doc: Document, obj: ObjectDef, objects: dict[str, ObjectDe
 class ObjectChecker:
     """Checks one object document against itself and the set it belongs to."""
 
-    def __init__(self, doc: Document, objects: set[str], picklists: dict, groups: set[str] | None):
+    def __init__(self, doc: Document, objects: set[str], picklists: dict, groups: set[str] | None,
+                 documents: dict[str, list[dict]] | None = None):
         self.doc = doc
+        self.documents = documents or {}  # object name -> its fields, for related lists
         self.raw = doc.content
         self.objects = objects
         self.picklists = picklists
@@ -210,6 +218,8 @@ class ObjectChecker:
                                        f"'{name}' is not a field of {raw['object']}")
         for b, bt in enumerate(raw.get("business_types", [])):
             yield from self._check_business_type(b, bt)
+        for r, related in enumerate(layouts.get("related", [])):
+            yield from self._check_related(r, related)
         for x, index in enumerate(raw.get("indexes", [])):
             for i, name in enumerate(index["fields"]):
                 if name not in self.queryable:
@@ -220,10 +230,23 @@ class ObjectChecker:
                                f"navigation group '{raw['group']}' is not in the template manifest")
 
     def _check_business_type(self, b: int, bt: dict) -> Iterator[Problem]:
-        for i, name in enumerate(bt.get("fields", [])):
-            if name not in self.active:
-                yield self.problem("business_type.field", ["business_types", b, "fields", i],
-                                   f"'{name}' is not a field of {self.raw['object']}")
+        for key in ("fields", "required"):
+            for i, name in enumerate(bt.get(key, [])):
+                if name not in self.active:
+                    yield self.problem(f"business_type.{key.rstrip('s')}",
+                                       ["business_types", b, key, i],
+                                       f"'{name}' is not a field of {self.raw['object']}")
+        shown = set(bt.get("fields", [])) or self.active
+        for i, name in enumerate(bt.get("required", [])):
+            if name in self.active and name not in shown:
+                yield self.problem("business_type.required", ["business_types", b, "required", i],
+                                   f"'{name}' is required but not among this type's fields")
+        for s, section in enumerate(bt.get("form", [])):
+            for i, name in enumerate(section["fields"]):
+                if name not in self.active:
+                    yield self.problem("business_type.form",
+                                       ["business_types", b, "form", s, "fields", i],
+                                       f"'{name}' is not a field of {self.raw['object']}")
         for name, values in bt.get("picklists", {}).items():
             field = self.fields.get(name)
             path = ["business_types", b, "picklists", name]
@@ -236,6 +259,30 @@ class ObjectChecker:
                 if value not in allowed:
                     yield self.problem("business_type.picklist", [*path, i],
                                        f"'{value}' is not an option of {name}")
+
+
+    def _check_related(self, r: int, related: dict) -> Iterator[Problem]:
+        """A related list names an object, its lookup to this one, and that object's fields."""
+        path = ["layouts", "related", r]
+        other, name = related["object"], related["field"]
+        if other not in self.objects:
+            yield self.problem("layout.related", [*path, "object"],
+                               f"'{other}' is not a known object")
+            return
+        fields = self.raw["fields"] if other == self.raw["object"] else \
+            self.documents.get(other)
+        if fields is None:  # an object of another set: its fields are not known here
+            return
+        by_name = {f["name"]: f for f in fields if not f.get("archived")}
+        f = by_name.get(name)
+        if f is None or f["type"] != "lookup" or f.get("target") != self.raw["object"]:
+            yield self.problem("layout.related", [*path, "field"],
+                               f"'{name}' is not a lookup from {other} to {self.raw['object']}")
+        known = set(by_name) | {s.name for s in SYSTEM_FIELDS}
+        for i, column in enumerate(related.get("columns", [])):
+            if column not in known or by_name.get(column, {}).get("type") == "lines":
+                yield self.problem("layout.related", [*path, "columns", i],
+                                   f"'{column}' is not a field of {other}")
 
 
 def _check_options(source: str, path: str, options: list[dict]) -> Iterator[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -117,19 +118,35 @@ class FieldDef:
 
 
 @dataclass(frozen=True)
+class SectionDef:
+    label: Label
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BusinessTypeDef:
     name: str
     key: str
     label: Label
-    departments: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()  # department names; empty: every department
     fields: tuple[str, ...] = ()  # empty: all fields
     picklists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    required: tuple[str, ...] = ()  # on top of the fields' own
+    form: tuple[SectionDef, ...] = ()  # empty: the object's layout
+
+    def offered_to(self, departments: Iterable[str]) -> bool:
+        """Whether a user in these departments (theirs and those above it) may pick it."""
+        return not self.departments or not set(self.departments).isdisjoint(departments)
 
 
 @dataclass(frozen=True)
-class SectionDef:
-    label: Label
-    fields: tuple[str, ...]
+class RelatedListDef:
+    """A related list on the detail page: ``object`` records whose ``field`` looks this
+    record up, showing ``columns`` (empty: the object's list columns)."""
+
+    object: str
+    field: str
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,7 @@ class ObjectDef:
     description: Label | None = None
     archived: bool = False
     validation_rules: tuple[ValidationRuleDef, ...] = ()
+    related: tuple[RelatedListDef, ...] | None = None  # None: every object looking it up
 
     @property
     def table_name(self) -> str:
@@ -197,6 +215,15 @@ class ObjectDef:
 
     def business_type(self, name: str) -> BusinessTypeDef | None:
         return next((b for b in self.business_types if b.name == name), None)
+
+    def form_of(self, bt: BusinessTypeDef | None) -> tuple[SectionDef, ...]:
+        """The form sections of a record of this type: its own, else the object's."""
+        return bt.form if bt is not None and bt.form else self.form
+
+    def required_of(self, bt: BusinessTypeDef | None) -> frozenset[str]:
+        """The fields a record of this type must fill: the fields' own and the type's."""
+        own = {f.name for f in self.active_fields if f.required}
+        return frozenset(own | set(bt.required if bt else ()))
 
 
 @dataclass(frozen=True)
@@ -282,17 +309,9 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
         list_columns=tuple(list_layout.get("columns", [n for n in active
                                                         if fields_by[n].stored][:6])),
         default_sort=list_layout.get("sort", "-created_at"),
-        form=tuple(SectionDef(Label.of(s.get("label")), tuple(s["fields"]))
-                   for s in layouts.get("form", [])) or
+        form=build_sections(layouts.get("form", [])) or
         (SectionDef(Label(en="Details", zh="基本信息"), tuple(active)),),
-        business_types=tuple(
-            BusinessTypeDef(name=b["name"], key=b.get("key", b["name"]),
-                            label=Label.of(b.get("label"), b["name"]),
-                            departments=tuple(b.get("departments", [])),
-                            fields=tuple(b.get("fields", [])),
-                            picklists={k: tuple(v) for k, v in b.get("picklists", {}).items()})
-            for b in raw.get("business_types", [])
-        ),
+        business_types=tuple(build_business_type(b) for b in raw.get("business_types", [])),
         features=tuple(raw.get("features", [])),
         indexes=tuple(IndexDef(tuple(i["fields"]), i.get("unique", False))
                       for i in raw.get("indexes", [])),
@@ -304,7 +323,22 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
                               condition=r["condition"], message=Label.of(r["message"]),
                               fields=tuple(r.get("fields", ())), active=r.get("active", True))
             for r in raw.get("validation_rules", [])),
+        related=tuple(RelatedListDef(r["object"], r["field"], tuple(r.get("columns", ())))
+                      for r in layouts["related"]) if "related" in layouts else None,
     )
+
+
+def build_sections(raw: list[dict]) -> tuple[SectionDef, ...]:
+    return tuple(SectionDef(Label.of(s.get("label")), tuple(s["fields"])) for s in raw)
+
+
+def build_business_type(raw: dict) -> BusinessTypeDef:
+    return BusinessTypeDef(
+        name=raw["name"], key=raw.get("key", raw["name"]),
+        label=Label.of(raw.get("label"), raw["name"]),
+        departments=tuple(raw.get("departments", [])), fields=tuple(raw.get("fields", [])),
+        picklists={k: tuple(v) for k, v in raw.get("picklists", {}).items()},
+        required=tuple(raw.get("required", [])), form=build_sections(raw.get("form", [])))
 
 
 def build_manifest(raw: dict) -> TemplateManifest:

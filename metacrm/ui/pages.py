@@ -6,6 +6,7 @@ the metadata; nothing here knows a specific object.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -228,18 +229,23 @@ def region_children(code: str | None):
 # -- forms ------------------------------------------------------------------------------
 def form_sections(obj: ObjectDef, bt: BusinessTypeDef | None,
                   shown: dict[str, FieldDef]) -> list[tuple[Any, list[FieldDef]]]:
-    """The layout's sections, limited to the business type's fields and to the fields the
-    user may see, in its order; dimension fields the layout does not place come first."""
+    """The business type's own sections (else the layout's), limited to its fields and to
+    the fields the user may see, in their order; dimension fields the layout does not place
+    come first. The type's required fields are marked required."""
     allowed = set(bt.fields) if bt and bt.fields else None
-    placed = {n for section in obj.form for n in section.fields}
+    form = obj.form_of(bt)
+    placed = {n for section in form for n in section.fields}
+    required = set(bt.required) if bt else set()
     sections = []
-    for i, section in enumerate(obj.form):
+    for i, section in enumerate(form):
         names = list(section.fields)
         if i == 0:
             names += [f.name for f in obj.dimension_fields if f.name not in placed]
         fields = [obj.all_fields[n] for n in names
                   if n in shown and n in obj.all_fields and not obj.all_fields[n].archived
                   and (allowed is None or n in allowed)]
+        fields = [dataclasses.replace(f, required=True) if f.name in required
+                  and not f.required else f for f in fields]
         if fields:
             sections.append((section.label, fields))
     return sections
@@ -410,16 +416,47 @@ def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | Non
     return obj.business_type(name or "") or None
 
 
+def user_departments() -> set[str]:
+    """The names of the user's department and of the departments above it: a business
+    type for a department is offered in its sub-departments too."""
+    user_dept = actor().department_id
+    if user_dept is None:
+        return set()
+    tree = {d.id: d for d in org.departments(db())}
+    names, current = set(), tree.get(user_dept)
+    while current is not None:
+        names.add(current.name)
+        current = tree.get(current.parent_id) if current.parent_id is not None else None
+    return names
+
+
+def offered_types(obj: ObjectDef) -> list[BusinessTypeDef]:
+    """The business types the user may create records of: those for one of their
+    departments or for every department; an administrator may use them all."""
+    if actor().is_admin or not any(bt.departments for bt in obj.business_types):
+        return list(obj.business_types)
+    held = user_departments()
+    return [bt for bt in obj.business_types if bt.offered_to(held)]
+
+
 @bp.route("/o/<object_name>/new", methods=["GET", "POST"])
 def create(object_name: str):
     obj = object_or_404(object_name)
     permissions.require(db(), actor(), obj, "create")
     chosen = request.values.get("business_type")
-    if len(obj.business_types) > 1 and not business_type_for(obj, chosen):
+    offered = offered_types(obj)
+    if obj.business_types and not offered:
+        abort(403)
+    bt = business_type_for(obj, chosen)
+    refused = bt is not None and bt not in offered
+    if refused or (len(offered) > 1 and bt is None):
         args = {k: v for k, v in request.args.items() if k != "business_type"}
-        return render_template("choose_type.html", obj=obj, args=args)
-    bt = business_type_for(obj, chosen) or (obj.business_types[0] if obj.business_types
-                                            else None)
+        message = _("Your department may not create records of the business type "
+                    "%(type)s.", type=bt.label.get(language())) if refused and bt else None
+        status = 403 if refused and request.method == "POST" else 200
+        return render_template("choose_type.html", obj=obj, types=offered, args=args,
+                               refused=message), status
+    bt = bt or (offered[0] if offered else None)
     fields = [f for _, fs in form_sections(obj, bt, on_forms(obj)) for f in fs]
     if request.method == "GET":
         defaults = {f.name: f.default for f in fields if f.default is not None}
@@ -494,15 +531,31 @@ def record_may(obj: ObjectDef, record_id: int, operations: tuple[str, ...]) -> d
                                          operations)
 
 
+def related_specs(obj: ObjectDef) -> list[tuple[ObjectDef, str, tuple[str, ...]]]:
+    """(object, lookup, columns) of each related list: the layout's, in its order, else
+    every object looking this one up with its list columns."""
+    if obj.related is None:
+        return [(other, name, ()) for other, name in registry().referrers(obj.name)]
+    out = []
+    for spec in obj.related:
+        other = registry().objects.get(spec.object)
+        f = other.all_fields.get(spec.field) if other is not None else None
+        if other is None or other.archived or f is None or f.archived:
+            continue  # archived since the layout named it
+        out.append((other, spec.field, spec.columns))
+    return out
+
+
 def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     out = []
-    for other, field_name in registry().referrers(obj.name):
+    for other, field_name, chosen in related_specs(obj):
         if other.all_fields[field_name].master:
             continue  # line items: the record's own lines table shows them
         if not permissions.can(db(), actor(), other, "read"):
             continue
         shown = visible(other)
-        columns = [c for c in other.list_columns if c != field_name and c in shown][:4]
+        columns = [c for c in chosen if c in shown] if chosen else \
+            [c for c in other.list_columns if c != field_name and c in shown][:4]
         page = records_page(other, query.ListParams(
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
