@@ -3,8 +3,8 @@
 An overlay has the shape of the document it changes, but only the parts that differ.
 Lists of items (fields, options, business types) are matched by stable key, so a
 relabelled or renamed item keeps its local changes; ``{"key": k, "_removed": true}``
-drops an item and ``null`` drops a key. An overlay list that names every item of the
-base list also gives their order (a reorder); otherwise new items follow the base's.
+drops an item and ``null`` drops a key. The base items an overlay list names take its
+order, in their own slots; an overlay naming every base item gives the whole order.
 """
 
 from __future__ import annotations
@@ -42,19 +42,23 @@ def merge(base: Any, overlay: Any) -> Any:
 
 def _merge_items(base: list[dict], overlay: list[dict]) -> list[dict]:
     changes = {item_key(i): i for i in overlay}
-    if all(item_key(i) in changes for i in base):  # the overlay gives the order
-        by_key = {item_key(i): i for i in base}
+    by_key = {item_key(i): i for i in base}
+    if all(k in changes for k in by_key):  # the overlay gives the whole order
         return [merge(by_key[k], _strip(c)) if k in by_key else c
                 for k, c in changes.items() if not c.get("_removed")]
+    # The base items it names keep their slots but take its order (a local reorder
+    # survives a template upgrade that adds items); new items follow.
+    named = iter([k for k in changes if k in by_key])
     out = []
     for item in base:
-        key = item_key(item)
-        change = changes.pop(key, None)
+        key = next(named) if item_key(item) in changes else item_key(item)
+        item = by_key[key]
+        change = changes.get(key)
         if change is None:
             out.append(item)
         elif not change.get("_removed"):
             out.append(merge(item, _strip(change)))
-    out.extend(i for i in changes.values() if not i.get("_removed"))
+    out.extend(i for k, i in changes.items() if k not in by_key and not i.get("_removed"))
     return out
 
 
