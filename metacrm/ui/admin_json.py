@@ -45,6 +45,18 @@ def arg_int(name: str) -> int:
     return int(raw)
 
 
+def strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed({key: Message("must be a list of names")})
+    return value
+
+
+def arg_flag(name: str) -> bool:
+    """A yes/no query argument: ``?preview=1`` (or true, yes)."""
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
 def created(body: dict[str, Any], location: str) -> Response:
     response = jsonify(body)
     response.status_code = 201

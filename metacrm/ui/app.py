@@ -15,7 +15,7 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.metastore import RegistryCache, ensure_system_tables
 from metacrm.engine.users import load_actor
 from metacrm.engine.version_signal import VersionSignal
-from metacrm.ui import admin, admin_api, api, auth, pages, scenes, sharing
+from metacrm.ui import admin, admin_api, admin_meta_api, api, auth, pages, scenes, sharing
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.i18n import init_i18n
 from metacrm.ui.runtime import Runtime, close_db, db
@@ -70,13 +70,14 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # bearer tokens, not cookies, authorise API writes
     csrf.exempt(admin_api.bp)
+    csrf.exempt(admin_meta_api.bp)
     init_i18n(app)
     # JSON for attribute values: a plain string, so Jinja escapes its quotes.
     app.jinja_env.filters["json_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp, sharing.bp, admin.bp,
-                      admin_api.bp):
+                      admin_api.bp, admin_meta_api.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request
