@@ -16,6 +16,7 @@ from metacrm.ui import (
     admin_data,
     admin_departments,
     admin_dimensions,
+    admin_objects,
     admin_roles,
     admin_users,
     admin_versions,
@@ -25,7 +26,8 @@ from metacrm.ui.i18n import language
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions):
+for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions,
+              admin_objects):
     bp.register_blueprint(child.bp)
 
 
