@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from metacrm.engine import dimensions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
-from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES, REGION_LEVELS
+from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import admin_changes
 from metacrm.ui.runtime import db, registry
@@ -56,6 +56,8 @@ MANAGED = ("type", "label", "help", "required", "unique", "indexed", "default", 
            "precision", "scale", "currency_symbol", "options", "picklist", "depends_on",
            "target", "master", "filter", "via", "dimension", "pattern", "expression",
            "returns", "rollup", "region_level")
+ALWAYS = ("type", "label", "help")
+SHOWN_AS = {"picklist": "options"}
 ROLLUP_FUNCTIONS = ("count", "sum", "min", "max")
 
 
@@ -200,9 +202,11 @@ def raw_field(v: dict[str, Any], field_type: str) -> dict[str, Any]:
 def default_of(key: str, raw: dict[str, Any]) -> Any:
     """What a missing key means, so that typing the default in changes nothing."""
     kind = FIELD_TYPES.get(raw.get("type", ""))
+    if key == "returns" and kind is not None and kind.computed:
+        return "integer" if (raw.get("rollup") or {}).get("function") == "count" else "decimal"
     if key == "scale" and kind is not None:
-        return FIELD_TYPES[raw.get("returns") or "decimal"].default_scale if kind.computed \
-            else kind.default_scale
+        return FIELD_TYPES[raw.get("returns") or default_of("returns", raw) or "decimal"] \
+            .default_scale if kind.computed else kind.default_scale
     return {"required": False, "unique": False, "indexed": False, "master": False,
             "precision": 18, "region_level": 3, "currency_symbol": "¥"}.get(key)
 
@@ -216,14 +220,21 @@ def _raw_of(draft: Draft, object_name: str, name: str) -> dict[str, Any]:
 
 def change_field(draft: Draft, object_name: str, name: str, new: dict[str, Any]) -> None:
     """Only what differs: the stable key, option colours and the keys the form does not
-    own stay as they are."""
+    show stay as they are (unless the type changes: then the old type's keys go)."""
     current = _raw_of(draft, object_name, name)
     if "options" in new:
         kept = {o["value"]: o for o in current.get("options", [])}
         new = {**new, "options": [{**kept.get(o["value"], {}), **o} for o in new["options"]]}
+    retyped = current.get("type") != new["type"]
     changes = {}
     for key in MANAGED:
-        if current.get(key, default_of(key, current)) != new.get(key, default_of(key, new)):
+        if not (retyped or key in ALWAYS or shows(new["type"], SHOWN_AS.get(key, key))):
+            continue  # e.g. a lookup's "indexed", which its form does not show
+        before = current.get(key, default_of(key, current))
+        after = new.get(key, default_of(key, new))
+        if key == "default" and not isinstance(before, list | dict):  # 13 in YAML, "13" typed
+            before, after = (None if x is None else str(x) for x in (before, after))
+        if before != after:
             changes[key] = new.get(key)
     if changes:
         edits.update_field(draft, object_name, name, changes)
@@ -249,8 +260,7 @@ def render_form(obj: ObjectDef, field_type: str, values: dict[str, Any], *,
         picklists=list(reg.picklists.values()), dimensions=dimensions.all_dimensions(db()),
         controlling=[f for f in obj.active_fields if f.type == "select"
                      and (field is None or f.name != field.name)],
-        returns_types=COMPUTED_RESULT_TYPES, rollup_functions=ROLLUP_FUNCTIONS,
-        region_levels=REGION_LEVELS), status
+        returns_types=COMPUTED_RESULT_TYPES, rollup_functions=ROLLUP_FUNCTIONS), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
