@@ -310,3 +310,21 @@ def roll_back(draft: Draft, target: Draft) -> None:
     for name, content in wanted.items():
         if name not in current:
             draft.put("object", copy.deepcopy(content))
+
+
+# -- layout parts (admin pages) -------------------------------------------------------------
+def set_layout_part(draft: Draft, object_name: str, part: str, value: list | dict | None) -> None:
+    """Replace one part of the layouts (form, list or related), keeping the others. ``None``
+    drops it (the default applies); an empty related list means no related lists at all."""
+    if part not in ("form", "list", "related"):
+        raise EditRefused("layouts", f"there is no layout part '{part}'")
+    obj = draft.object(object_name)
+    layouts = dict(obj.get("layouts", {}))
+    if value is None:
+        layouts.pop(part, None)
+    else:
+        layouts[part] = value
+    if layouts:
+        obj["layouts"] = layouts
+    else:
+        obj.pop("layouts", None)

@@ -16,8 +16,11 @@ from metacrm.ui import (
     admin_data,
     admin_departments,
     admin_dimensions,
+    admin_layouts,
     admin_objects,
+    admin_picklists,
     admin_roles,
+    admin_types,
     admin_users,
     admin_versions,
 )
@@ -27,7 +30,7 @@ from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions,
-              admin_objects):
+              admin_objects, admin_types, admin_layouts, admin_picklists):
     bp.register_blueprint(child.bp)
 
 
