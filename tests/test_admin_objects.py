@@ -152,6 +152,12 @@ ADDED = {
     "region": ({"region_level": "2"}, lambda f: f.region_level == 2),
     "formula": ({"expression": "len(name)", "returns": "integer"},
                 lambda f: (f.expression, f.returns) == ("len(name)", "integer")),
+    "currency": ({"currency_symbol": "$", "precision": "14"},
+                 lambda f: (f.currency_symbol, f.precision) == ("$", 14)),
+    "email": ({"unique": "1"}, lambda f: f.unique),
+    "user": ({"required": "1"}, lambda f: f.required),
+    "textarea": ({"max_length": "500", "help_en": "Notes", "help_zh": "备注"},
+                 lambda f: (f.max_length, f.help.zh) == (500, "备注")),
 }
 
 
@@ -163,6 +169,15 @@ def test_a_field_of_each_kind_is_added_with_its_settings(english, equipment, fie
     added = field_of(equipment, "thing")
     assert added.type == field_type and added.label.zh == "东西"
     assert check(added)
+
+
+def test_a_roll_up_summarises_the_related_records(english, engine):
+    response = english.post("/admin/objects/customer/fields/new?type=rollup", {
+        "type": "rollup", **field_form("deal_count", "Deals", "商机数"),
+        "rollup_object": "opportunity", "rollup_via": "customer", "rollup_function": "count"})
+    assert response.status_code == 302, problems_of(response)
+    rollup = field_of(engine, "deal_count", "customer").rollup
+    assert (rollup.object, rollup.via, rollup.function) == ("opportunity", "customer", "count")
 
 
 def test_the_form_shows_only_the_settings_of_the_chosen_type(english, equipment):
@@ -382,3 +397,11 @@ def test_saving_an_unchanged_field_form_changes_nothing(english, engine, registr
                                     {"type": f.type, **form})
             assert response.status_code == 302, (obj.name, f.name, problems_of(response))
     assert version(engine) == before
+
+
+def test_every_field_of_the_sample_opens_in_its_edit_form(english, registry):
+    for obj in registry.active_objects:
+        assert english.get(f"/admin/objects/{obj.name}").status_code == 200
+        for f in obj.fields:
+            html = english.text(f"/admin/objects/{obj.name}/fields/{f.name}/edit")
+            assert f'name="type" value="{f.type}"' in html
