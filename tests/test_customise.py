@@ -267,3 +267,18 @@ def test_a_deactivated_option_is_not_chosen_anew(engine, admin):
     with pytest.raises(ValidationFailed) as refused:
         create(engine, admin, "customer", name="ACME", industry="retail")
     assert "industry" in refused.value.fields
+
+
+def test_a_fill_value_that_does_not_fit_the_field_is_a_refusal(equipment, admin):
+    add(equipment, {"name": "weight", "type": "integer", "label": label("Weight", "重量")})
+    create(equipment, admin, "equipment", name="Lathe")
+    options = PlanOptions({"equipment.weight": Conversion("fill", "heavy")})
+    with pytest.raises(SchemaChangeRefused, match="does not fit"):
+        run(equipment, lambda d: edits.update_field(d, "equipment", "weight",
+                                                    {"required": True}), options=options)
+
+
+def test_reordering_fields_reorders_them_within_their_form_sections(engine):
+    run(engine, lambda d: edits.order_fields(d, "customer", ["deal_status", "code"]))
+    first = registry_of(engine).objects["customer"].form[0].fields
+    assert first[:2] == ("deal_status", "code")

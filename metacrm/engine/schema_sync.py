@@ -327,9 +327,24 @@ class Planner:
         if count and value is None:
             yield Refused(obj.name, field_name=f.name, count=count, conversion="fill",
                           reason="a new required field needs a default for the existing records")
+            return
+        fill = self._fill_value(obj, f, value, count) if count else None
+        if isinstance(fill, Refused):
+            yield fill
         else:
-            yield AddColumn(obj.name, field=f,
-                            fill=f.kind.coerce(value, f) if count and value is not None else None)
+            yield AddColumn(obj.name, field=f, fill=fill)
+
+    @staticmethod
+    def _fill_value(obj: ObjectDef, f: FieldDef, value: Any, count: int) -> Any:
+        """The value to fill blanks with, as the field stores it; a Refused when it does
+        not fit the field."""
+        from metacrm.metadata.fieldtypes import InvalidValue
+
+        try:
+            return f.kind.coerce(value, f)
+        except InvalidValue as exc:
+            return Refused(obj.name, field_name=f.name, count=count, conversion="fill",
+                           reason=f"the value to fill in does not fit the field: {exc}")
 
     def _removed(self, obj: ObjectDef, before: FieldDef) -> Iterator[Change]:
         if f"{obj.name}.{before.name}" in self.options.purge:
@@ -362,8 +377,9 @@ class Planner:
             if fill is not None and fill.value is not None:
                 count = self.conn.execute(select(func.count()).select_from(table)
                                           .where(column.is_(None))).scalar()
-                yield FillBlanks(obj.name, field=after, count=count,
-                                 value=after.kind.coerce(fill.value, after))
+                value = self._fill_value(obj, after, fill.value, count)
+                yield value if isinstance(value, Refused) else FillBlanks(
+                    obj.name, field=after, count=count, value=value)
             else:
                 yield from self._count(obj, table, after, column.is_(None),
                                        "required, but some records have no value",

@@ -155,6 +155,11 @@ def order_fields(draft: Draft, object_name: str, names: list[str]) -> None:
                           if unknown else "a field is named twice")
     rest = [f for f in obj["fields"] if f["name"] not in set(names)]
     obj["fields"] = [by_name[n] for n in names] + rest
+    position = {f["name"]: i for i, f in enumerate(obj["fields"])}
+    forms = [obj.get("layouts", {}).get("form", []),
+             *(bt.get("form", []) for bt in obj.get("business_types", []))]
+    for section in (s for form in forms for s in form):  # the forms follow, per section
+        section["fields"].sort(key=lambda n: position.get(n, len(position)))
 
 
 def archive_field(draft: Draft, object_name: str, name: str) -> None:
