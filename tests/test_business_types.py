@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import demo, org, records, users
+from metacrm.engine import demo, org, records, systables, users
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import ValidationFailed
 from metacrm.metadata.loader import load_paths
@@ -149,6 +150,19 @@ def test_a_type_of_another_department_is_refused_on_create(app, company, session
     assert response.status_code == 403
     assert "大客户" in response.get_data(as_text=True)
     assert session.execute(registry.table("customer").select()).first() is None
+
+
+def test_the_records_service_refuses_a_type_of_another_department(company, session,
+                                                                  registry):
+    clerk_id = session.execute(sa.select(systables.sys_user.c.id).where(
+        systables.sys_user.c.username == "clerk")).scalar_one()
+    clerk = users.load_actor(session, clerk_id)
+    with pytest.raises(ValidationFailed) as refused:
+        records.create(session, registry, "customer", {
+            "name": "API Co", "business_type": "key_account", "industry": "it",
+            "phone": "1"}, actor=clerk)
+    assert "business_type" in refused.value.fields
+    session.rollback()
 
 
 # -- related lists ----------------------------------------------------------------------

@@ -96,6 +96,21 @@ def departments(session: Session) -> list[Department]:
     return out
 
 
+def names_upward(session: Session, department_id: int | None) -> set[str]:
+    """The names of a department and of those above it: what a business type offered to
+    a department (by name, so templates stay portable) reaches."""
+    d = sys_department
+    names: set[str] = set()
+    while department_id is not None:
+        row = session.execute(select(d.c.name, d.c.parent_id).where(d.c.id == department_id)
+                              ).first()
+        if row is None or row.name in names:
+            break
+        names.add(row.name)
+        department_id = row.parent_id
+    return names
+
+
 def subtree_ids(session: Session, department_id: int) -> set[int]:
     return set(session.execute(permissions.department_tree(department_id)).scalars())
 

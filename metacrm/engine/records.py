@@ -16,7 +16,16 @@ from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, dimensions, lines, lookup_filters, permissions, rollups, sequences
+from metacrm.engine import (
+    audit,
+    dimensions,
+    lines,
+    lookup_filters,
+    org,
+    permissions,
+    rollups,
+    sequences,
+)
 from metacrm.engine.actor import Actor
 from metacrm.engine.computing import Computer
 from metacrm.engine.errors import (
@@ -323,6 +332,15 @@ class Writer:
                         "'%(value)s' is not available when %(field)s is '%(controller)s'",
                         value=item, field=f.depends_on, controller=controller or ""))
 
+    def check_type_offered(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
+        """A business type limited to some departments is for their users (and admins)."""
+        bt = self.obj.business_type(row.get("business_type") or "")
+        if bt is None or not bt.departments or self.actor.is_admin:
+            return
+        if not bt.offered_to(org.names_upward(self.session, self.actor.department_id)):
+            errors.setdefault("business_type", Message(
+                "business type %(type)s is not offered to your department", type=bt.name))
+
     def check_business_type(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
         self.check_dependent(row, errors)
         if not self.plan.picklist_limits:
@@ -476,6 +494,7 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
             if value is not None or name not in WRITABLE_SYSTEM:  # None keeps the default
                 row[name] = value
         w.check_business_type(row, errors)
+        w.check_type_offered(row, errors)
         _raise(errors, row=i if many else None)
         rows.append(row)
         given.append(set(coerced))
@@ -570,6 +589,8 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
     merged = {**current, **changes}
     w.check_required(merged, errors, only=changes)
     w.check_business_type(merged, errors)
+    if "business_type" in changes:
+        w.check_type_offered(merged, errors)
     _raise(errors)
     if not changes and not submitted_lines:
         return current

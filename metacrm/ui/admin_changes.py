@@ -17,10 +17,8 @@ from flask_babel import gettext as _
 
 from metacrm.engine import customise, schema_sync
 from metacrm.engine.errors import SchemaChangeRefused
-from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.ui import customising
 from metacrm.ui.admin_forms import actor
-from metacrm.ui.i18n import translate
 
 STEP = "_step"  # "" (first try), "preview" (answers given), "apply" (confirmed)
 FILL = "fill:"  # fill:<object>.<field> = the value for blank records
@@ -62,28 +60,19 @@ def submit(summary: str, edit: customise.Edit, *, on_problems: Callable[[Problem
         customising.apply(actor().username, summary, edit, options=options)
     except SchemaChangeRefused as exc:
         return _preview(exc.changes, title, back, options)
-    except InvalidValue as exc:  # a fill value that does not fit the field: ask again
-        return _preview(_refusals(summary, edit), title, back, options,
-                        error=translate(exc.message), status=422)
     except customising.REFUSALS as exc:
         return on_problems(customising.problems(exc))
     return None
 
 
-def _refusals(summary: str, edit: customise.Edit) -> list:
-    """The change's refusals without any answer (a preview: nothing is kept)."""
-    return customising.apply(actor().username, summary, edit, preview=True).plan.refused
-
-
 def _preview(refused: list, title: str, back: str, options: schema_sync.PlanOptions, *,
-             plan: schema_sync.Plan | None = None, error: str | None = None,
-             status: int = 409):
+             plan: schema_sync.Plan | None = None):
     consequences = _consequences(plan) if plan is not None else []
     return render_template(
         "admin/change_preview.html", title=title, back=back, refused=refused,
-        consequences=consequences, confirm=plan is not None, error=error,
+        consequences=consequences, confirm=plan is not None,
         original=original_form(), answers=options.conversions, fill=FILL, convert=CONVERT,
-        step=STEP, action=request.full_path.rstrip("?")), status if plan is None else 200
+        step=STEP, action=request.full_path.rstrip("?")), 409 if plan is None else 200
 
 
 def _consequences(plan: schema_sync.Plan) -> list[dict[str, Any]]:

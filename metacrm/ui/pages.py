@@ -417,17 +417,7 @@ def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | Non
 
 
 def user_departments() -> set[str]:
-    """The names of the user's department and of the departments above it: a business
-    type for a department is offered in its sub-departments too."""
-    user_dept = actor().department_id
-    if user_dept is None:
-        return set()
-    tree = {d.id: d for d in org.departments(db())}
-    names, current = set(), tree.get(user_dept)
-    while current is not None:
-        names.add(current.name)
-        current = tree.get(current.parent_id) if current.parent_id is not None else None
-    return names
+    return org.names_upward(db(), actor().department_id)
 
 
 def offered_types(obj: ObjectDef) -> list[BusinessTypeDef]:
