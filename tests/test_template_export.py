@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from conftest import fresh_database
 from metacrm.engine import customise, instance, metastore
 from metacrm.engine.db import make_engine
 from metacrm.engine.template_export import ExportRefused, export_template
 from metacrm.metadata import edits
 from metacrm.metadata.loader import load_paths
+
+from conftest import fresh_database
 
 
 def customised(engine) -> None:

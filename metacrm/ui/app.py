@@ -18,7 +18,7 @@ from metacrm.engine.version_signal import VersionSignal
 from metacrm.ui import admin, admin_api, admin_meta_api, api, auth, pages, scenes, sharing
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.i18n import init_i18n
-from metacrm.ui.runtime import Runtime, close_db, db
+from metacrm.ui.runtime import Runtime, close_db, db, registry
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 SECURITY_HEADERS = {
@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     init_i18n(app)
     # JSON for attribute values: a plain string, so Jinja escapes its quotes.
     app.jinja_env.filters["json_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
+    # The registry first: its version check must not wait for a second pooled connection
+    # while the request's own session holds one (a deadlock under many threads).
+    app.before_request(lambda: registry() and None)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp, sharing.bp, admin.bp,
