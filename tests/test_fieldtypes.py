@@ -81,11 +81,14 @@ def test_max_length_of_the_field_overrides_the_type_default():
         f.kind.coerce("abcd", f)
 
 
-def test_inactive_options_cannot_be_chosen():
+def test_inactive_options_stay_valid_values():
+    """Records may hold a deactivated option; the records service refuses choosing it
+    anew (tests/test_customise.py)."""
     f = field("select", options=[{"value": "old", "label": {"en": "O", "zh": "旧"},
                                   "active": False}, {"value": "new", "label": {"en": "N", "zh": "新"}}])
+    assert f.kind.coerce("old", f) == "old"
     with pytest.raises(InvalidValue):
-        f.kind.coerce("old", f)
+        f.kind.coerce("gone", f)
 
 
 @pytest.mark.parametrize("type_, value, lang, shown", [
