@@ -78,7 +78,8 @@ def _change(engine: Engine, actor: str, summary: str, edit: Edit,
             if conn.dialect.name == "postgresql":
                 # Waiting long for a busy table would queue every writer behind the
                 # change; give up quickly and try again instead.
-                conn.execute(text(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'"))
+                conn.execute(text("SELECT set_config('lock_timeout', :value, true)"),
+                             {"value": DDL_LOCK_TIMEOUT})
             _lock(session)
             rows = _rows(session)
             before = metastore.effective_by_key(rows)
