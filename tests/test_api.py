@@ -60,6 +60,14 @@ def test_an_object_definition_is_complete(api):
     assert body["layouts"]["form"][0]["label"]["zh"] == "基本信息"
 
 
+def test_an_object_definition_tells_business_types_and_related_lists(api):
+    body = api.get("/api/v1/objects/customer").get_json()
+    key_account = next(b for b in body["business_types"] if b["name"] == "key_account")
+    assert key_account["required"] == ["industry", "phone"]
+    assert key_account["form"][0]["label"]["en"] == "Account profile"
+    assert [r["object"] for r in body["layouts"]["related"]][:2] == ["opportunity", "contact"]
+
+
 def test_unknown_object_is_404(api):
     assert error_of(api.get("/api/v1/objects/spaceship/records"))["code"] == "not_found"
 

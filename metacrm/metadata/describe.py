@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metacrm.metadata.model import FieldDef, ObjectDef, OptionDef
+from metacrm.metadata.model import FieldDef, ObjectDef, OptionDef, SectionDef
 
 
 def _option(o: OptionDef) -> dict[str, Any]:
@@ -42,6 +42,10 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
     return out
 
 
+def _sections(sections: tuple[SectionDef, ...]) -> list[dict[str, Any]]:
+    return [{"label": s.label.as_dict(), "fields": list(s.fields)} for s in sections]
+
+
 def describe_object(obj: ObjectDef) -> dict[str, Any]:
     return {
         "name": obj.name, "key": obj.key, "label": obj.label.as_dict(),
@@ -51,10 +55,14 @@ def describe_object(obj: ObjectDef) -> dict[str, Any]:
         "business_types": [
             {"name": b.name, "key": b.key, "label": b.label.as_dict(),
              "departments": list(b.departments), "fields": list(b.fields),
-             "picklists": {k: list(v) for k, v in b.picklists.items()}}
+             "picklists": {k: list(v) for k, v in b.picklists.items()},
+             "required": list(b.required), "form": _sections(b.form) or None}
             for b in obj.business_types],
         "layouts": {
-            "form": [{"label": s.label.as_dict(), "fields": list(s.fields)} for s in obj.form],
+            "form": _sections(obj.form),
             "list": {"columns": list(obj.list_columns), "sort": obj.default_sort},
+            "related": None if obj.related is None else [
+                {"object": r.object, "field": r.field, "columns": list(r.columns)}
+                for r in obj.related],
         },
     }
