@@ -26,9 +26,9 @@ from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.checks import check_template_set
 from metacrm.metadata.diff import DiffLine, diff_documents
 from metacrm.metadata.edits import Draft, roll_back
-from metacrm.metadata.loader import DOCUMENT_KINDS, schema_validator
+from metacrm.metadata.loader import DOCUMENT_KINDS, schema_problem, schema_validator
 from metacrm.metadata.overlay import make_overlay
-from metacrm.metadata.problems import DefinitionError, Problem, format_path
+from metacrm.metadata.problems import DefinitionError, Problem
 
 Edit = Callable[[Draft], None]
 DDL_LOCK_TIMEOUT = "3s"
@@ -126,9 +126,8 @@ def validate(draft: Draft) -> None:
     templates = draft.as_template_set()
     problems: list[Problem] = []
     for doc in templates.documents:
-        for error in schema_validator(DOCUMENT_KINDS[doc.kind]).iter_errors(doc.content):
-            problems.append(Problem(f"schema.{error.validator}", doc.source,
-                                    format_path(error.absolute_path), error.message))
+        problems.extend(schema_problem(doc.source, error) for error in
+                        schema_validator(DOCUMENT_KINDS[doc.kind]).iter_errors(doc.content))
     if not problems:
         problems = check_template_set(templates, known_objects=set())
     if problems:

@@ -59,7 +59,8 @@ class TemplateSet:
         return found[0] if found else None
 
 
-def _schema_problem(source: str, error: ValidationError) -> Problem:
+def schema_problem(source: str, error: ValidationError) -> Problem:
+    """A JSON Schema error as a problem of ``source``, in words a template author reads."""
     message = error.message
     if error.validator == "additionalProperties":
         message = message.replace("Additional properties are not allowed", "unknown key")
@@ -107,7 +108,7 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
     errors = sorted(schema_validator(DOCUMENT_KINDS[kind]).iter_errors(raw),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        return None, [_schema_problem(display, e) for e in errors]
+        return None, [schema_problem(display, e) for e in errors]
     name = raw[kind] if isinstance(raw[kind], str) else kind
     return Document(kind, name, display, raw), []
 
