@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -156,6 +156,16 @@ def _store(session: Session, rows: list[dict], draft: Draft) -> None:
 def _registries(session: Session) -> tuple[Registry | None, Registry]:
     _, schema_version = metastore.read_version(session)
     return metastore.registry_at(session, schema_version), metastore.load_registry(session)
+
+
+def values_held(session: Session, registry: Registry, object_name: str, field_name: str) -> int:
+    """What purging a field deletes: its values in every record, the recycle bin's too."""
+    obj = registry.objects[object_name]
+    f = obj.all_fields[field_name]
+    if not f.stored:
+        return 0
+    column = registry.table(obj).c[f.column]
+    return session.execute(select(func.count(column))).scalar_one()
 
 
 def _fill_new_computed(engine: Engine, planned: schema_sync.Plan, registry: Registry) -> None:

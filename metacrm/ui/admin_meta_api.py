@@ -108,12 +108,10 @@ def _documents() -> dict[tuple[str, str], dict]:
     return metastore.effective_by_key(dict(r._mapping) for r in rows)
 
 
-def _count(object_name: str, column: str | None = None, **where: Any) -> int:
-    """Rows of the object's table (all of them, the recycle bin too) with a value in
-    ``column``, or matching ``where``."""
+def _count(object_name: str, **where: Any) -> int:
+    """Rows of the object's table (all of them, the recycle bin too) matching ``where``."""
     table = registry().table(object_name)
-    counted = func.count(table.c[column]) if column else func.count()
-    query = select(counted).select_from(table)
+    query = select(func.count()).select_from(table)
     for name, value in where.items():
         query = query.where(table.c[name] == value)
     return db().execute(query).scalar_one()
@@ -201,7 +199,8 @@ def purge_field(object_name: str, field_name: str):
     body = json_body()
     only(body, ("confirm",))
     f = registry().object(object_name).all_fields.get(field_name)
-    values = _count(object_name, f.column) if f is not None and f.stored else 0
+    values = customise.values_held(db(), registry(), object_name, field_name) \
+        if f is not None else 0
     confirm = body.get("confirm")
     # Only an archived field can be purged: the edit itself says so for any other.
     if f is not None and f.archived and (confirm != values or isinstance(confirm, bool)):

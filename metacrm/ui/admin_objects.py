@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
+from metacrm.engine import customise
 from metacrm.engine.schema_sync import PlanOptions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
@@ -53,7 +53,7 @@ def label_of(prefix: str) -> dict[str, str] | None:
     return {"en": en, "zh": zh} if en or zh else None
 
 
-def change(summary: str, edit: customising.customise.Edit, **kw) -> list[dict[str, Any]]:
+def change(summary: str, edit: customise.Edit, **kw) -> list[dict[str, Any]]:
     """Apply a change; the engine's problems, or [] when it is done."""
     try:
         customising.apply(actor().username, summary, edit, **kw)
@@ -194,15 +194,6 @@ def restore(object_name: str, field_name: str):
 
 
 # -- purge ----------------------------------------------------------------------------------
-def values_held(obj: ObjectDef, f: FieldDef) -> int:
-    """How many records (those in the recycle bin too) hold a value in the field."""
-    if not f.stored:
-        return 0
-    column = registry().table(obj).c[f.column]
-    return db().execute(select(func.count()).select_from(column.table)
-                        .where(column.is_not(None))).scalar_one()
-
-
 @bp.route("/<object_name>/fields/<field_name>/purge", methods=["GET", "POST"])
 def purge(object_name: str, field_name: str):
     obj = object_or_404(object_name)
@@ -210,7 +201,7 @@ def purge(object_name: str, field_name: str):
     if not f.archived:
         flash(_("Only an archived field can be purged; archive it first."), "danger")
         return redirect(url_for(".detail", object_name=obj.name))
-    count = values_held(obj, f)
+    count = customise.values_held(db(), registry(), obj.name, f.name)
     problems: list[dict[str, Any]] = []
     if request.method == "POST":
         if request.form.get("confirm_count", "").strip() != str(count):
