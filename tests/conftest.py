@@ -25,9 +25,11 @@ from metacrm.engine import instance, metastore, records, users
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
+from metacrm.engine.systables import sys_user
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "object_defs" / "sample"
+SAMPLE_FLOWS = ROOT / "flows" / "sample"
 POSTGRES_URL = os.environ.get("METACRM_TEST_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("METACRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -180,6 +182,29 @@ def crm(world):
 
     with orgchart.rolled_back(world) as c:
         yield c
+
+
+# -- stage processes and approval flows -------------------------------------------------------
+@pytest.fixture
+def flows_engine(bare_engine: sa.Engine) -> sa.Engine:
+    """The sample template with its stage processes and approval flows. A module whose
+    tests need them overrides ``engine`` with this: ``engine = flows_engine``-style."""
+    instance.install(bare_engine, [SAMPLE, SAMPLE_FLOWS])
+    return bare_engine
+
+
+@pytest.fixture
+def people(engine: sa.Engine, admin: Actor) -> dict[str, Actor]:
+    """The demo company (metacrm demo): 王经理 ``wang`` (sales manager, head of 销售部),
+    reps ``zhang``, ``li``, ``zhao`` reporting to him, ``qian`` (finance); password
+    ``demo-password``; plus ``admin``."""
+    from metacrm.engine import demo
+
+    with Session(engine) as s, s.begin():
+        demo.populate_org(s)
+    with Session(engine) as s:
+        ids = dict(s.execute(sa.select(sys_user.c.username, sys_user.c.id)).all())
+        return {name: users.load_actor(s, user_id) for name, user_id in ids.items()}
 
 
 @pytest.fixture

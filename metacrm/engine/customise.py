@@ -129,7 +129,7 @@ def validate(draft: Draft) -> None:
         problems.extend(schema_problem(doc.source, error) for error in
                         schema_validator(DOCUMENT_KINDS[doc.kind]).iter_errors(doc.content))
     if not problems:
-        problems = check_template_set(templates, known_objects=set())
+        problems = check_template_set(templates, known_objects=set(), known_roles=None)
     if problems:
         raise DefinitionError(problems)
 

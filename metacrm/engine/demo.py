@@ -169,7 +169,7 @@ def populate_org(session: Session) -> list[int]:
         departments[name] = org.create_department(session, name,
                                                   departments[parent] if parent else root)
     for name, label, scope, operations in DEMO_ROLES:
-        role = roles.create_role(session, name, label)
+        role = roles.role_id(session, name) or roles.create_role(session, name, label)
         roles.set_grants(session, role, {(ALL_OBJECTS, op): scope for op in operations}, None)
     ids: dict[str, int] = {}
     for username, display, department, superior, role in DEMO_USERS:

@@ -59,3 +59,26 @@ class SchemaChangeRefused(EngineError):
     def __init__(self, changes: list):
         self.changes = changes
         super().__init__("\n".join(c.describe() for c in changes))
+
+
+class RecordLocked(EngineError):
+    """The record is in an approval: nothing may change it until the approval ends."""
+
+    code = "locked"
+
+
+class StageRefused(EngineError):
+    """A stage move whose requirements are not met; ``missing`` says each one."""
+
+    code = "stage_refused"
+
+    def __init__(self, message: str, missing: list):
+        super().__init__(message)
+        self.missing = missing
+
+
+class ApprovalConflict(EngineError):
+    """An approval action that no longer applies: decided already, not the user's turn,
+    or the record is in another approval."""
+
+    code = "approval_conflict"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine import metastore, schema_sync
 from metacrm.engine.registry import Registry
-from metacrm.engine.systables import meta_state
+from metacrm.engine.systables import meta_state, sys_role
 from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import load_paths
 
@@ -18,6 +18,13 @@ from metacrm.metadata.loader import load_paths
 def installed_object_names(engine: Engine) -> set[str]:
     with Session(engine) as session:
         return set(metastore.load_registry(session).objects)
+
+
+def _installed(engine: Engine) -> tuple[dict, set[str]]:
+    """The installed objects and the roles that exist, which new files may name."""
+    with Session(engine) as session:
+        objects = metastore.load_registry(session).objects
+        return objects, set(session.execute(select(sys_role.c.name)).scalars())
 
 
 def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
@@ -28,7 +35,9 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     previous metadata in place.
     """
     metastore.ensure_system_tables(engine)
-    templates = load_paths(paths, known_objects=installed_object_names(engine))
+    objects, roles = _installed(engine)
+    templates = load_paths(paths, known_objects=set(objects), known_roles=roles,
+                           installed=objects)
     return _metadata_change(engine, lambda session: metastore.install_template(
         session, templates, actor), signal)
 

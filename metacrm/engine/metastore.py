@@ -54,6 +54,11 @@ def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]
                 yield "picklist", picklist.get("key", picklist["name"]), picklist
         elif doc.kind == "template":
             yield "template", doc.content["template"], doc.content
+        elif doc.kind in ("stage_process", "approval_flow"):
+            yield doc.kind, doc.content.get("key", doc.content[doc.kind]), doc.content
+        elif doc.kind == "roles":
+            for role in doc.content["roles"]:
+                yield "role", role["name"], role
 
 
 def upsert_document(session: Session, kind: str, key: str, layer: str, content: dict,
@@ -75,6 +80,8 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
         if kind == "object":
             content = _keep_dropped_fields(session, key, content)
         upsert_document(session, kind, key, "base", content, name)
+        if kind == "role":
+            _ensure_role(session, content)
     _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
     if manifest:
         values = {"version": manifest.content["version"], "installed_at": now(),
@@ -84,6 +91,14 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
             session.execute(insert(meta_template).values(name=name, **values))
     version = manifest.content["version"] if manifest else "-"
     return bump_version(session, actor, f"install template {name} {version}")
+
+
+def _ensure_role(session: Session, content: dict) -> None:
+    """A role a template's flows name exists after installing; its grants are the admin's."""
+    from metacrm.engine import roles
+
+    if roles.role_id(session, content["name"]) is None:
+        roles.create_role(session, content["name"], content["label"])
 
 
 def _keep_dropped_fields(session: Session, key: str, content: dict) -> dict:

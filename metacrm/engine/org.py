@@ -29,11 +29,10 @@ from metacrm.engine.systables import (
     sys_user_role,
 )
 from metacrm.metadata.messages import Message
+from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 
 ROOT_NAME = "全公司"
 MIN_PASSWORD = 8
-SUPER_ROLE = "super_admin"
-DEFAULT_ROLE = "member"
 BUILTIN_ROLES = (
     (SUPER_ROLE, {"en": "Super administrator", "zh": "超级管理员"}, True),
     (DEFAULT_ROLE, {"en": "Employee", "zh": "普通员工"}, False),

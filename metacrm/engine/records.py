@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm.engine import (
+    approvals,
     audit,
     dimensions,
     lines,
@@ -25,6 +26,7 @@ from metacrm.engine import (
     permissions,
     rollups,
     sequences,
+    stages,
 )
 from metacrm.engine.actor import Actor
 from metacrm.engine.computing import Computer
@@ -508,6 +510,8 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
     _raise(errors)
     w.number(rows, stamp.astimezone().date())
     w.set_departments(rows)
+    if not as_lines and registry.processes_of(w.obj.name):
+        stages.check_new(session, registry, w.obj, rows)
     changes = [w.plan.created(row) for row in rows]
     for row in rows:
         row.update(stamps)
@@ -518,6 +522,8 @@ def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
                                        "or these values", object=w.obj.name))
     for row, change in zip(rows, changes, strict=True):
         audit.record(session, w.obj.name, row["id"], "create", actor.user_id, stamp, change)
+    if not as_lines:
+        stages.started(session, registry, w.obj, rows, actor)
     if any(submitted_lines):
         lines.create(session, registry, w.obj, ids, submitted_lines, actor)
         rows = _reread(w, ids, rows)
@@ -571,8 +577,12 @@ def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: i
 
 def update_record(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
                   values: Mapping[str, Any], *, actor: Actor,
-                  version: int | None = None, as_lines: bool = False) -> Record:
-    """Change some fields; with ``version`` given, a stale one raises StaleVersion."""
+                  version: int | None = None, as_lines: bool = False,
+                  stage_move: bool = False) -> Record:
+    """Change some fields; with ``version`` given, a stale one raises StaleVersion.
+
+    A record in a pending approval is locked. The stage and win-rate fields of a stage
+    process change only with ``stage_move`` (from ``stages``, after its checks)."""
     w = Writer(session, registry, obj, actor)
     wants_owner = "owner" in values and values["owner"] not in (None, "")
     current = w.fetch(record_id, for_update=True,
@@ -581,9 +591,13 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else "
                            f"(version {current['version']}, not {version})",
                            current_version=current["version"])
+    approvals.refuse_if_locked(session, registry, w.obj, record_id)
     errors: dict[str, str] = {}
     own, submitted_lines = lines.split(w.obj, values, errors)
     changes = {k: v for k, v in w.coerce(own, errors).items() if current.get(k) != v}
+    if not stage_move:
+        for name in stages.managed_fields(registry, w.obj) & changes.keys():
+            errors[name] = Message("changes by moving the record along its stage path")
     w.check_offered(changes, errors, current)
     w.check_field_rules(changes, current, errors)
     merged = {**current, **changes}
@@ -625,6 +639,9 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
     if not as_lines:
         rollups.after_update(w.conn, registry, w.obj, record_id, set(changes), current,
                              merged)
+        if changes and not stage_move:
+            approvals.after_update(session, registry, w.obj, record_id, set(changes),
+                                   {**merged, **written}, actor)
     if submitted_lines and lines.replace(session, registry, w.obj, record_id, submitted_lines,
                                          actor):
         rollups.refresh(w.conn, registry, {w.obj.name: {record_id}})
@@ -638,6 +655,7 @@ def _set_deleted(session: Session, registry: Registry, obj: ObjectDef | str, rec
                  ) -> None:
     w = Writer(session, registry, obj, actor)
     current = w.fetch(record_id, deleted=not deleted, need=("delete",) if not as_lines else ())
+    approvals.refuse_if_locked(session, registry, w.obj, record_id)
     table = w.table
     stamp = now()
     where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]

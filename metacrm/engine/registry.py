@@ -8,7 +8,15 @@ from sqlalchemy import MetaData, Table
 
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.engine.tables import build_tables
-from metacrm.metadata.computed import ObjectLogic, Rollup, compile_object
+from metacrm.metadata import expressions as ex
+from metacrm.metadata.computed import Names, ObjectLogic, Rollup, compile_object
+from metacrm.metadata.expressions import Expression
+from metacrm.metadata.flows import (
+    ApprovalFlowDef,
+    StageProcessDef,
+    build_approval_flow,
+    build_stage_process,
+)
 from metacrm.metadata.model import (
     NavGroup,
     ObjectDef,
@@ -34,6 +42,29 @@ class Registry:
     # object → (object, lookup field, fields read through it) of formulas reading it
     readers: dict[str, tuple[tuple[str, str, frozenset[str]], ...]] = field(
         default_factory=dict, repr=False)
+
+    stage_processes: dict[str, StageProcessDef] = field(default_factory=dict, repr=False)
+    approval_flows: dict[str, ApprovalFlowDef] = field(default_factory=dict, repr=False)
+    # approval flow -> its entry condition, compiled once
+    flow_conditions: dict[str, Expression] = field(default_factory=dict, repr=False)
+
+    def processes_of(self, object_name: str) -> list[StageProcessDef]:
+        return [p for p in self.stage_processes.values() if p.object == object_name]
+
+    def flows_of(self, object_name: str, trigger: str | None = None) -> list[ApprovalFlowDef]:
+        return [f for f in self.approval_flows.values() if f.object == object_name
+                and (trigger is None or f.trigger == trigger)]
+
+    def process_for(self, object_name: str, business_type: str | None,
+                    departments: set[str]) -> StageProcessDef | None:
+        """The process a record follows: its business type's, else its department's,
+        else the object's default one."""
+        found = self.processes_of(object_name)
+        ranked = ([p for p in found if p.business_types and p.applies_to(business_type, departments)]
+                  + [p for p in found if not p.business_types and p.departments
+                     and p.applies_to(business_type, departments)]
+                  + [p for p in found if p.is_default])
+        return ranked[0] if ranked else None
 
     def logic_of(self, obj: ObjectDef) -> ObjectLogic:
         return self.logic.get(obj.name) or ObjectLogic()
@@ -85,7 +116,15 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
         for lookup, read in formula_hops.items():
             target = objects[name].all_fields[lookup].target
             readers.setdefault(target, []).append((name, lookup, read))
+    processes = {p.name: p for p in (build_stage_process(c) for k, c in documents
+                                     if k == "stage_process") if p.object in objects}
+    flows = {f.name: f for f in (build_approval_flow(c) for k, c in documents
+                                 if k == "approval_flow") if f.object in objects}
+    conditions = {f.name: ex.compile_expression(f.condition, Names(objects[f.object], objects),
+                                                expect=ex.BOOLEAN)
+                  for f in flows.values() if f.condition}
     return Registry(version, dict(sorted(objects.items())), picklists, tuple(groups),
                     metadata, tables, logic,
                     {k: tuple(v) for k, v in rollups_over.items()},
-                    {k: tuple(v) for k, v in readers.items()})
+                    {k: tuple(v) for k, v in readers.items()},
+                    dict(sorted(processes.items())), dict(sorted(flows.items())), conditions)

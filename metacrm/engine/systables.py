@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -205,4 +206,140 @@ sys_login_failure = Table(
     Column("key", String(200), primary_key=True),  # username and client address
     Column("failures", Integer, nullable=False),
     Column("last_at", UTCDateTime(), nullable=False),
+)
+
+# -- stage processes, approvals, notifications, todos ----------------------------------------
+sys_stage_history = Table(
+    "sys_stage_history", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("object", String(63), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("process", String(63), nullable=False),
+    Column("stage", String(63), nullable=False),
+    Column("from_stage", String(63)),  # NULL: the record started here
+    Column("direction", String(10), nullable=False),  # start | forward | back
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("entered_by", ID),
+    Column("left_at", UTCDateTime()),  # NULL: the record is still in the stage
+    Column("left_by", ID),
+    Index("ix_sys_stage_history_record", "object", "record_id", "id"),
+    # Funnel and stage-duration figures read a process's entries by stage and time.
+    Index("ix_sys_stage_history_stage", "process", "stage", "entered_at"),
+)
+
+sys_stage_check = Table(  # stage work ticked and key events done, per record and stage
+    "sys_stage_check", system_metadata,
+    Column("object", String(63), primary_key=True),
+    Column("record_id", ID, primary_key=True),
+    Column("stage", String(63), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # work | event
+    Column("item", String(63), primary_key=True),
+    Column("done_by", ID),
+    Column("done_at", UTCDateTime(), nullable=False),
+    Column("attachment_id", ID),
+)
+
+sys_attachment = Table(
+    "sys_attachment", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("object", String(63), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(150), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("uploaded_by", ID),
+    Column("uploaded_at", UTCDateTime(), nullable=False),
+    Index("ix_sys_attachment_record", "object", "record_id", "id"),
+)
+
+sys_approval = Table(
+    "sys_approval", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("flow", String(63), nullable=False),
+    Column("object", String(63), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | approved | rejected | withdrawn
+    Column("trigger", String(12), nullable=False),  # submit | stage | field_change
+    Column("stage_from", String(63)),  # a stage approval: the move it waits to make
+    Column("stage_to", String(63)),
+    Column("submitter_id", ID, nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("step", Integer, nullable=False),  # the current step's index
+    Column("round", Integer, nullable=False),  # 1, then one more at each resubmission
+    Column("chosen", JSON_TYPE, nullable=False),  # step name -> user ids the submitter picked
+    Index("ix_sys_approval_record", "object", "record_id", "id"),
+    Index("ix_sys_approval_submitter", "submitter_id", "status", "submitted_at"),
+)
+# A record is in at most one approval at a time: the database refuses a second.
+Index("uq_sys_approval_pending", sys_approval.c.object, sys_approval.c.record_id, unique=True,
+      sqlite_where=sys_approval.c.status == "pending",
+      postgresql_where=sys_approval.c.status == "pending")
+
+sys_approval_task = Table(
+    "sys_approval_task", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("approval_id", ID, ForeignKey("sys_approval.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("user_id", ID, nullable=False),
+    # active | waiting | approved | rejected | handed_over | cancelled
+    Column("status", String(12), nullable=False),
+    # approver | chain | handed_over | added_before | added_after
+    Column("kind", String(12), nullable=False),
+    Column("waits_for", ID),  # a waiting task becomes active when this one is approved
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("comment", Text),
+    Index("ix_sys_approval_task_user", "user_id", "status", "created_at"),
+    Index("ix_sys_approval_task_approval", "approval_id", "round", "step"),
+)
+
+sys_approval_event = Table(  # the approval timeline
+    "sys_approval_event", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("approval_id", ID, ForeignKey("sys_approval.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_id", ID),
+    Column("action", String(20), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("step", Integer),
+    Column("comment", Text),
+    Column("details", JSON_TYPE, nullable=False),
+    Index("ix_sys_approval_event_approval", "approval_id", "id"),
+)
+
+sys_notification = Table(
+    "sys_notification", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("object", String(63)),
+    Column("record_id", ID),
+    Column("approval_id", ID),
+    Column("actor_id", ID),
+    Column("params", JSON_TYPE, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("read_at", UTCDateTime()),
+    Index("ix_sys_notification_user", "user_id", "read_at", "id"),
+)
+
+sys_todo = Table(
+    "sys_todo", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(20), nullable=False),  # assigned | stage_work
+    Column("object", String(63), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("stage", String(63)),
+    Column("item", String(63)),
+    Column("params", JSON_TYPE, nullable=False),
+    Column("due_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("handled_at", UTCDateTime()),
+    Index("ix_sys_todo_user", "user_id", "handled_at", "due_at"),
+    Index("ix_sys_todo_record", "object", "record_id", "stage"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from metacrm.metadata.computed import compile_object
 from metacrm.metadata.fieldtypes import (
@@ -13,6 +13,7 @@ from metacrm.metadata.fieldtypes import (
     SYSTEM_FIELDS,
     InvalidValue,
 )
+from metacrm.metadata.flow_checks import check_flows
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
@@ -22,7 +23,9 @@ AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
 SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
 
 
-def check_template_set(templates: TemplateSet, *, known_objects: set[str]) -> list[Problem]:
+def check_template_set(templates: TemplateSet, *, known_objects: set[str],
+                       known_roles: Iterable[str] | None = (),
+                       installed: Mapping[str, ObjectDef] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     objects = templates.of_kind("object")
     picklist_docs = templates.of_kind("picklists")
@@ -49,6 +52,8 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str]) -> li
         problems.extend(ObjectChecker(doc, all_objects, picklists, groups, fields_of).run())
         if doc.name in built:
             problems.extend(computed_problems(doc, built[doc.name], built))
+    problems.extend(check_flows(templates, {**(installed or {}), **built}, all_objects,
+                                known_roles))
     return problems
 
 

@@ -27,7 +27,8 @@ class EditRefused(Exception):
 
 
 # The top-level key that names a document of each kind (as the store keys them).
-NAME_KEYS = {"object": "object", "picklist": "name", "template": "template"}
+NAME_KEYS = {"object": "object", "picklist": "name", "template": "template",
+             "stage_process": "stage_process", "approval_flow": "approval_flow", "role": "name"}
 
 
 def doc_key(kind: str, content: dict) -> str:
@@ -73,6 +74,12 @@ class Draft:
                                  {"picklists": picklists}))
         docs.extend(Document("template", c["template"], f"template {c['template']}", c)
                     for (k, _), c in self.documents.items() if k == "template")
+        for kind in ("stage_process", "approval_flow"):
+            docs.extend(Document(kind, c[kind], f"{kind.replace('_', ' ')} {c[kind]}", c)
+                        for c in self.named(kind).values())
+        roles = list(self.named("role").values())
+        if roles:
+            docs.append(Document("roles", "roles", "roles", {"roles": roles}))
         return TemplateSet(docs)
 
 

@@ -7,7 +7,7 @@ the cross-reference checks over the whole set. Messages name the file and the pa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -22,7 +22,11 @@ from metacrm.metadata.problems import DefinitionError, Problem, format_path
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # The top-level key of a document tells its kind, and the kind names its schema.
-DOCUMENT_KINDS = {"object": "object", "picklists": "picklists", "template": "template"}
+DOCUMENT_KINDS = {"object": "object", "picklists": "picklists", "template": "template",
+                  "stage_process": "stage_process", "approval_flow": "approval_flow",
+                  "roles": "roles"}
+
+FLOW_KINDS = frozenset({"stage_process", "approval_flow"})
 
 
 @cache
@@ -91,6 +95,8 @@ def classify(raw: Any, display: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem("file.not_mapping", display, "(root)",
                               "a definition file must hold a mapping")]
     kinds = [k for k in DOCUMENT_KINDS if k in raw]
+    if len(kinds) > 1 and set(kinds) & FLOW_KINDS:  # a flow names its object
+        kinds.remove("object")
     if len(kinds) != 1:
         expected = ", ".join(DOCUMENT_KINDS)
         return None, [Problem("file.kind", display, "(root)",
@@ -128,8 +134,14 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()) -> TemplateSet:
-    """Load, validate and cross-check; raise DefinitionError with every problem."""
+def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = (),
+               known_roles: Iterable[str] | None = (),
+               installed: Mapping[str, Any] | None = None) -> TemplateSet:
+    """Load, validate and cross-check; raise DefinitionError with every problem.
+
+    ``known_objects``: installed objects the files may name; ``installed``: their
+    definitions, so flows on them are checked field by field; ``known_roles``: roles that
+    exist besides the built-in ones and those the files declare."""
     from metacrm.metadata.checks import check_template_set
 
     problems: list[Problem] = []
@@ -146,7 +158,8 @@ def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()
             result.documents.append(doc)
         else:  # still cross-check the others; don't report its name as missing
             known.add(path.stem)
-    problems.extend(check_template_set(result, known_objects=known))
+    problems.extend(check_template_set(result, known_objects=known, known_roles=known_roles,
+                                       installed=installed))
     if problems:
         raise DefinitionError(problems)
     return result

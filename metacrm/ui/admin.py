@@ -16,6 +16,7 @@ from metacrm.ui import (
     admin_data,
     admin_departments,
     admin_dimensions,
+    admin_flows,
     admin_layouts,
     admin_objects,
     admin_picklists,
@@ -30,7 +31,7 @@ from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions,
-              admin_objects, admin_types, admin_layouts, admin_picklists):
+              admin_objects, admin_types, admin_layouts, admin_picklists, admin_flows):
     bp.register_blueprint(child.bp)
 
 

@@ -15,7 +15,19 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.metastore import RegistryCache, ensure_system_tables
 from metacrm.engine.users import load_actor
 from metacrm.engine.version_signal import VersionSignal
-from metacrm.ui import admin, admin_api, admin_meta_api, api, auth, pages, scenes, sharing
+from metacrm.ui import (
+    admin,
+    admin_api,
+    admin_meta_api,
+    api,
+    approvals_page,
+    auth,
+    pages,
+    scenes,
+    sharing,
+    todo,
+    workflow,
+)
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.i18n import init_i18n
 from metacrm.ui.runtime import Runtime, close_db, db, registry
@@ -80,7 +92,7 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp, sharing.bp, admin.bp,
-                      admin_api.bp, admin_meta_api.bp):
+                      admin_api.bp, admin_meta_api.bp, workflow.bp, approvals_page.bp, todo.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

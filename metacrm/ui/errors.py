@@ -9,10 +9,13 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from metacrm.engine.errors import (
+    ApprovalConflict,
     BadQuery,
     ObjectNotFound,
     PermissionDenied,
+    RecordLocked,
     RecordNotFound,
+    StageRefused,
     StaleVersion,
     ValidationFailed,
 )
@@ -60,6 +63,19 @@ def register_error_handlers(app: Flask) -> None:
     def _stale(e: StaleVersion):
         return error_response(409, e.code, str(e), current_version=e.current_version)
 
+    @app.errorhandler(RecordLocked)
+    @app.errorhandler(ApprovalConflict)
+    def _conflict(e):
+        return _page_or_json(409, e.code, translate(e.args[0]) if e.args else e.code)
+
+    @app.errorhandler(StageRefused)
+    def _stage_refused(e: StageRefused):
+        missing = [{"kind": m.kind, "name": m.name, "stage": m.stage,
+                    "message": translate(m.message)} for m in e.missing]
+        return error_response(422, e.code, translate(str(e)),
+                              {m.name: translate(m.message) for m in e.missing},
+                              missing=missing)
+
     @app.errorhandler(DefinitionError)
     def _definition(e: DefinitionError):
         return error_response(422, "invalid_metadata", "the metadata is not valid",
@@ -84,4 +100,4 @@ def _page_or_json(status: int, code: str, message: str):
     """The API answers JSON; pages answer a page."""
     if request.path.startswith("/api/"):
         return error_response(status, code, message)
-    return render_template("error.html", status=status, code=code), status
+    return render_template("error.html", status=status, code=code, message=message), status

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -24,6 +25,7 @@ from metacrm.engine import (
     query,
     records,
     saved_views,
+    stages,
     teams,
     users,
 )
@@ -44,6 +46,9 @@ from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
+# Panels other blueprints add to the detail page (the stage path, approvals): name ->
+# function of (object, record) giving the panel's context, or None for no panel.
+DETAIL_PANELS: dict[str, Callable[[ObjectDef, dict[str, Any]], Any]] = {}
 
 
 @bp.before_request
@@ -76,6 +81,12 @@ def on_forms(obj: ObjectDef) -> dict[str, FieldDef]:
 def read_only(obj: ObjectDef) -> frozenset[str]:
     return frozenset(n for n, a in permissions.field_access(db(), actor(), obj).items()
                      if a == "read_only")
+
+
+def edit_locked(obj: ObjectDef) -> frozenset[str]:
+    """What an edit form shows as text: read-only fields, and the stage fields (a record
+    moves along its stage path, not in the form)."""
+    return read_only(obj) | stages.managed_fields(registry(), obj)
 
 
 def records_page(obj: ObjectDef, params: query.ListParams, **kw: Any) -> query.Page:
@@ -381,7 +392,7 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
                       for i in range(len(rows.get(name, []))) for c in grid.columns)
     stray = [(error_label(obj, k), v) for k, v in errors.items()
              if k not in placed and k != "_form"]
-    locked = read_only(obj)
+    locked = read_only(obj) if record is None else edit_locked(obj)
     source = record or {}
     for f in fields:  # a dependent picklist's controlling field may be outside the form
         if f.depends_on and f.depends_on not in values:
@@ -496,7 +507,7 @@ def edit(object_name: str, record_id: int):
         values = {**widgets.form_values(row, fields), "_titles": titles}
         rows = grid_rows(grids, stored_lines(obj, record_id, grids))
         return render_form(obj, bt, values, {}, record=row, rows=rows)
-    submitted = widgets.parse_form(request.form, fields, read_only(obj), grids)
+    submitted = widgets.parse_form(request.form, fields, edit_locked(obj), grids)
     version = request.form.get("version", "")
     try:
         records.update_record(db(), registry(), obj, record_id, submitted, actor=actor(),
@@ -616,7 +627,9 @@ def detail(object_name: str, record_id: int):
                            history=history_entries(obj, record_id), neighbours=neighbours,
                            list_args=request.args.to_dict(), change_value=change_value,
                            allowed=allowed, team=team_panel(obj, record_id),
-                           transfer=transfer_choices(obj) if allowed["transfer"] else None)
+                           transfer=transfer_choices(obj) if allowed["transfer"] else None,
+                           panels={name: build(obj, row) for name, build in
+                                   DETAIL_PANELS.items()})
 
 
 def team_panel(obj: ObjectDef, record_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,66 @@
+"""In-app notifications: approvals submitted, approved, rejected and withdrawn, records
+transferred. Written in the transaction of the change they report, so a rolled-back
+change notifies nobody. The engine stores the kind and its parameters; the UI words them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine.systables import sys_notification
+
+KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
+         "approval_withdrawn", "approval_handed_over", "record_transferred")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
+           actor_id: int | None = None, object_name: str | None = None,
+           record_id: int | None = None, approval_id: int | None = None,
+           params: dict[str, Any] | None = None) -> None:
+    """One notification per user, none to the actor who caused it."""
+    assert kind in KINDS, kind
+    stamp = now()
+    rows = [{"user_id": u, "kind": kind, "object": object_name, "record_id": record_id,
+             "approval_id": approval_id, "actor_id": actor_id, "params": params or {},
+             "created_at": stamp} for u in dict.fromkeys(user_ids)
+            if u is not None and u != actor_id]
+    if rows:
+        session.execute(insert(sys_notification), rows)
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    n = sys_notification
+    return session.execute(select(func.count()).select_from(n).where(
+        n.c.user_id == user_id, n.c.read_at.is_(None))).scalar_one()
+
+
+def listing(session: Session, user_id: int, *, unread_only: bool = False, limit: int = 50,
+            before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``before`` pages on by id."""
+    n = sys_notification
+    stmt = select(n).where(n.c.user_id == user_id).order_by(n.c.id.desc()).limit(limit)
+    if unread_only:
+        stmt = stmt.where(n.c.read_at.is_(None))
+    if before is not None:
+        stmt = stmt.where(n.c.id < before)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None,
+              read: bool = True) -> int:
+    """Mark the user's notifications (all of them when ``ids`` is None) read or unread."""
+    n = sys_notification
+    stmt = update(n).where(n.c.user_id == user_id)
+    if ids is not None:
+        stmt = stmt.where(n.c.id.in_(list(ids)))
+    stmt = stmt.where(n.c.read_at.is_(None)) if read else stmt.where(n.c.read_at.is_not(None))
+    return session.execute(stmt.values(read_at=now() if read else None)).rowcount

@@ -1,0 +1,478 @@
+"""Stage processes at run time: where a record stands, what it needs to move, the move.
+
+A move is one records-service update of the stage field (and the win rate), so
+validation, permissions, optimistic locking and the audit log hold as for any edit; the
+stage history, the stage-work todos and a stage approval are written in the same
+transaction. The path bar, the kanban board and the API all call ``move``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from metacrm.engine import org, todos
+from metacrm.engine.actor import Actor
+from metacrm.engine.errors import StageRefused, ValidationFailed
+from metacrm.engine.registry import Registry
+from metacrm.engine.systables import (
+    sys_approval,
+    sys_attachment,
+    sys_stage_check,
+    sys_stage_history,
+)
+from metacrm.metadata.flows import KeyEventDef, StageDef, StageProcessDef
+from metacrm.metadata.labels import Label
+from metacrm.metadata.messages import Message
+from metacrm.metadata.model import ObjectDef
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One thing missing before a move: a field to fill, work to tick, a key event, the
+    stage approval, or the lost reason."""
+
+    kind: str  # field | work | event | approval | reason
+    name: str
+    label: Label
+    stage: str
+    message: Message
+
+
+@dataclass
+class PathState:
+    """Where a record stands in its process, for the path bar and the API."""
+
+    process: StageProcessDef
+    current: StageDef | None
+    entered_at: dt.datetime | None
+    done: set[tuple[str, str]] = field(default_factory=set)  # (work|event, item)
+    next: StageDef | None = None
+    missing: list[Requirement] = field(default_factory=list)  # to move to ``next``
+    approval: dict[str, Any] | None = None  # the record's pending approval, if any
+
+    @property
+    def win_rate(self) -> float:
+        return win_rate(self.current, self.done) if self.current else 0
+
+
+def win_rate(stage: StageDef, done: set[tuple[str, str]]) -> float:
+    """The stage's rate plus the shares of its key events done (销售易's key events)."""
+    return stage.win_rate + sum(e.share for e in stage.key_events if ("event", e.name) in done)
+
+
+# -- which process ------------------------------------------------------------------------
+def process_of(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
+               departments: dict[int | None, set[str]] | None = None
+               ) -> StageProcessDef | None:
+    """The process a record follows: by its business type, its department, or the
+    object's default. ``departments`` caches department names for a batch."""
+    processes = registry.processes_of(obj.name)
+    if not processes:
+        return None
+    names: set[str] = set()
+    if any(p.departments for p in processes):
+        cache = departments if departments is not None else {}
+        key = row.get("department")
+        if key not in cache:
+            cache[key] = org.names_upward(session, key)
+        names = cache[key]
+    return registry.process_for(obj.name, row.get("business_type"), names)
+
+
+def managed_fields(registry: Registry, obj: ObjectDef) -> frozenset[str]:
+    """The fields only a stage move writes: the stage and win-rate fields."""
+    out: set[str] = set()
+    for p in registry.processes_of(obj.name):
+        out.add(p.field)
+        if p.win_rate_field:
+            out.add(p.win_rate_field)
+    return frozenset(out)
+
+
+# -- requirements -------------------------------------------------------------------------
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _label(obj: ObjectDef, name: str) -> Label:
+    f = obj.all_fields.get(name)
+    return f.label if f else Label(name, name)
+
+
+def stage_label(process: StageProcessDef, obj: ObjectDef, stage: StageDef) -> Label:
+    if stage.label is not None:
+        return stage.label
+    option = obj.all_fields[process.field].option(stage.name)
+    return option.label if option else Label(stage.name, stage.name)
+
+
+def done_items(session: Session, obj: ObjectDef, record_id: int, stage: str
+               ) -> set[tuple[str, str]]:
+    c = sys_stage_check
+    return {(r.kind, r.item) for r in session.execute(select(c.c.kind, c.c.item).where(
+        c.c.object == obj.name, c.c.record_id == record_id, c.c.stage == stage))}
+
+
+def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
+                 process: StageProcessDef, to: StageDef, *, values: Mapping[str, Any] = (),
+                 done: set[tuple[str, str]] | None = None) -> list[Requirement]:
+    """What a move from the record's stage to ``to`` still needs. Forward: the current
+    stage's work, required key events and approval, and the required fields of every
+    stage entered on the way. Into lost: the reason. Back: nothing."""
+    current = process.stage(row.get(process.field))
+    merged = {**row, **dict(values)}
+    out: list[Requirement] = []
+    if to.type == "lost":
+        if to.reason_field and _blank(merged.get(to.reason_field)):
+            out.append(Requirement("reason", to.reason_field, _label(obj, to.reason_field),
+                                   to.name, Message("a lost reason is required")))
+        return out
+    start = process.position[current.name] if current else -1
+    if current is not None and current.terminal:
+        passed = [to]  # reopening a won or lost record: only the stage it enters
+    elif process.position[to.name] <= start:
+        return out  # moving back
+    else:
+        if current is not None:
+            done = done_items(session, obj, row["id"], current.name) if done is None else done
+            out.extend(_exit_requirements(current, done))
+        passed = [s for s in process.stages if s.type != "lost"
+                  and start < process.position[s.name] <= process.position[to.name]]
+    for s in passed:
+        for name in s.required:
+            if _blank(merged.get(name)) and not any(r.name == name and r.kind == "field"
+                                                    for r in out):
+                out.append(Requirement("field", name, _label(obj, name), s.name,
+                                       Message("%(field)s must be filled to enter %(stage)s",
+                                               field=_label(obj, name).en, stage=s.name)))
+    return out
+
+
+def _exit_requirements(current: StageDef, done: set[tuple[str, str]]) -> list[Requirement]:
+    out = [Requirement("work", w.name, w.label, current.name,
+                       Message("stage work '%(item)s' is not done", item=w.label.en))
+           for w in current.work if ("work", w.name) not in done]
+    out += [Requirement("event", e.name, e.label, current.name,
+                        Message("key event '%(item)s' is not done", item=e.label.en))
+            for e in current.key_events if e.required and ("event", e.name) not in done]
+    return out
+
+
+def needs_approval(session: Session, registry: Registry, obj: ObjectDef,
+                   row: Mapping[str, Any], process: StageProcessDef, to: StageDef
+                   ) -> str | None:
+    """The approval flow a forward move out of the current stage must pass first, if it
+    applies to the record and was not approved since the record entered the stage."""
+    from metacrm.engine import approvals
+
+    current = process.stage(row.get(process.field))
+    if current is None or current.terminal or not current.approval or to.type == "lost":
+        return None
+    if process.position[to.name] <= process.position[current.name]:
+        return None
+    flow = registry.approval_flows.get(current.approval)
+    if flow is None or not approvals.applies(session, registry, obj, flow, row):
+        return None
+    entered = _entered_at(session, obj, row["id"])
+    a = sys_approval
+    passed = session.execute(select(a.c.id).where(
+        a.c.object == obj.name, a.c.record_id == row["id"], a.c.flow == flow.name,
+        a.c.status == "approved", a.c.stage_from == current.name,
+        a.c.submitted_at >= entered if entered else True).limit(1)).first()
+    return None if passed else flow.name
+
+
+def _entered_at(session: Session, obj: ObjectDef, record_id: int) -> dt.datetime | None:
+    h = sys_stage_history
+    return session.execute(select(h.c.entered_at).where(
+        h.c.object == obj.name, h.c.record_id == record_id, h.c.left_at.is_(None))
+        .order_by(h.c.id.desc()).limit(1)).scalar()
+
+
+# -- reading --------------------------------------------------------------------------------
+def state(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any]
+          ) -> PathState | None:
+    """The path bar of a record the caller has read (permissions are the caller's)."""
+    from metacrm.engine import approvals
+
+    process = process_of(session, registry, obj, row)
+    if process is None:
+        return None
+    current = process.stage(row.get(process.field))
+    found = PathState(process, current, _entered_at(session, obj, row["id"]))
+    found.approval = approvals.pending_for(session, obj, row["id"])
+    if current is None:
+        return found
+    found.done = done_items(session, obj, row["id"], current.name)
+    if not current.terminal:
+        later = [s for s in process.stages if process.position[s.name] >
+                 process.position[current.name] and s.type != "lost"]
+        found.next = later[0] if later else None
+    if found.next is not None:
+        found.missing = requirements(session, registry, obj, row, process, found.next,
+                                     done=found.done)
+        flow = needs_approval(session, registry, obj, row, process, found.next)
+        if flow:
+            label = registry.approval_flows[flow].label
+            found.missing.append(Requirement("approval", flow, label, current.name,
+                                             Message("needs approval '%(flow)s'",
+                                                     flow=label.en)))
+    return found
+
+
+def history(session: Session, obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
+    h = sys_stage_history
+    return [dict(r._mapping) for r in session.execute(
+        select(h).where(h.c.object == obj.name, h.c.record_id == record_id)
+        .order_by(h.c.id))]
+
+
+# -- moving ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MoveResult:
+    moved: bool
+    record: dict[str, Any] | None = None
+    approval_id: int | None = None  # the move waits for this stage approval
+
+
+def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+         to: str, *, actor: Actor, values: Mapping[str, Any] | None = None,
+         version: int | None = None, chosen: Mapping[str, Sequence[int]] | None = None
+         ) -> MoveResult:
+    """Move a record to stage ``to``, or start the stage approval the move needs.
+
+    ``values``: fields given with the move (the lost reason, or required fields filled on
+    the way). Refused with StageRefused listing every requirement not met."""
+    from metacrm.engine import approvals, records
+
+    obj = registry.object(obj) if isinstance(obj, str) else obj
+    writer = records.Writer(session, registry, obj, actor)
+    row = writer.fetch(record_id, for_update=True, need=("edit",))
+    approvals.refuse_if_locked(session, registry, obj, record_id)
+    process = process_of(session, registry, obj, row)
+    if process is None:
+        raise ValidationFailed({"stage": Message("this record follows no stage process")})
+    target = process.stage(to)
+    if target is None:
+        raise ValidationFailed({process.field: Message(
+            "'%(value)s' is not a stage of %(process)s", value=str(to)[:63],
+            process=process.name)})
+    if row.get(process.field) == target.name:
+        raise ValidationFailed({process.field: Message("the record is already in this stage")})
+    values = dict(values or {})
+    missing = requirements(session, registry, obj, row, process, target, values=values)
+    if missing:
+        raise StageRefused("; ".join(m.message for m in missing), missing)
+    flow = needs_approval(session, registry, obj, row, process, target)
+    if flow:
+        approval_id = approvals.submit(session, registry, obj, record_id, flow, actor=actor,
+                                       chosen=chosen, stage=(row[process.field], target.name),
+                                       trigger="stage")
+        return MoveResult(False, row, approval_id)
+    record = apply_move(session, registry, obj, row, process, target, actor=actor,
+                        values=values, version=version)
+    return MoveResult(True, record)
+
+
+def apply_move(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
+               process: StageProcessDef, target: StageDef, *, actor: Actor,
+               values: Mapping[str, Any] | None = None, version: int | None = None
+               ) -> dict[str, Any]:
+    """The move itself, its checks passed: the record, its history and its todos."""
+    from metacrm.engine import records
+
+    current = row.get(process.field)
+    update_values = {k: v for k, v in (values or {}).items() if k != process.field}
+    update_values[process.field] = target.name
+    if process.win_rate_field:
+        update_values[process.win_rate_field] = win_rate(
+            target, done_items(session, obj, row["id"], target.name))
+    record = records.update_record(session, registry, obj, row["id"], update_values,
+                                   actor=actor, version=version, stage_move=True)
+    stamp = now()
+    h = sys_stage_history
+    session.execute(update(h).where(h.c.object == obj.name, h.c.record_id == row["id"],
+                                    h.c.left_at.is_(None))
+                    .values(left_at=stamp, left_by=actor.user_id))
+    back = current in process.position and \
+        process.position[target.name] < process.position[current]
+    session.execute(insert(h).values(
+        object=obj.name, record_id=row["id"], process=process.name, stage=target.name,
+        from_stage=current, direction="back" if back else "forward", entered_at=stamp,
+        entered_by=actor.user_id))
+    todos.close(session, obj.name, row["id"], kind="stage_work")
+    _work_todos(obj, process, [record], target, stamp, session)
+    return record
+
+
+def _work_todos(obj: ObjectDef, process: StageProcessDef, rows: Sequence[Mapping[str, Any]],
+                stage: StageDef, stamp: dt.datetime, session: Session,
+                done: set[tuple[str, str]] = frozenset()) -> None:
+    """A todo for the owner per work item with a due date."""
+    todos.add(session, [
+        {"user_id": r.get("owner"), "kind": "stage_work", "object": obj.name,
+         "record_id": r["id"], "stage": stage.name, "item": w.name,
+         "params": {"process": process.name}, "due_at": stamp + dt.timedelta(days=w.due_days)}
+        for r in rows for w in stage.work
+        if w.due_days is not None and ("work", w.name) not in done])
+
+
+# -- records service hooks ----------------------------------------------------------------
+def check_new(session: Session, registry: Registry, obj: ObjectDef,
+              rows: Sequence[dict[str, Any]]) -> None:
+    """A new record starts in a stage of its process (the first, unless it names one) with
+    that stage's required fields and win rate; refuses the first row that cannot."""
+    departments: dict[int | None, set[str]] = {}
+    for i, row in enumerate(rows):
+        process = process_of(session, registry, obj, row, departments)
+        if process is None:
+            continue
+        stage = process.stage(row.get(process.field)) if row.get(process.field) else \
+            process.first
+        errors: dict[str, Any] = {}
+        if stage is None:
+            errors[process.field] = Message("'%(value)s' is not a stage of %(process)s",
+                                            value=str(row.get(process.field))[:63],
+                                            process=process.name)
+        else:
+            row[process.field] = stage.name
+            if process.win_rate_field:
+                row[process.win_rate_field] = stage.win_rate
+            for need in requirements(session, registry, obj, {**row, process.field: None},
+                                     process, stage, done=set()):
+                if need.kind in ("field", "reason"):
+                    errors.setdefault(need.name, need.message)
+        if errors:
+            raise ValidationFailed(errors, row=i if len(rows) > 1 else None)
+
+
+def started(session: Session, registry: Registry, obj: ObjectDef,
+            rows: Sequence[Mapping[str, Any]], actor: Actor) -> None:
+    """New records enter their first stage: a history entry each, and the work todos."""
+    if not registry.processes_of(obj.name):
+        return
+    stamp = now()
+    entries, by_stage = [], {}
+    departments: dict[int | None, set[str]] = {}
+    for row in rows:
+        process = process_of(session, registry, obj, row, departments)
+        stage = process.stage(row.get(process.field)) if process else None
+        if stage is None:
+            continue
+        entries.append({"object": obj.name, "record_id": row["id"], "process": process.name,
+                        "stage": stage.name, "from_stage": None, "direction": "start",
+                        "entered_at": stamp, "entered_by": actor.user_id, "left_at": None,
+                        "left_by": None})
+        by_stage.setdefault((process.name, stage.name), []).append(row)
+    if entries:
+        session.execute(insert(sys_stage_history), entries)
+    for (process_name, stage_name), found in by_stage.items():
+        process = registry.stage_processes[process_name]
+        _work_todos(obj, process, found, process.by_name[stage_name], stamp, session)
+
+
+# -- stage work and key events ------------------------------------------------------------
+def _checked(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+             actor: Actor) -> tuple[ObjectDef, dict[str, Any], StageProcessDef, StageDef]:
+    from metacrm.engine import approvals, records
+
+    obj = registry.object(obj) if isinstance(obj, str) else obj
+    row = records.Writer(session, registry, obj, actor).fetch(record_id, for_update=True,
+                                                              need=("edit",))
+    approvals.refuse_if_locked(session, registry, obj, record_id)
+    process = process_of(session, registry, obj, row)
+    stage = process.stage(row.get(process.field)) if process else None
+    if process is None or stage is None or stage.terminal:
+        raise ValidationFailed({"stage": Message("the record is not in an open stage")})
+    return obj, row, process, stage
+
+
+def tick_work(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+              item: str, *, actor: Actor, done: bool = True) -> None:
+    """Tick (or untick) an item of the current stage's work."""
+    obj, row, _, stage = _checked(session, registry, obj, record_id, actor)
+    if stage.work_item(item) is None:
+        raise ValidationFailed({"item": Message("'%(value)s' is not work of this stage",
+                                                value=str(item)[:63])})
+    _set_check(session, obj, record_id, stage.name, "work", item, actor, done)
+    if done:
+        todos.close(session, obj.name, record_id, kind="stage_work", stage=stage.name, item=item)
+
+
+def complete_event(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
+                   event: str, *, actor: Actor, done: bool = True,
+                   attachment: tuple[str, str, bytes] | None = None) -> None:
+    """Mark a key event of the current stage done (with its document when it needs one)
+    or undone; the win rate follows."""
+    from metacrm.engine import records
+
+    obj, row, process, stage = _checked(session, registry, obj, record_id, actor)
+    found: KeyEventDef | None = stage.key_event(event)
+    if found is None:
+        raise ValidationFailed({"event": Message("'%(value)s' is not a key event of this stage",
+                                                 value=str(event)[:63])})
+    attachment_id = None
+    if done and found.attachment:
+        if attachment is None or not attachment[2]:
+            raise ValidationFailed({"attachment": Message(
+                "key event '%(item)s' needs a document attached", item=found.label.en)})
+        attachment_id = store_attachment(session, obj, record_id, attachment, actor)
+    _set_check(session, obj, record_id, stage.name, "event", event, actor, done, attachment_id)
+    if process.win_rate_field:
+        rate = win_rate(stage, done_items(session, obj, record_id, stage.name))
+        if row.get(process.win_rate_field) != rate:
+            records.update_record(session, registry, obj, record_id,
+                                  {process.win_rate_field: rate}, actor=actor, stage_move=True)
+
+
+def _set_check(session: Session, obj: ObjectDef, record_id: int, stage: str, kind: str,
+               item: str, actor: Actor, done: bool, attachment_id: int | None = None) -> None:
+    c = sys_stage_check
+    where = (c.c.object == obj.name, c.c.record_id == record_id, c.c.stage == stage,
+             c.c.kind == kind, c.c.item == item)
+    session.execute(delete(c).where(*where))
+    if done:
+        session.execute(insert(c).values(object=obj.name, record_id=record_id, stage=stage,
+                                         kind=kind, item=item, done_by=actor.user_id,
+                                         done_at=now(), attachment_id=attachment_id))
+
+
+def store_attachment(session: Session, obj: ObjectDef, record_id: int,
+                     attachment: tuple[str, str, bytes], actor: Actor) -> int:
+    name, content_type, content = attachment
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise ValidationFailed({"attachment": Message("a document may be at most %(size)d MB",
+                                                      size=MAX_ATTACHMENT_BYTES // 2**20)})
+    return session.execute(insert(sys_attachment).returning(sys_attachment.c.id).values(
+        object=obj.name, record_id=record_id, name=(name or "document")[:255],
+        content_type=(content_type or "application/octet-stream")[:150], size=len(content),
+        content=content, uploaded_by=actor.user_id, uploaded_at=now())).scalar_one()
+
+
+def checks(session: Session, obj: ObjectDef, record_id: int, stage: str) -> dict[tuple[str, str],
+                                                                                dict[str, Any]]:
+    """Who ticked each work item or did each key event of a stage, and its document."""
+    c, a = sys_stage_check, sys_attachment
+    rows = session.execute(select(c.c.kind, c.c.item, c.c.done_by, c.c.done_at,
+                                  c.c.attachment_id, a.c.name.label("attachment_name"))
+                           .outerjoin(a, a.c.id == c.c.attachment_id)
+                           .where(c.c.object == obj.name, c.c.record_id == record_id,
+                                  c.c.stage == stage))
+    return {(r.kind, r.item): dict(r._mapping) for r in rows}
+
+
+def attachment(session: Session, attachment_id: int) -> dict[str, Any] | None:
+    return session.execute(select(sys_attachment).where(sys_attachment.c.id == attachment_id)
+                           ).mappings().first()
