@@ -40,11 +40,13 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve(folder: Path, fill: Callable[[Session], None]) -> Iterator[tuple[str, Engine]]:
-    """The sample template in a SQLite file, filled by ``fill``, served over real HTTP."""
+def serve(folder: Path, fill: Callable[[Session], None], templates: tuple[Path, ...] = (SAMPLE,)
+          ) -> Iterator[tuple[str, Engine]]:
+    """The sample template (or ``templates``) in a SQLite file, filled by ``fill``, served
+    over real HTTP."""
     url = f"sqlite:///{folder / 'ui.db'}"
     engine = make_engine(url)
-    instance.install(engine, [SAMPLE])
+    instance.install(engine, list(templates))
     with Session(engine) as session, session.begin():
         fill(session)
     settings = Settings(database_url=url, secret_key="browser-secret", instance_dir=folder,
