@@ -20,6 +20,7 @@ from metacrm.ui import (
     admin_api,
     admin_meta_api,
     api,
+    api_flows,
     approvals_page,
     auth,
     pages,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     csrf.exempt(api.bp)  # bearer tokens, not cookies, authorise API writes
     csrf.exempt(admin_api.bp)
     csrf.exempt(admin_meta_api.bp)
+    csrf.exempt(api_flows.bp)
     init_i18n(app)
     # JSON for attribute values: a plain string, so Jinja escapes its quotes.
     app.jinja_env.filters["json_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -92,7 +94,8 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp, sharing.bp, admin.bp,
-                      admin_api.bp, admin_meta_api.bp, workflow.bp, approvals_page.bp, todo.bp):
+                      admin_api.bp, admin_meta_api.bp, api_flows.bp, workflow.bp, approvals_page.bp,
+                      todo.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request
