@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/metacrm init --template object_defs/sample
+	$(BIN)/metacrm init --template object_defs/sample --template flows/sample
 	$(BIN)/metacrm demo
 	$(BIN)/metacrm run
 

@@ -103,6 +103,8 @@ def demo(per_object: int, force: bool) -> None:
             owners += demo_data.populate_org(session)
         created = demo_data.populate(session, registry, actor, per_object=per_object,
                                      owners=owners)
+        if registry.approval_flows:
+            created["approvals"] = demo_data.populate_approvals(session, registry)
     refresh_statistics(engine)
     click.echo("demo records: " + ", ".join(f"{k} {v}" for k, v in created.items()))
 

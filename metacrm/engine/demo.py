@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine import records
 from metacrm.engine.actor import Actor
-from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.errors import PermissionDenied, ValidationFailed
 from metacrm.engine.permissions import ALL_OBJECTS
 from metacrm.engine.registry import Registry
 from metacrm.metadata import regions
@@ -139,6 +139,61 @@ def make_values(obj: ObjectDef, count: int, maker: ValueMaker, refs: dict[str, l
     return rows
 
 
+def stage_values(registry: Registry, obj: ObjectDef, rows: list[dict[str, Any]],
+                 maker: ValueMaker) -> None:
+    """Records of an object with stage processes: a stage of the record's process (mostly
+    open ones), a lost reason only when lost, and no values an approval's outcome sets."""
+    processes = registry.processes_of(obj.name)
+    if not processes:
+        return
+    outcome = {name for f in registry.flows_of(obj.name)
+               for name in (*(f.on_approve or {}), *(f.on_reject or {}))}
+    reasons = {s.reason_field for p in processes for s in p.stages if s.reason_field}
+    for row in rows:
+        process = registry.process_for(obj.name, row.get("business_type"), set()) or \
+            processes[0]
+        weights = [1 if s.terminal else 3 for s in process.stages]
+        stage = maker.rng.choices(process.stages, weights)[0]
+        row[process.field] = stage.name
+        for name in outcome | reasons:
+            row.pop(name, None)
+        if stage.reason_field:
+            f = obj.all_fields[stage.reason_field]
+            row[stage.reason_field] = maker.value(f, 0, {}, row)
+
+
+def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) -> int:
+    """A few records submitted to each submit-triggered flow by their owners, so the
+    approval inbox and the todo centre have something to show."""
+    from metacrm.engine import approvals, users
+
+    submitted = 0
+    for flow in registry.approval_flows.values():
+        if flow.trigger != "submit" or flow.chosen_steps:
+            continue
+        done = 0
+        obj = registry.object(flow.object)
+        table = registry.table(obj)
+        candidates = session.execute(select(table).where(
+            table.c.deleted.is_(False), table.c.owner.is_not(None))
+            .order_by(table.c.id.desc()).limit(200)).mappings()
+        for row in candidates:
+            if done >= per_flow:
+                break
+            if not approvals.applies(session, registry, obj, flow, row) or \
+                    approvals.pending_for(session, obj, row["id"]):
+                continue
+            owner = users.load_actor(session, row["owner"])
+            try:
+                with session.begin_nested():
+                    approvals.submit(session, registry, obj, row["id"], flow.name, actor=owner)
+                done += 1
+            except (ValidationFailed, PermissionDenied):
+                continue
+        submitted += done
+    return submitted
+
+
 DEMO_PASSWORD = "demo-password"
 DEMO_DEPARTMENTS = (("销售部", None), ("华东销售组", "销售部"), ("华北销售组", "销售部"),
                     ("财务部", None))
@@ -220,6 +275,7 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
         for offset in range(0, per_object, batch):
             values = make_values(obj, min(batch, per_object - offset), maker, refs,
                                  start + offset)
+            stage_values(registry, obj, values, maker)
             if owners:
                 for row in values:
                     row["owner"] = maker.rng.choice(owners)
