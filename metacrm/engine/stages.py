@@ -43,7 +43,7 @@ class Requirement:
     """One thing missing before a move: a field to fill, work to tick, a key event, the
     stage approval, or the lost reason."""
 
-    kind: str  # field | work | event | approval | reason
+    kind: str  # field | work | event | approval | reason | stage (one not to skip)
     name: str
     label: Label
     stage: str
@@ -129,8 +129,9 @@ def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapp
                  process: StageProcessDef, to: StageDef, *, values: Mapping[str, Any] = (),
                  done: set[tuple[str, str]] | None = None) -> list[Requirement]:
     """What a move from the record's stage to ``to`` still needs. Forward: the current
-    stage's work, required key events and approval, and the required fields of every
-    stage entered on the way. Into lost: the reason. Back: nothing."""
+    stage's work, required key events and approval, no stage skipped that has its own,
+    and the required fields of every stage entered on the way. Into lost: the reason.
+    Back: nothing."""
     current = process.stage(row.get(process.field))
     merged = {**row, **dict(values)}
     out: list[Requirement] = []
@@ -150,6 +151,13 @@ def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapp
             out.extend(_exit_requirements(current, done))
         passed = [s for s in process.stages if s.type != "lost"
                   and start < process.position[s.name] <= process.position[to.name]]
+        # A stage with work, required key events or an approval is moved through, never
+        # jumped over: its requirements can only be met while the record is in it.
+        out.extend(Requirement("stage", s.name, stage_label(process, obj, s), s.name,
+                               Message("stage %(stage)s cannot be skipped: it has work, key "
+                                       "events or an approval", stage=s.name))
+                   for s in passed[:-1] if s.work or s.approval
+                   or any(e.required for e in s.key_events))
     for s in passed:
         for name in s.required:
             if _blank(merged.get(name)) and not any(r.name == name and r.kind == "field"
