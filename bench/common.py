@@ -12,7 +12,7 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from metacrm.engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "object_defs" / "sample"
+FLOWS = ROOT / "flows" / "sample"  # the sample's stage processes and approval flows
 POSTGRES_URL = os.environ.get("METACRM_BENCH_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
 # One name per run: a concurrent run must not drop this run's database.
@@ -77,9 +78,9 @@ class Instance:
         return metastore.RegistryCache(self.engine).get()
 
 
-def install_instance(url: str) -> Instance:
+def install_instance(url: str, templates: Sequence[Path] = (SAMPLE,)) -> Instance:
     engine = make_engine(url)
-    instance.install(engine, [SAMPLE])
+    instance.install(engine, list(templates))
     with Session(engine) as session, session.begin():
         users.create_user(session, USERNAME, PASSWORD, is_admin=True)
     with Session(engine) as session:

@@ -4,7 +4,9 @@ For each database: the create benchmark on an empty instance, then for each size
 instance seeded with that many opportunities, on which the list, request-path, HTTP and
 schema benchmarks run in that order (the schema one changes the table, so it is last).
 The permission-scope benchmark seeds its own instance (an org chart, scoped customers)
-at the largest size, 100k with --quick.
+at the largest size, 100k with --quick; the flows benchmark (stage moves, kanban,
+approval inbox, badges) its own with the stage processes installed, at 100k (10k with
+--quick).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import (  # noqa: E402
     create_bench,
+    flows_bench,
     http_bench,
     lines_bench,
     list_bench,
@@ -29,11 +32,20 @@ from bench import (  # noqa: E402
     scope_bench,
     seed,
 )
-from bench.common import Instance, database, install_instance, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    FLOWS,
+    SAMPLE,
+    Instance,
+    database,
+    install_instance,
+    timed,
+)
 from bench.report import Recorder  # noqa: E402
 
-BENCHES = ("create", "lines", "list", "path", "http", "schema", "scope")
+BENCHES = ("create", "lines", "list", "path", "http", "schema", "scope", "flows")
+UNSIZED = ("create", "lines", "scope", "flows")  # each seeds its own instance
 QUICK_SCOPE_SIZE = 100_000
+FLOWS_SIZE, QUICK_FLOWS_SIZE = 100_000, 10_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
     args.scope_size = QUICK_SCOPE_SIZE if args.quick else max(args.sizes)
+    args.flows_size = QUICK_FLOWS_SIZE if args.quick else FLOWS_SIZE
     args.only = [b for b in args.only.split(",") if b]
     unknown = set(args.only) - set(BENCHES)
     if unknown:
@@ -65,6 +78,8 @@ class Volumes:
         self.http_requests = 400 if quick else 2000
         self.path_requests = 100 if quick else 500
         self.scope_repeat = 10 if quick else 30
+        self.flows_repeat = 10 if quick else 30
+        self.flows_moves = 50 if quick else 500
 
 
 def guarded(rec: Recorder, bench: str, fn: Callable[[], object]) -> object:
@@ -140,7 +155,17 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
                                                               cfg.scope_repeat))
             finally:
                 inst.engine.dispose()
-    sized = [b for b in args.only if b not in ("create", "lines", "scope")]
+    if "flows" in args.only:
+        rec.size = args.flows_size
+        with database(kind, workdir) as url:
+            inst = install_instance(url, (SAMPLE, FLOWS))
+            try:
+                guarded(rec, "flows", lambda: flows_bench.run(inst, rec, args.flows_size,
+                                                              cfg.flows_repeat,
+                                                              cfg.flows_moves))
+            finally:
+                inst.engine.dispose()
+    sized = [b for b in args.only if b not in UNSIZED]
     if not sized:
         return
     times: dict[int, dict[str, float]] = {}
