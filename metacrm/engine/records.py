@@ -578,20 +578,24 @@ def get(session: Session, registry: Registry, obj: ObjectDef | str, record_id: i
 def update_record(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
                   values: Mapping[str, Any], *, actor: Actor,
                   version: int | None = None, as_lines: bool = False,
-                  stage_move: bool = False) -> Record:
+                  stage_move: bool = False, writer: Writer | None = None,
+                  current: Record | None = None) -> Record:
     """Change some fields; with ``version`` given, a stale one raises StaleVersion.
 
     A record in a pending approval is locked. The stage and win-rate fields of a stage
-    process change only with ``stage_move`` (from ``stages``, after its checks)."""
-    w = Writer(session, registry, obj, actor)
-    wants_owner = "owner" in values and values["owner"] not in (None, "")
-    current = w.fetch(record_id, for_update=True,
-                      need=("edit", "transfer") if wants_owner else ("edit",))
+    process change only with ``stage_move`` (from ``stages``, after its checks), which
+    passes its ``writer`` and the ``current`` record it fetched for editing and found
+    unlocked, so they are not read again."""
+    w = writer or Writer(session, registry, obj, actor)
+    if current is None:
+        wants_owner = "owner" in values and values["owner"] not in (None, "")
+        current = w.fetch(record_id, for_update=True,
+                          need=("edit", "transfer") if wants_owner else ("edit",))
+        approvals.refuse_if_locked(session, registry, w.obj, record_id)
     if version is not None and version != current["version"]:
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else "
                            f"(version {current['version']}, not {version})",
                            current_version=current["version"])
-    approvals.refuse_if_locked(session, registry, w.obj, record_id)
     errors: dict[str, str] = {}
     own, submitted_lines = lines.split(w.obj, values, errors)
     changes = {k: v for k, v in w.coerce(own, errors).items() if current.get(k) != v}
@@ -629,7 +633,11 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
                 version=table.c.version + 1))
     if result.rowcount != 1:
         raise StaleVersion(f"{w.obj.name} {record_id} was changed by someone else")
-    if "owner" not in changes and not as_lines and not w.in_scope([record_id], "edit"):
+    # The record was in the edit scope; only its owner or dimension fields can move it out
+    # (a new owner was checked against the transfer scope when it was fetched).
+    scope_fields = {f.name for f in w.obj.dimension_fields}
+    if "owner" not in changes and not as_lines and scope_fields & changes.keys() \
+            and not w.in_scope([record_id], "edit"):
         raise PermissionDenied(Message("after this change the record would be outside what "
                                        "you may edit"))
     before, after = w.audit_values({k: current.get(k) for k in changes}), w.audit_values(changes)

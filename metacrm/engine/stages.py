@@ -125,6 +125,16 @@ def done_items(session: Session, obj: ObjectDef, record_id: int, stage: str
         c.c.object == obj.name, c.c.record_id == record_id, c.c.stage == stage))}
 
 
+def all_done(session: Session, obj: ObjectDef, record_id: int) -> dict[str, set[tuple[str, str]]]:
+    """Every stage's ticked work and done key events of a record, in one read."""
+    c = sys_stage_check
+    out: dict[str, set[tuple[str, str]]] = {}
+    for r in session.execute(select(c.c.stage, c.c.kind, c.c.item).where(
+            c.c.object == obj.name, c.c.record_id == record_id)):
+        out.setdefault(r.stage, set()).add((r.kind, r.item))
+    return out
+
+
 def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
                  process: StageProcessDef, to: StageDef, *, values: Mapping[str, Any] = (),
                  done: set[tuple[str, str]] | None = None) -> list[Requirement]:
@@ -280,7 +290,9 @@ def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: 
     if row.get(process.field) == target.name:
         raise ValidationFailed({process.field: Message("the record is already in this stage")})
     values = dict(values or {})
-    missing = requirements(session, registry, obj, row, process, target, values=values)
+    done = all_done(session, obj, record_id)
+    missing = requirements(session, registry, obj, row, process, target, values=values,
+                           done=done.get(row.get(process.field), set()))
     if missing:
         raise StageRefused("; ".join(m.message for m in missing), missing)
     flow = needs_approval(session, registry, obj, row, process, target)
@@ -290,25 +302,30 @@ def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: 
                                        trigger="stage")
         return MoveResult(False, row, approval_id)
     record = apply_move(session, registry, obj, row, process, target, actor=actor,
-                        values=values, version=version)
+                        values=values, version=version, writer=writer,
+                        done=done.get(target.name, set()))
     return MoveResult(True, record)
 
 
 def apply_move(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
                process: StageProcessDef, target: StageDef, *, actor: Actor,
-               values: Mapping[str, Any] | None = None, version: int | None = None
+               values: Mapping[str, Any] | None = None, version: int | None = None,
+               writer: Any = None, done: set[tuple[str, str]] | None = None
                ) -> dict[str, Any]:
-    """The move itself, its checks passed: the record, its history and its todos."""
+    """The move itself, its checks passed: the record, its history and its todos.
+    ``writer`` and ``done`` (the target stage's checks) save reading them again."""
     from metacrm.engine import records
 
     current = row.get(process.field)
     update_values = {k: v for k, v in (values or {}).items() if k != process.field}
     update_values[process.field] = target.name
+    if done is None:
+        done = done_items(session, obj, row["id"], target.name)
     if process.win_rate_field:
-        update_values[process.win_rate_field] = win_rate(
-            target, done_items(session, obj, row["id"], target.name))
+        update_values[process.win_rate_field] = win_rate(target, done)
     record = records.update_record(session, registry, obj, row["id"], update_values,
-                                   actor=actor, version=version, stage_move=True)
+                                   actor=actor, version=version, stage_move=True,
+                                   writer=writer, current=dict(row) if writer else None)
     stamp = now()
     h = sys_stage_history
     session.execute(update(h).where(h.c.object == obj.name, h.c.record_id == row["id"],
@@ -321,7 +338,7 @@ def apply_move(session: Session, registry: Registry, obj: ObjectDef, row: Mappin
         from_stage=current, direction="back" if back else "forward", entered_at=stamp,
         entered_by=actor.user_id))
     todos.close(session, obj.name, row["id"], kind="stage_work")
-    _work_todos(obj, process, [record], target, stamp, session)
+    _work_todos(obj, process, [record], target, stamp, session, done)
     return record
 
 
