@@ -1,8 +1,10 @@
 """The current customisations written out as a template folder: what a consultant ships.
 
 The files are the effective documents (template as shipped, merged with the local
-changes), one YAML file per object, the shared picklists in one file and the manifest, in
-the layout ``metacrm validate`` and ``metacrm template install`` read. The output is
+changes), one YAML file per object, one per stage process and approval flow
+(``stage_process_<name>.yaml``, ``approval_flow_<name>.yaml``), the shared picklists and
+the roles the flows name each in one file, and the manifest, in the layout ``metacrm
+validate`` and ``metacrm template install`` read. The output is
 deterministic, so export → install into a fresh instance → export gives the same files.
 """
 
@@ -15,9 +17,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from metacrm.engine import metastore
-from metacrm.engine.systables import meta_document
+from metacrm.engine.systables import meta_document, sys_role
+from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.loader import iter_files
 
+FLOW_KINDS = ("stage_process", "approval_flow")
 DEFAULT_MANIFEST = {"template": "local", "version": "1.0",
                     "label": {"en": "Local customisations", "zh": "本地定制"}}
 
@@ -33,6 +37,8 @@ def export_files(engine: Engine) -> dict[str, str]:
         rows = [dict(r._mapping) for r in session.execute(
             select(meta_document.c.kind, meta_document.c.doc_key, meta_document.c.layer,
                    meta_document.c.content))]
+        labels = {r.name: r.label for r in session.execute(select(sys_role.c.name,
+                                                                  sys_role.c.label))}
     documents = metastore.effective_by_key(rows)
     by_kind: dict[str, list[dict]] = {}
     for (kind, _), content in sorted(documents.items()):
@@ -51,7 +57,27 @@ def export_files(engine: Engine) -> dict[str, str]:
         files["picklists.yaml"] = _dump({"picklists": picklists})
     for content in by_kind.get("object", []):
         files[f"{content['object']}.yaml"] = _dump(content)
+    for kind in FLOW_KINDS:
+        for content in by_kind.get(kind, []):
+            files[f"{kind}_{content[kind]}.yaml"] = _dump(content)
+    roles = _roles(by_kind, labels)
+    if roles:
+        files["roles.yaml"] = _dump({"roles": roles})
     return files
+
+
+def _roles(by_kind: dict[str, list[dict]], labels: dict[str, dict]) -> list[dict]:
+    """The role documents, and the roles the flows name that were created by hand: without
+    them the folder would not validate on its own."""
+    found = {r["name"]: r for r in by_kind.get("role", [])}
+    for flow in by_kind.get("approval_flow", []):
+        for step in flow["steps"]:
+            name = step["approvers"].get("role")
+            if name and name not in found and name not in (SUPER_ROLE, DEFAULT_ROLE) \
+                    and name in labels:
+                found[name] = {"name": name, "label": {"en": labels[name]["en"],
+                                                       "zh": labels[name]["zh"]}}
+    return [found[name] for name in sorted(found)]
 
 
 class ExportRefused(Exception):
