@@ -143,7 +143,8 @@ def template_install(directory: str) -> None:
 
 
 @template.command("export", help="Write the current objects, fields, picklists, business "
-                                  "types and layouts as a template folder.")
+                                  "types, layouts, stage processes, approval flows and "
+                                  "roles as a template folder.")
 @click.argument("directory", type=click.Path(file_okay=False))
 def template_export(directory: str) -> None:
     _, engine = _engine()
