@@ -28,8 +28,8 @@ from metacrm.engine.systables import (
     sys_user,
     sys_user_role,
 )
-from metacrm.metadata.messages import Message
 from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
+from metacrm.metadata.messages import Message
 
 ROOT_NAME = "全公司"
 MIN_PASSWORD = 8

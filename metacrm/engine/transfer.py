@@ -3,6 +3,9 @@
 The old owner is removed or kept as a read-only or read-write team member; related
 records (those whose lookup points at a transferred record) move too when the user
 asks, as far as they belonged to the same old owner and the user may transfer them. The record's department follows its owner.
+
+The new owner hears of it: a notification per object (how many records) and an
+"assigned" todo per record; open stage work follows the records to the new owner.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, permissions, teams
+from metacrm.engine import audit, notifications, permissions, teams, todos
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
-from metacrm.engine.systables import sys_team_member, sys_user
+from metacrm.engine.systables import sys_team_member, sys_todo, sys_user
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
@@ -96,7 +99,33 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
         if rel_rows:
             _move(session, actor, related, rel_table, {r.id: r.owner for r in rel_rows},
                   new_owner, owner_row.department_id, old_owner, result)
+    _tell_new_owner(session, actor, new_owner, result)
     return result
+
+
+def _tell_new_owner(session: Session, actor: Actor, new_owner: int,
+                    result: TransferResult) -> None:
+    """A notification per object and an "assigned" todo per record (one statement for
+    all), unless the actor took the records themself; the records' open todos of others
+    handed over (stage work) or closed (earlier assignments)."""
+    t = sys_todo
+    for name, ids in result.moved.items():
+        notifications.notify(session, [new_owner], "record_transferred",
+                             actor_id=actor.user_id, object_name=name,
+                             record_id=ids[0] if len(ids) == 1 else None,
+                             params={"count": len(ids)})
+        others = (t.c.object == name, t.c.record_id.in_(ids), t.c.handled_at.is_(None),
+                t.c.user_id != new_owner)
+        # Stage work is the owner's; an earlier assignment is settled by this one.
+        session.execute(update(t).where(*others, t.c.kind == "stage_work")
+                        .values(user_id=new_owner))
+        session.execute(update(t).where(*others, t.c.kind == "assigned")
+                        .values(handled_at=now()))
+    if new_owner == actor.user_id:
+        return
+    todos.add(session, [{"user_id": new_owner, "kind": "assigned", "object": name,
+                         "record_id": record_id, "params": {"by": actor.user_id}}
+                        for name, ids in result.moved.items() for record_id in ids])
 
 
 def _move(session: Session, actor: Actor, obj: ObjectDef, table, previous: dict[int, int],

@@ -2,13 +2,209 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
-from flask_login import login_required
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from metacrm.engine import approvals, notifications, todos, users
+from metacrm.engine.stages import stage_label
+from metacrm.metadata.labels import Label
+from metacrm.ui.i18n import label
+from metacrm.ui.runtime import db, registry
+from metacrm.ui.widgets import user_timezone
 
 bp = Blueprint("todo", __name__)
+TABS = ("approvals", "assigned", "stage_work", "handled")
+PAGE = 50
 
 
 @bp.before_request
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
+
+
+def actor():
+    return current_user.actor
+
+
+@bp.app_context_processor
+def _badges() -> dict[str, Any]:
+    """The navigation's counts, one statement per request, for signed-in users only."""
+    if not current_user or not current_user.is_authenticated:
+        return {}
+    if "badges" not in g:
+        g.badges = todos.counts(db(), actor().user_id)
+    return {"badges": g.badges}
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.astimezone(user_timezone()).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _names(ids: Iterable[int | None]) -> dict[int, str]:
+    return users.display_names(db(), {i for i in ids if i is not None})
+
+
+def _object_label(name: str | None) -> str:
+    obj = registry().objects.get(name or "")
+    return label(obj.label) if obj else name or ""
+
+
+# -- the todo centre ----------------------------------------------------------------------
+def _stage_work(item: Mapping[str, Any]) -> dict[str, str]:
+    """The stage's and the work item's labels, from the process the todo names."""
+    reg = registry()
+    process = reg.stage_processes.get((item["params"] or {}).get("process", ""))
+    stage = process.stage(item["stage"]) if process else None
+    obj = reg.objects.get(item["object"])
+    if stage is None or obj is None:
+        return {"stage": item["stage"] or "", "item": item["item"] or ""}
+    work = stage.work_item(item["item"] or "")
+    return {"stage": label(stage_label(process, obj, stage)),
+            "item": label(work.label) if work else item["item"] or ""}
+
+
+def _todo_rows(found: list[dict[str, Any]], titles: Mapping[tuple[str, int], str],
+               names: Mapping[int, str]) -> list[dict[str, Any]]:
+    stamp = now()
+    for item in found:
+        item["title"] = titles.get((item["object"], item["record_id"])) or \
+            f"#{item['record_id']}"
+        item["object_label"] = _object_label(item["object"])
+        item["by"] = names.get((item["params"] or {}).get("by"), "")
+        item["overdue"] = item["handled_at"] is None and item["due_at"] is not None and \
+            item["due_at"] < stamp
+        if item["kind"] == "stage_work":
+            item.update(_stage_work(item))
+    return found
+
+
+@bp.get("/todo")
+def index():
+    tab = request.args.get("tab", "approvals")
+    tab = tab if tab in TABS else "approvals"
+    session, me = db(), actor()
+    pending = approvals.inbox(session, me, "pending")
+    open_items = todos.open_todos(session, me.user_id)
+    handled = todos.open_todos(session, me.user_id, handled=True) if tab == "handled" else []
+    shown = pending + open_items + handled
+    titles = approvals.titles(session, registry(), shown)
+    names = _names([a["submitter_id"] for a in pending] +
+                   [(t["params"] or {}).get("by") for t in open_items + handled])
+    reg = registry()
+    for item in pending:
+        flow = reg.approval_flows.get(item["flow"])
+        item["flow_label"] = label(flow.label) if flow else item["flow"]
+        item["step_label"] = label(flow.steps[item["step"]].label) \
+            if flow and 0 <= item["step"] < len(flow.steps) else ""
+        item["title"] = titles.get((item["object"], item["record_id"])) or \
+            f"#{item['record_id']}"
+        item["object_label"] = _object_label(item["object"])
+        item["submitter"] = names.get(item["submitter_id"], "")
+    _todo_rows(open_items + handled, titles, names)
+    lists = {"approvals": pending,
+             "assigned": [t for t in open_items if t["kind"] == "assigned"],
+             "stage_work": [t for t in open_items if t["kind"] == "stage_work"],
+             "handled": handled}
+    return render_template("todo.html", tab=tab, tabs=TABS, lists=lists, items=lists[tab],
+                           when=when)
+
+
+def _back_to_tab() -> str:
+    tab = request.form.get("tab", "")
+    return url_for(".index", tab=tab if tab in TABS else None)
+
+
+@bp.post("/todo/<int:todo_id>/handled")
+def handled(todo_id: int):
+    todos.handle(db(), actor().user_id, todo_id)
+    db().commit()
+    flash(_("Marked handled."), "success")
+    return redirect(_back_to_tab())
+
+
+@bp.post("/todo/<int:todo_id>/reopen")
+def reopen(todo_id: int):
+    todos.handle(db(), actor().user_id, todo_id, handled=False)
+    db().commit()
+    flash(_("Back among the open todos."), "success")
+    return redirect(_back_to_tab())
+
+
+# -- notifications ------------------------------------------------------------------------
+def wording(item: Mapping[str, Any]) -> str:
+    """A notification in the user's language, by kind."""
+    params = item["params"] or {}
+    flow = label(Label.of(params["flow"])) if isinstance(params.get("flow"), dict) else ""
+    kind = item["kind"]
+    if kind == "approval_submitted":
+        return _("Waiting for your approval: %(flow)s", flow=flow)
+    if kind == "approval_approved":
+        return _("Approved: %(flow)s", flow=flow)
+    if kind == "approval_rejected":
+        return _("Rejected: %(flow)s", flow=flow)
+    if kind == "approval_withdrawn":
+        return _("Withdrawn by the submitter: %(flow)s", flow=flow)
+    if kind == "approval_handed_over":
+        return _("Handed over to you: %(flow)s", flow=flow)
+    if kind == "record_transferred":
+        count = int(params.get("count") or 1)
+        if count == 1:
+            return _("A %(object)s was transferred to you",
+                     object=_object_label(item["object"]))
+        return _("%(count)d %(object)s records were transferred to you", count=count,
+                 object=_object_label(item["object"]))
+    return kind
+
+
+def _record_link(item: Mapping[str, Any]) -> str | None:
+    """The record, or the object's list after a transfer of several records."""
+    if item["object"] not in registry().objects:
+        return None
+    if item["record_id"] is not None:
+        return url_for("pages.detail", object_name=item["object"], record_id=item["record_id"])
+    return url_for("pages.list_view", object_name=item["object"])
+
+
+@bp.get("/notifications")
+def notifications_page():
+    before = request.args.get("before", "")
+    session, me = db(), actor()
+    found = notifications.listing(session, me.user_id, limit=PAGE + 1,
+                                  before=int(before) if before.isdigit() else None)
+    more = len(found) > PAGE
+    found = found[:PAGE]
+    titles = approvals.titles(session, registry(), [n for n in found
+                                                    if n["record_id"] is not None])
+    names = _names(n["actor_id"] for n in found)
+    for item in found:
+        item["text"] = wording(item)
+        item["title"] = titles.get((item["object"], item["record_id"]), "")
+        item["actor"] = names.get(item["actor_id"], "")
+        item["record_link"] = _record_link(item)
+        item["approval_link"] = url_for("approvals.detail", approval_id=item["approval_id"]) \
+            if item["approval_id"] is not None else None
+    return render_template("notifications.html", items=found, when=when,
+                           older=found[-1]["id"] if more else None,
+                           paged=bool(before))
+
+
+@bp.post("/notifications/read")
+def mark_read():
+    """All the user's notifications, or the one named by ``id``; ``unread=1`` undoes."""
+    raw = request.form.get("id", "")
+    ids = [int(raw)] if raw.isdigit() else None
+    read = request.form.get("unread") != "1"
+    notifications.mark_read(db(), actor().user_id, ids, read=read)
+    db().commit()
+    back = request.form.get("before", "")
+    return redirect(url_for(".notifications_page", before=back if back.isdigit() else None))
