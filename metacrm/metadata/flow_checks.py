@@ -42,8 +42,11 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
                                         "in more than one file"))
     for doc in templates.of_kind("stage_process"):
         problems.extend(_Checker(doc, objects, known_objects).stage_process(flows))
+    # The stage and win-rate fields change only by a stage move, so no outcome sets them.
+    managed = {(d.content["object"], name) for d in templates.of_kind("stage_process")
+               for name in (d.content["field"], d.content.get("win_rate_field")) if name}
     for doc in templates.of_kind("approval_flow"):
-        problems.extend(_Checker(doc, objects, known_objects).approval_flow(roles))
+        problems.extend(_Checker(doc, objects, known_objects).approval_flow(roles, managed))
     problems.extend(_overlapping_processes(templates.of_kind("stage_process")))
     return problems
 
@@ -179,7 +182,8 @@ class _Checker:
                     yield found
 
     # -- approval flows ------------------------------------------------------------------
-    def approval_flow(self, roles: set[str] | None) -> Iterator[Problem]:
+    def approval_flow(self, roles: set[str] | None, managed: set[tuple[str, str]]
+                      ) -> Iterator[Problem]:
         obj, missing = self.target()
         if missing:
             yield missing
@@ -208,9 +212,9 @@ class _Checker:
             yield self.problem("flow.trigger_fields", ["trigger_fields"],
                                "only a field_change trigger has trigger fields")
         if obj is not None:
-            yield from self._flow_fields(obj)
+            yield from self._flow_fields(obj, managed)
 
-    def _flow_fields(self, obj: ObjectDef) -> Iterator[Problem]:
+    def _flow_fields(self, obj: ObjectDef, managed: set[tuple[str, str]]) -> Iterator[Problem]:
         raw = self.raw
         if raw.get("condition"):
             try:
@@ -231,6 +235,9 @@ class _Checker:
                     yield found
                 elif not f.writable:
                     yield self.problem("flow.update", path, f"'{name}' cannot be set")
+                elif (obj.name, name) in managed:
+                    yield self.problem("flow.update", path, f"'{name}' changes only by moving "
+                                       "the record along its stage path")
                 elif value is not None:
                     try:
                         f.kind.coerce(value, f)
