@@ -363,6 +363,23 @@ def test_the_win_rate_is_not_written_directly(deals, session, registry, zhang):
     assert set(caught.value.fields) == {"win_rate"}
 
 
+def test_a_business_type_whose_process_lacks_the_stage_is_refused(deals, session, registry,
+                                                                  zhang):
+    row = deals.make(business_type="project", stage="tender", complete=True)
+    with pytest.raises(ValidationFailed) as caught:
+        records.update_record(session, registry, "opportunity", row["id"],
+                              {"business_type": "standard"}, actor=zhang)
+    assert set(caught.value.fields) == {"business_type"}
+
+
+def test_a_business_type_whose_process_has_the_stage_is_accepted(deals, session, registry,
+                                                                 zhang):
+    row = deals.make(business_type="project", stage="proposal", complete=True)
+    updated = records.update_record(session, registry, "opportunity", row["id"],
+                                    {"business_type": "standard"}, actor=zhang)
+    assert (updated["business_type"], updated["stage"]) == ("standard", "proposal")
+
+
 def test_other_fields_are_still_edited_as_usual(deals, session, registry, zhang):
     row = deals.make()
     updated = records.update_record(session, registry, "opportunity", row["id"],

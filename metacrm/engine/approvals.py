@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,8 +42,9 @@ from metacrm.metadata.model import ObjectDef
 OPEN = ("active", "waiting")
 DECIDED = ("approved", "rejected", "handed_over")
 # Tasks that answer for the step itself; in an "any" step the first approval of one of
-# them settles the others (an approver added after someone still has to answer).
-PEERS = ("approver", "handed_over", "added_before")
+# them settles the others (an approver added after someone still has to answer; one added
+# before someone only answers first, and that someone then decides).
+PEERS = ("approver", "handed_over")
 
 a, t, e = sys_approval, sys_approval_task, sys_approval_event
 
@@ -205,7 +206,6 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     if not applies(session, registry, obj, flow, row):
         raise ValidationFailed({"flow": Message("the record does not meet the condition of "
                                                 "this approval flow")})
-    picked = _check_chosen(session, flow, chosen or {})
     stamp = now()
     previous = session.execute(select(a).where(
         a.c.object == obj.name, a.c.record_id == record_id, a.c.flow == flow.name)
@@ -213,6 +213,9 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     resubmitting = previous is not None and previous["status"] == "rejected" and \
         previous["submitter_id"] == actor.user_id and previous["stage_to"] == (
             stage[1] if stage else None)
+    # Resubmitting keeps the approvers chosen before unless others are chosen now.
+    picked = _check_chosen(session, flow, {**(previous["chosen"] if resubmitting else {}),
+                                           **{k: v for k, v in (chosen or {}).items() if v}})
     try:
         with session.begin_nested():
             if resubmitting:
@@ -341,15 +344,15 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
 
 
 def _cancel_open(session: Session, approval_id: int, round_: int, *, step: int | None = None,
-                 kinds: Sequence[str] | None = None, keep: int | None = None) -> None:
+                 spare: int | None = None) -> None:
+    """Cancel the open tasks (of a step); ``spare``: not those waiting for that task
+    (approvers added after its approver)."""
     stmt = update(t).where(t.c.approval_id == approval_id, t.c.round == round_,
                            t.c.status.in_(OPEN))
+    if spare is not None:
+        stmt = stmt.where(or_(t.c.waits_for.is_(None), t.c.waits_for != spare))
     if step is not None:
         stmt = stmt.where(t.c.step == step)
-    if kinds is not None:
-        stmt = stmt.where(t.c.kind.in_(kinds))
-    if keep is not None:
-        stmt = stmt.where(t.c.id != keep)
     session.execute(stmt.values(status="cancelled", decided_at=now()))
 
 
@@ -387,7 +390,7 @@ def approve(session: Session, registry: Registry, approval_id: int, *, actor: Ac
     sequential = approvers.APPROVER_TYPES[step.approvers.type].sequential
     if step.mode == "any" and not sequential and task["kind"] in PEERS:
         _cancel_open(session, approval_id, approval["round"], step=approval["step"],
-                     kinds=PEERS)
+                     spare=task["id"])
     woken = [r.user_id for r in session.execute(select(t.c.user_id).where(
         t.c.waits_for == task["id"], t.c.status == "active"))]
     notifications.notify(session, woken, "approval_submitted",

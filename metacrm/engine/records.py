@@ -609,6 +609,8 @@ def update_record(session: Session, registry: Registry, obj: ObjectDef | str, re
     w.check_business_type(merged, errors)
     if "business_type" in changes:
         w.check_type_offered(merged, errors)
+        if registry.processes_of(w.obj.name):
+            stages.check_type_change(session, registry, w.obj, merged, errors)
     _raise(errors)
     if not changes and not submitted_lines:
         return current

@@ -383,6 +383,17 @@ def check_new(session: Session, registry: Registry, obj: ObjectDef,
             raise ValidationFailed(errors, row=i if len(rows) > 1 else None)
 
 
+def check_type_change(session: Session, registry: Registry, obj: ObjectDef,
+                      row: Mapping[str, Any], errors: dict[str, Any]) -> None:
+    """A record whose business type changes keeps its stage only if the new type's process
+    has it; otherwise the change is refused (move the record to a shared stage first)."""
+    process = process_of(session, registry, obj, row)
+    if process is not None and process.stage(row.get(process.field)) is None:
+        errors.setdefault("business_type", Message(
+            "the record's stage %(stage)s is not a stage of this business type's process",
+            stage=str(row.get(process.field))))
+
+
 def started(session: Session, registry: Registry, obj: ObjectDef,
             rows: Sequence[Mapping[str, Any]], actor: Actor) -> None:
     """New records enter their first stage: a history entry each, and the work todos."""
