@@ -74,7 +74,7 @@ def test_a_stage_that_needs_an_approval_names_the_flow(web):
 
 def test_a_key_event_that_needs_a_document_is_marked(web):
     svg = diagram(web.text("/admin/flows/process/opportunity_standard"))
-    assert any("方案已发送" in line and "📎" in line for line in texts(svg))
+    assert any("方案已发送" in line and "需上传文档" in line for line in texts(svg))
 
 
 @pytest.mark.parametrize("name", ["large_opportunity", "tender_review"])

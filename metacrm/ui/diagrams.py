@@ -243,7 +243,7 @@ def _stage_box(process: StageProcessDef, obj: ObjectDef | None, stage: StageDef,
         box.add(_("Key events"), MUTED)
         for e in stage.key_events:
             extra = f" +{e.share:g}%" if e.share else ""
-            extra += " 📎" if e.attachment else ""
+            extra += " (" + _("needs a document") + ")" if e.attachment else ""
             extra += _(" (optional)") if not e.required else ""
             box.add(f"◆ {e.label.get(lang)}{extra}", indent="   ")
     if stage.approval:
