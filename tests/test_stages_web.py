@@ -493,3 +493,17 @@ def test_the_kanban_page_renders_in_few_queries(board, count_queries):
         wang.text("/o/opportunity/kanban?process=opportunity_standard")
     # per column (6): its cards, its count and its sum; plus the board's own look-ups
     assert counter.count <= 6 * 3 + 6, counter.statements
+
+
+# -- the create form ------------------------------------------------------------------------
+def stage_options(html: str) -> list[str]:
+    select = re.search(r'<select[^>]*name="stage"[^>]*>(.*?)</select>', html, re.S)
+    return re.findall(r'<option value="(\w+)"', select.group(1)) if select else []
+
+
+def test_the_create_form_offers_the_open_stages_of_the_types_process(sales):
+    web = sales.browser("zhang")
+    project = web.text("/o/opportunity/new?business_type=project")
+    standard = web.text("/o/opportunity/new?business_type=standard")
+    assert stage_options(project) == ["qualify", "needs", "proposal", "tender", "negotiation"]
+    assert stage_options(standard) == ["qualify", "needs", "proposal", "negotiation"]

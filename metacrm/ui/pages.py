@@ -288,6 +288,18 @@ def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
     return [o for o in f.options if o.active and (allowed is None or o.value in allowed)]
 
 
+def stage_limited(obj: ObjectDef, bt: BusinessTypeDef | None):
+    """``options_for`` on a create form: a stage field offers the open stages of the
+    process the new record will follow."""
+    process = registry().process_for(obj.name, bt.name if bt else None, user_departments()) \
+        if registry().processes_of(obj.name) else None
+    if process is None:
+        return options_for
+    open_stages = {s.name for s in process.open_stages}
+    return lambda f, bt: [o for o in options_for(f, bt)
+                          if f.name != process.field or o.value in open_stages]
+
+
 def line_grids(fields: list[FieldDef]) -> dict[str, widgets.LineColumns]:
     """The grid of each lines field: the child's fields the user may see, without its
     master lookup (the parent is the record being edited)."""
@@ -410,7 +422,8 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
 
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
-                           options_for=options_for, locked=locked,
+                           options_for=stage_limited(obj, bt) if record is None
+                           else options_for, locked=locked,
                            widget=lambda f: widgets.READ_ONLY if f.name in locked
                            else widgets.widget(f),
                            widget_of=widgets.widget, read_only_widget=widgets.READ_ONLY,
