@@ -67,24 +67,25 @@ def stage_names(process: StageProcessDef, obj: ObjectDef) -> dict[str, str]:
     return {s.name: label(stages.stage_label(process, obj, s)) for s in process.stages}
 
 
+# What each kind of missing requirement asks of the user, with labels in their language
+# (the engine's own message names fields and stages in English).
+REQUIREMENT_TEXT: dict[str, Callable[[str, str], str]] = {
+    "field": lambda item, stage: _("Fill in %(field)s (needed to enter %(stage)s)",
+                                   field=item, stage=stage),
+    "work": lambda item, stage: _("Tick the stage work: %(item)s", item=item),
+    "event": lambda item, stage: _("Complete the key event: %(item)s", item=item),
+    "approval": lambda item, stage: _("Pass the approval: %(flow)s", flow=item),
+    "reason": lambda item, stage: _("Give the lost reason (%(field)s)", field=item),
+    "stage": lambda item, stage: _("Move through %(stage)s first: it has its own work, key "
+                                   "events or approval", stage=stage),
+}
+
+
 def requirement_text(obj: ObjectDef, need: stages.Requirement, names: dict[str, str]) -> str:
-    """What one missing requirement asks of the user, with labels in their language (the
-    engine's own message names fields and stages in English)."""
-    item, stage = label(need.label), names.get(need.stage, need.stage)
-    if need.kind == "field":
-        return _("Fill in %(field)s (needed to enter %(stage)s)", field=item, stage=stage)
-    if need.kind == "work":
-        return _("Tick the stage work: %(item)s", item=item)
-    if need.kind == "event":
-        return _("Complete the key event: %(item)s", item=item)
-    if need.kind == "approval":
-        return _("Pass the approval: %(flow)s", flow=item)
-    if need.kind == "reason":
-        return _("Give the lost reason (%(field)s)", field=item)
-    if need.kind == "stage":
-        return _("Move through %(stage)s first: it has its own work, key events or approval",
-                 stage=names.get(need.name, item))
-    return translate(need.message)
+    text = REQUIREMENT_TEXT.get(need.kind)
+    if text is None:
+        return translate(need.message)
+    return text(label(need.label), names.get(need.stage, need.stage))
 
 
 def missing_view(obj: ObjectDef, missing: list[stages.Requirement],
