@@ -114,6 +114,31 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def export_install_export(engine: sa.Engine, backend: str, folder: Path,
+                          same: Callable[[sa.Engine], object]) -> tuple[Path, Path]:
+    """Export ``engine``'s template, install it into a fresh database of the backend and
+    export that: asserts ``same`` sees both instances alike and both exports hold the same
+    files byte for byte; returns the two folders."""
+    from metacrm.engine.template_export import export_template
+
+    first, second = folder / "first", folder / "second"
+    export_template(engine, first)
+    (folder / "fresh").mkdir()
+    with fresh_database(backend, folder / "fresh") as url:
+        fresh = make_engine(url)
+        try:
+            instance.install(fresh, [first])
+            export_template(fresh, second)
+            assert same(fresh) == same(engine)
+        finally:
+            fresh.dispose()
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_text() == (second / name).read_text(), name
+    return first, second
+
+
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     with fresh_database(backend, tmp_path) as url:

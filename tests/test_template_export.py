@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import customise, instance, metastore
-from metacrm.engine.db import make_engine
+from metacrm.engine import customise, metastore
 from metacrm.engine.template_export import ExportRefused, export_template
 from metacrm.metadata import edits
 from metacrm.metadata.loader import load_paths
 
-from conftest import fresh_database
+from conftest import export_install_export
 
 
 def customised(engine) -> None:
@@ -52,21 +51,7 @@ def test_an_export_passes_validate(engine, tmp_path):
 
 def test_export_install_export_gives_the_same_files(engine, backend, tmp_path):
     customised(engine)
-    first, second = tmp_path / "first", tmp_path / "second"
-    export_template(engine, first)
-    (tmp_path / "fresh").mkdir()
-    with fresh_database(backend, tmp_path / "fresh") as url:
-        fresh = make_engine(url)
-        try:
-            instance.install(fresh, [first])
-            export_template(fresh, second)
-            assert objects_of(fresh) == objects_of(engine)
-        finally:
-            fresh.dispose()
-    names = sorted(p.name for p in first.iterdir())
-    assert names == sorted(p.name for p in second.iterdir())
-    for name in names:
-        assert (first / name).read_text() == (second / name).read_text(), name
+    export_install_export(engine, backend, tmp_path, objects_of)
 
 
 def test_the_export_reads_naturally(engine, tmp_path):
