@@ -219,12 +219,17 @@ def flows_engine(bare_engine: sa.Engine) -> sa.Engine:
 
 
 @pytest.fixture
-def people(engine: sa.Engine, admin: Actor) -> dict[str, Actor]:
+def people(engine: sa.Engine, admin: Actor, monkeypatch) -> dict[str, Actor]:
     """The demo company (metacrm demo): 王经理 ``wang`` (sales manager, head of 销售部),
     reps ``zhang``, ``li``, ``zhao`` reporting to him, ``qian`` (finance); password
-    ``demo-password``; plus ``admin``."""
+    ``demo-password``; plus ``admin``. Their passwords get a cheap hash: five slow ones
+    would be most of each test's time, and signing in checks any hash the same way."""
+    from werkzeug.security import generate_password_hash
+
     from metacrm.engine import demo
 
+    monkeypatch.setattr(users, "generate_password_hash",
+                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
     with Session(engine) as s, s.begin():
         demo.populate_org(s)
     with Session(engine) as s:

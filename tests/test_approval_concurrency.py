@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
-from test_stages_engine import quick_passwords  # noqa: F401 - an autouse fixture
 
 from metacrm.engine import approvals, instance, metastore, records, roles
 from metacrm.engine.actor import Actor

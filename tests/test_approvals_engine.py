@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy.orm import Session
-from test_stages_engine import Deals, quick_passwords  # noqa: F401 - an autouse fixture
+from test_stages_engine import Deals
 
 from metacrm.engine import approvals, approvers, instance, notifications, org, records, roles
 from metacrm.engine.actor import Actor

@@ -8,9 +8,8 @@ import itertools
 
 import pytest
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
-from metacrm.engine import approvals, org, records, stages, todos, users
+from metacrm.engine import approvals, org, records, stages, todos
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
     PermissionDenied,
@@ -28,14 +27,6 @@ CLOSE = dt.date(2031, 6, 30)
 @pytest.fixture
 def engine(flows_engine):
     return flows_engine
-
-
-@pytest.fixture(autouse=True)
-def quick_passwords(monkeypatch):
-    """The demo company's six users without six slow password hashes (nobody here signs
-    in): the tests run in half the time."""
-    monkeypatch.setattr(users, "generate_password_hash",
-                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
 
 
 @pytest.fixture
