@@ -376,13 +376,21 @@ def _decide(session: Session, task: Mapping[str, Any], status: str, comment: str
         status=status, decided_at=now(), comment=(comment or None) and comment[:2000]))
 
 
-def approve(session: Session, registry: Registry, approval_id: int, *, actor: Actor,
-            comment: str | None = None) -> None:
+def _answer(session: Session, approval_id: int, actor: Actor, status: str, action: str,
+            comment: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lock the approval, find the actor's active task, decide it and put it on the
+    timeline; the caller then moves the approval on."""
     approval = get(session, approval_id, lock=True)
     task = _my_task(session, approval, actor)
-    _decide(session, task, "approved", comment)
-    _event(session, approval_id, actor.user_id, "approve", approval["round"], approval["step"],
+    _decide(session, task, status, comment)
+    _event(session, approval_id, actor.user_id, action, approval["round"], approval["step"],
            comment)
+    return approval, task
+
+
+def approve(session: Session, registry: Registry, approval_id: int, *, actor: Actor,
+            comment: str | None = None) -> None:
+    approval, task = _answer(session, approval_id, actor, "approved", "approve", comment)
     session.execute(update(t).where(t.c.waits_for == task["id"], t.c.status == "waiting")
                     .values(status="active"))
     flow = registry.approval_flows[approval["flow"]]
@@ -405,11 +413,7 @@ def approve(session: Session, registry: Registry, approval_id: int, *, actor: Ac
 def reject(session: Session, registry: Registry, approval_id: int, *, actor: Actor,
            comment: str | None = None) -> None:
     """One rejection rejects the approval; the record returns to the submitter."""
-    approval = get(session, approval_id, lock=True)
-    task = _my_task(session, approval, actor)
-    _decide(session, task, "rejected", comment)
-    _event(session, approval_id, actor.user_id, "reject", approval["round"], approval["step"],
-           comment)
+    approval, _ = _answer(session, approval_id, actor, "rejected", "reject", comment)
     _finish(session, registry, approval, "rejected", actor.user_id)
 
 
