@@ -114,6 +114,28 @@ def sign_in(page) -> None:
     page.wait_for_url(re.compile(r".*/o/.*"))
 
 
+def demo_company(session: Session) -> dict[str, int]:
+    """``metacrm demo``'s people (wang, zhang, li, zhao, qian): username -> user id."""
+    return dict(zip(("wang", "zhang", "li", "zhao", "qian"), demo.populate_org(session),
+                    strict=True))
+
+
+def open_as(chromium, base: str, username: str, *, password: str = demo.DEMO_PASSWORD,
+            width: int = 1280, height: int = 900, accept_dialogs: bool = False):
+    """A new browser context signed in as ``username``: (context, page)."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    if accept_dialogs:
+        page.on("dialog", lambda d: d.accept())
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/o/.*"))
+    return context, page
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 

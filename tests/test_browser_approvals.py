@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
-from test_browser import chromium, serve, shot  # noqa: F401 - chromium is a fixture
+from test_browser import chromium, demo_company, serve, shot  # noqa: F401 - chromium is a fixture
+from test_browser import open_as as signed_in_page
 
-from metacrm.engine import demo, metastore, records
+from metacrm.engine import metastore, records
 from metacrm.engine.actor import SYSTEM
 
 from conftest import SAMPLE, SAMPLE_FLOWS
 
-PASSWORD = demo.DEMO_PASSWORD
 DEAL = "华东智慧园区项目"
 
 
@@ -27,8 +27,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
     made: dict = {}
 
     def fill(session: Session) -> None:
-        ids = dict(zip(("wang", "zhang", "li", "zhao", "qian"), demo.populate_org(session),
-                       strict=True))
+        ids = demo_company(session)
         registry = metastore.load_registry(session)
         customer = records.create(session, registry, "customer",
                                   {"name": "远航科技", "owner": ids["zhang"]}, actor=SYSTEM)
@@ -42,16 +41,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
 
 
 def open_as(chromium, office, username: str, width: int = 1280):  # noqa: F811
-    context = chromium.new_context(viewport={"width": width, "height": 860}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.on("dialog", lambda d: d.accept())
-    page.goto(office["url"] + "/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/o/.*"))
-    return context, page
+    return signed_in_page(chromium, office["url"], username, width=width, height=860, accept_dialogs=True)
 
 
 def test_a_large_opportunity_is_submitted_approved_twice_and_shown_approved(chromium, office):  # noqa: F811

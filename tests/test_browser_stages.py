@@ -5,18 +5,16 @@ test-artifacts/screenshots/stage-*.png and kanban-*.png."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
-from test_browser import chromium, serve, shot  # noqa: F401 - chromium is a fixture
+from test_browser import chromium, demo_company, serve, shot  # noqa: F401 - chromium is a fixture
+from test_browser import open_as as signed_in_page
 
-from metacrm.engine import demo, metastore, records, stages, users
+from metacrm.engine import metastore, records, stages, users
 
 from conftest import SAMPLE, SAMPLE_FLOWS
-
-PASSWORD = demo.DEMO_PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +23,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
     made: dict = {}
 
     def fill(session: Session) -> None:
-        ids = dict(zip(("wang", "zhang", "li", "zhao", "qian"), demo.populate_org(session),
-                       strict=True))
+        ids = demo_company(session)
         registry = metastore.load_registry(session)
         zhang = users.load_actor(session, ids["zhang"])
         customer = records.create(session, registry, "customer",
@@ -56,15 +53,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
 
 
 def open_as(chromium, office, username: str, width: int = 1280, height: int = 900):  # noqa: F811
-    context = chromium.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(office["url"] + "/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/o/.*"))
-    return context, page
+    return signed_in_page(chromium, office["url"], username, width=width, height=height)
 
 
 def flash(page) -> str:
