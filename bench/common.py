@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, records, users
+from metacrm.engine import instance, metastore, records, users, write_hooks
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
@@ -31,6 +31,7 @@ FLOWS = ROOT / "flows" / "sample"  # the sample's stage processes and approval f
 POSTGRES_URL = os.environ.get("METACRM_BENCH_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
 # One name per run: a concurrent run must not drop this run's database.
+write_hooks.install()  # the records service's features, as in the app
 BENCH_DATABASE = f"metacrm_bench_{os.getpid()}"
 USERNAME, PASSWORD = "bench", "bench-password"
 

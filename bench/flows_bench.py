@@ -31,7 +31,7 @@ from bench import flows_seed, seed
 from bench.common import Instance, StatementLog, interleaved, median, ms, timed
 from bench.report import RESULTS_DIR, Recorder
 from bench.scope_bench import Captured, Viewer, explain, full_scans, viewer
-from metacrm.engine import approvals, permissions, query, stages, todos
+from metacrm.engine import approvals, permissions, query, stage_moves, stages, todos
 from metacrm.engine.systables import (
     sys_approval,
     sys_approval_task,
@@ -80,7 +80,7 @@ def run(inst: Instance, rec: Recorder, size: int, repeat: int, moves: int,
     kanban(inst, rec, registry, (rep, admin), repeat)
     inbox(inst, rec, manager, repeat)
     counts(inst, rec, manager.actor.user_id, repeat)
-    stage_moves(inst, rec, registry, rep, pool)
+    measure_stage_moves(inst, rec, registry, rep, pool)
 
 
 def movable(inst: Instance, owner: int) -> list[int]:
@@ -215,7 +215,7 @@ class BaseMove:
                 changes={"stage": [FROM, TO], "win_rate": self.logged}))
 
 
-def stage_moves(inst: Instance, rec: Recorder, registry, who: Viewer, pool: list[int]) -> None:
+def measure_stage_moves(inst: Instance, rec: Recorder, registry, who: Viewer, pool: list[int]) -> None:
     """Moves alternate, engine then baseline, each in its own transaction."""
     mine, theirs = pool[0::2], pool[1::2]
     with engine_session(inst, who) as session, session.begin():
@@ -224,7 +224,7 @@ def stage_moves(inst: Instance, rec: Recorder, registry, who: Viewer, pool: list
 
     def engine(record_id: int) -> None:
         with engine_session(inst, who) as session, session.begin():
-            assert stages.move(session, registry, OBJECT, record_id, TO,
+            assert stage_moves.move(session, registry, OBJECT, record_id, TO,
                                actor=who.actor).moved
 
     base = BaseMove(inst, registry, who.actor.user_id)

@@ -10,21 +10,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
+from metacrm.engine import changes, instance, metastore, rollups, users, write_hooks
 from metacrm.engine import demo as demo_data
-from metacrm.engine import instance, metastore, rollups, users
 from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.systables import sys_user
 from metacrm.engine.template_export import ExportRefused, export_template
 from metacrm.engine.version_signal import VersionSignal
-from metacrm.metadata.loader import load_paths
 from metacrm.metadata.problems import DefinitionError
+from metacrm.metadata.templates import load_paths
 
 
 def _engine():
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
-    metastore.ensure_system_tables(engine)
+    instance.ensure_system_tables(engine)
     return settings, engine
 
 
@@ -36,7 +36,7 @@ def _fail(lines: list[str]) -> None:
 
 @click.group(help="metacrm: a metadata-driven CRM platform.")
 def main() -> None:
-    pass
+    write_hooks.install()
 
 
 def _install(engine, paths: list[str]) -> None:
@@ -76,7 +76,7 @@ def init(templates: tuple[str, ...]) -> None:
     if templates:
         _install(engine, list(templates))
     else:
-        instance.apply_schema(engine)
+        changes.apply_schema(engine)
     _ensure_admin(settings, engine)
 
 
@@ -163,7 +163,7 @@ def schema() -> None:
 @schema.command("plan", help="Show the changes the metadata needs; changes nothing.")
 def schema_plan() -> None:
     _, engine = _engine()
-    planned = instance.plan_schema(engine)
+    planned = changes.plan_schema(engine)
     for line in planned.describe() or ["the schema is up to date"]:
         click.echo(line)
     if planned.refused:
@@ -174,7 +174,7 @@ def schema_plan() -> None:
 def schema_apply() -> None:
     _, engine = _engine()
     try:
-        planned = instance.apply_schema(engine)
+        planned = changes.apply_schema(engine)
     except SchemaChangeRefused as exc:
         _fail([c.describe() for c in exc.changes] + ["nothing was changed"])
     for line in planned.describe() or ["the schema is up to date"]:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import instance, metastore, records, users
+from metacrm.engine import instance, metastore, records, users, write_hooks
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
@@ -59,6 +59,7 @@ SERVICE_PROBLEMS: dict[str, str | None] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    write_hooks.install()
     SERVICE_PROBLEMS["postgres"] = _postgres_problem()
     SERVICE_PROBLEMS["redis"] = _redis_problem()
     missing = [p for p in SERVICE_PROBLEMS.values() if p]
@@ -149,7 +150,7 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 def bare_engine(database_url: str) -> Iterator[sa.Engine]:
     """A database with the system tables only."""
     engine = make_engine(database_url)
-    metastore.ensure_system_tables(engine)
+    instance.ensure_system_tables(engine)
     yield engine
     engine.dispose()
 

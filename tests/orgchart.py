@@ -29,7 +29,7 @@ from metacrm.engine import instance, metastore, org, records, roles, users
 from metacrm.engine.actor import SYSTEM, Actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.registry import Registry
-from metacrm.metadata.loader import load_paths
+from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE, fresh_database
 
@@ -161,7 +161,7 @@ def record_values(registry: Registry, object_name: str, owner: str | None,
 def build_org(session: Session, registry: Registry) -> Org:
     """The departments, users and records above; nothing is committed."""
     found = Org()
-    org.ensure_defaults(session)
+    roles.ensure_defaults(session)
     found.departments[org.ROOT_NAME] = org.root_department_id(session)
     for name, parent in DEPARTMENTS:
         found.departments[name] = org.create_department(session, name,

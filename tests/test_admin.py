@@ -8,7 +8,7 @@ import io
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, metastore, org, roles, users
+from metacrm.engine import dimensions, metastore, org, roles, user_import, users
 from metacrm.engine import records as record_service
 from metacrm.engine.actor import SYSTEM
 
@@ -257,7 +257,7 @@ def test_the_import_template_names_every_column(web):
     response = web.get("/admin/users/import/template.csv")
     assert response.mimetype == "text/csv"
     header = response.get_data(as_text=True).lstrip("\ufeff").splitlines()[0]
-    assert header.split(",") == list(org.IMPORT_COLUMNS)
+    assert header.split(",") == list(user_import.IMPORT_COLUMNS)
 
 
 # -- departments ------------------------------------------------------------------------

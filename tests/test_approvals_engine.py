@@ -11,7 +11,16 @@ import yaml
 from sqlalchemy.orm import Session
 from test_stages_engine import Deals
 
-from metacrm.engine import approvals, approvers, instance, notifications, org, records, roles
+from metacrm.engine import (
+    approval_rules,
+    approvals,
+    approvers,
+    instance,
+    notifications,
+    org,
+    records,
+    roles,
+)
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
     ApprovalConflict,
@@ -245,9 +254,9 @@ def test_a_record_not_meeting_the_condition_is_refused(deals, flows):
 def test_only_flows_whose_condition_holds_are_offered(deals, session, registry):
     obj = registry.object("opportunity")
     small, large = deals.make(amount=SMALL), deals.make(amount=LARGE)
-    assert "large_opportunity" not in {f.name for f in approvals.submittable(
+    assert "large_opportunity" not in {f.name for f in approval_rules.submittable(
         session, registry, obj, small)}
-    assert "large_opportunity" in {f.name for f in approvals.submittable(
+    assert "large_opportunity" in {f.name for f in approval_rules.submittable(
         session, registry, obj, large)}
 
 
@@ -573,7 +582,7 @@ def test_a_change_meeting_the_condition_starts_the_approval(deals, flows, sessio
     records.update_record(session, registry, "opportunity", row["id"], {"amount": HUGE},
                           actor=zhang)
     session.commit()
-    found = approvals.pending_for(session, registry.object("opportunity"), row["id"])
+    found = approval_rules.pending_for(session, registry.object("opportunity"), row["id"])
     assert (found["flow"], found["trigger"], found["submitter_id"]) == \
         ("big_change", "field_change", zhang.user_id)
     assert flows.states(found["id"]) == {("qian", 0): "active"}
@@ -584,14 +593,14 @@ def test_a_change_not_meeting_the_condition_starts_nothing(deals, session, regis
     row = deals.make(amount=SMALL)
     records.update_record(session, registry, "opportunity", row["id"], {"amount": LARGE},
                           actor=zhang)
-    assert approvals.pending_for(session, registry.object("opportunity"), row["id"]) is None
+    assert approval_rules.pending_for(session, registry.object("opportunity"), row["id"]) is None
 
 
 def test_a_change_of_other_fields_starts_nothing(deals, session, registry, zhang):
     row = deals.make(amount=HUGE)
     records.update_record(session, registry, "opportunity", row["id"], {"remark": "跟进"},
                           actor=zhang)
-    assert approvals.pending_for(session, registry.object("opportunity"), row["id"]) is None
+    assert approval_rules.pending_for(session, registry.object("opportunity"), row["id"]) is None
 
 
 # -- notifications and the inbox --------------------------------------------------------------

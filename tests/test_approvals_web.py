@@ -104,7 +104,7 @@ class Office:
 
     def row(self, object_name: str, record_id: int) -> dict[str, Any]:
         with Session(self.engine) as s:
-            return dict(records.Writer(s, self.registry, object_name, SYSTEM).fetch(record_id))
+            return records.read(s, self.registry, object_name, record_id, actor=SYSTEM)
 
     def submit(self, who: str, object_name: str, record_id: int, flow_name: str,
                **form: Any):

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from metacrm.engine import demo, org, records, systables, users
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import ValidationFailed
-from metacrm.metadata.loader import load_paths
 from metacrm.metadata.model import build_object
 from metacrm.metadata.problems import DefinitionError
+from metacrm.metadata.templates import load_paths
 
 from conftest import signed_in
 

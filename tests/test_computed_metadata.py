@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from metacrm.cli import main
-from metacrm.metadata.loader import load_paths
 from metacrm.metadata.problems import DefinitionError
+from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine import instance, metastore, roles
 from metacrm.engine.template_export import export_files, export_template
-from metacrm.metadata.loader import load_paths
+from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE, SAMPLE_FLOWS, export_install_export
 

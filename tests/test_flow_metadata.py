@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from metacrm.cli import main
 from metacrm.engine import customise, metastore, roles
 from metacrm.metadata import edits
-from metacrm.metadata.loader import load_document, load_paths
+from metacrm.metadata.loader import load_document
 from metacrm.metadata.problems import DefinitionError
+from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE, SAMPLE_FLOWS
 

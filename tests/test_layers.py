@@ -24,6 +24,71 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """Line numbers of imports under ``if TYPE_CHECKING:`` (not run, so no loop)."""
+    return {inner.lineno for node in ast.walk(tree) if isinstance(node, ast.If)
+            and getattr(node.test, "id", None) == "TYPE_CHECKING"
+            for inner in ast.walk(node) if isinstance(inner, ast.Import | ast.ImportFrom)}
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Each package module → the package modules it imports, at the top or inside a
+    function alike (an import inside a function is still a dependency)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_checking_only(tree)
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module in modules:
+                found.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                             else node.module for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name in modules)
+        graph[name] = found - {name}
+    return graph
+
+
+def loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that reach each other through imports (Tarjan's SCCs)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_layer_imports_point_down(layer):
     offenders = [
@@ -32,6 +97,21 @@ def test_layer_imports_point_down(layer):
         for name in imports_of(path)
         if name.startswith(FORBIDDEN[layer])
     ]
+    assert offenders == []
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    assert loops(package_imports()) == []
+
+
+def test_the_loop_finder_finds_a_loop():
+    assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_ui_never_acts_as_the_system():
+    """Elevated work is the engine's, which names the system actor where it needs it."""
+    offenders = [str(path.relative_to(PACKAGE)) for path in sorted((PACKAGE / "ui").rglob("*.py"))
+                 if "SYSTEM" in path.read_text(encoding="utf-8")]
     assert offenders == []
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from metacrm.metadata.fieldtypes import FIELD_TYPES
-from metacrm.metadata.loader import load_paths, schema_validator
+from metacrm.metadata.loader import schema_validator
 from metacrm.metadata.problems import DefinitionError
+from metacrm.metadata.templates import load_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p for p in (ROOT / "object_defs").rglob("*") if p.suffix in (".yaml", ".yml",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from metacrm.engine import org, query, records, roles, users
+from metacrm.engine import org, query, records, roles, user_import, users
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_user
 
@@ -150,8 +150,8 @@ def test_a_department_scope_sees_the_records_of_a_user_who_joined(crm):
 
 
 # -- CSV import ---------------------------------------------------------------------------
-def import_users(crm, *lines: str) -> org.ImportResult:
-    return org.import_users(crm.session, HEADER + "".join(f"{line}\n" for line in lines))
+def import_users(crm, *lines: str) -> user_import.ImportResult:
+    return user_import.import_users(crm.session, HEADER + "".join(f"{line}\n" for line in lines))
 
 
 def test_an_import_creates_users_with_generated_passwords(crm):
@@ -207,7 +207,7 @@ def test_an_import_refuses_a_superior_cycle(crm, lines):
 @pytest.mark.parametrize("text", ["name,email\nx,y\n", "username,colour\nx,red\n"],
                          ids=["no username column", "unknown column"])
 def test_an_import_needs_known_columns(crm, text):
-    assert refused(org.import_users, crm.session, text) == {"file"}
+    assert refused(user_import.import_users, crm.session, text) == {"file"}
 
 
 def test_an_import_finds_a_department_by_its_path_when_the_name_is_not_unique(crm):

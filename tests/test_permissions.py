@@ -232,7 +232,7 @@ def test_a_team_member_sees_a_record_beyond_the_role_scope(crm):
 def explain(crm, actor, object_name: str, owner: str | None, operation: str = "read"):
     rid = crm.org.records[object_name][owner]
     return permissions.explain(crm.session, crm.registry, actor,
-                               crm.registry.object(object_name), rid, operation, "en")
+                               crm.registry.object(object_name), rid, operation)
 
 
 def east_sales(crm, scope: str = "department"):
@@ -273,7 +273,7 @@ def test_explain_names_team_membership(crm):
 
 def test_explain_of_a_missing_record_says_so(crm):
     verdict = permissions.explain(crm.session, crm.registry, east_sales(crm),
-                                  crm.registry.object("customer"), 999_999, "read", "en")
+                                  crm.registry.object("customer"), 999_999, "read")
     assert not verdict.allowed and not verdict.found
 
 

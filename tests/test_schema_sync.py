@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, records
+from metacrm.engine import changes, instance, metastore, records
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.schema_sync import AddColumn, CreateIndex, CreateTable
@@ -40,14 +40,14 @@ def test_first_install_creates_one_table_per_object(bare_engine):
 
 
 def test_plan_is_empty_after_apply(engine):
-    assert instance.plan_schema(engine).describe() == []
+    assert changes.plan_schema(engine).describe() == []
 
 
 def test_plan_lists_typed_changes_before_anything_runs(bare_engine):
     with Session(bare_engine) as session, session.begin():
-        from metacrm.metadata.loader import load_paths
+        from metacrm.metadata.templates import load_paths
         metastore.install_template(session, load_paths(["object_defs/sample"]), "test")
-    planned = instance.plan_schema(bare_engine)
+    planned = changes.plan_schema(bare_engine)
     objects = ("contact", "contract", "customer", "opportunity", "payment", "product", "quote",
                "quote_line")
     assert [type(c) for c in planned.changes] == [CreateTable] * len(objects)
@@ -59,13 +59,13 @@ def test_adding_a_field_adds_a_column_and_keeps_data(engine, make_record, templa
     row = make_record("customer", name="Kept")
     add_field(template_copy, "{name: wechat, type: text, label: {en: WeChat, zh: 微信}, indexed: true}")
     with Session(engine) as session, session.begin():
-        from metacrm.metadata.loader import load_paths
+        from metacrm.metadata.templates import load_paths
         metastore.install_template(session, load_paths([template_copy]), "test")
-    planned = instance.plan_schema(engine)
+    planned = changes.plan_schema(engine)
     assert planned.describe() == ["add column customer.wechat (text)",
                                   "create index ix_o_customer_wechat on customer"]
     assert [type(c) for c in planned.changes] == [AddColumn, CreateIndex]
-    instance.apply_schema(engine)
+    changes.apply_schema(engine)
     assert "wechat" in columns(engine, "o_customer")
     with Session(engine) as session:
         registry = metastore.load_registry(session)

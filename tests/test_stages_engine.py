@@ -9,7 +9,7 @@ import itertools
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, org, records, stages, todos
+from metacrm.engine import approvals, org, records, stage_moves, stages, todos
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
     PermissionDenied,
@@ -69,8 +69,8 @@ class Deals:
                            actor=actor or self.owner)
 
     def move(self, record_id: int, to: str, actor: Actor | None = None,
-             **kw) -> stages.MoveResult:
-        result = stages.move(self.session, self.registry, "opportunity", record_id, to,
+             **kw) -> stage_moves.MoveResult:
+        result = stage_moves.move(self.session, self.registry, "opportunity", record_id, to,
                              actor=actor or self.owner, **kw)
         self.session.commit()
         return result

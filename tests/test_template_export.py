@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from metacrm.engine import customise, metastore
 from metacrm.engine.template_export import ExportRefused, export_template
 from metacrm.metadata import edits
-from metacrm.metadata.loader import load_paths
+from metacrm.metadata.templates import load_paths
 
 from conftest import export_install_export
 

@@ -19,15 +19,17 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvers, notifications
+from metacrm.engine import approvers, notifications, permissions, query, records
 from metacrm.engine.actor import SYSTEM, Actor
+from metacrm.engine.approval_rules import applies, has_flows, pending_for
 from metacrm.engine.errors import (
     ApprovalConflict,
+    ObjectNotFound,
     PermissionDenied,
-    RecordLocked,
     RecordNotFound,
     ValidationFailed,
 )
+from metacrm.engine.hooks import Hook
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import (
     sys_approval,
@@ -36,7 +38,7 @@ from metacrm.engine.systables import (
     sys_user,
 )
 from metacrm.metadata.flows import ApprovalFlowDef
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 OPEN = ("active", "waiting")
@@ -51,53 +53,6 @@ a, t, e = sys_approval, sys_approval_task, sys_approval_event
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# -- conditions and locks -----------------------------------------------------------------
-def applies(session: Session, registry: Registry, obj: ObjectDef, flow: ApprovalFlowDef,
-            row: Mapping[str, Any]) -> bool:
-    """Whether the record meets the flow's entry condition (a blank result does not)."""
-    condition = registry.flow_conditions.get(flow.name)
-    if condition is None:
-        return True
-    values: dict[str, Any] = dict.fromkeys(condition.names)
-    values.update(row)
-    for name in condition.names:
-        if "." not in name:
-            continue
-        lookup, target_field = name.split(".", 1)
-        target = registry.table(obj.all_fields[lookup].target)
-        values[name] = session.execute(select(target.c[target_field]).where(
-            target.c.id == row.get(lookup))).scalar() if row.get(lookup) else None
-    try:
-        return condition.evaluate(values) is True
-    except (TypeError, ValueError, ArithmeticError):
-        return False
-
-
-def pending_for(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
-    return session.execute(select(a).where(a.c.object == obj.name, a.c.record_id == record_id,
-                                           a.c.status == "pending")).mappings().first()
-
-
-def refuse_if_locked(session: Session, registry: Registry, obj: ObjectDef,
-                     record_id: int) -> None:
-    """A record in an approval is locked for editing (one indexed look-up, and none for
-    objects without flows)."""
-    if not registry.flows_of(obj.name):
-        return
-    found = session.execute(select(a.c.id).where(
-        a.c.object == obj.name, a.c.record_id == record_id, a.c.status == "pending")).first()
-    if found:
-        raise RecordLocked(Message("the record is locked while approval %(id)d is pending",
-                                   id=found.id))
-
-
-def submittable(session: Session, registry: Registry, obj: ObjectDef,
-                row: Mapping[str, Any]) -> list[ApprovalFlowDef]:
-    """The flows a user may submit the record to now: submit-triggered, condition met."""
-    return [f for f in registry.flows_of(obj.name, "submit")
-            if applies(session, registry, obj, f, row)]
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -137,6 +92,35 @@ def may_view(session: Session, actor: Actor, approval: Mapping[str, Any]) -> boo
     return session.execute(select(t.c.id).where(t.c.approval_id == approval["id"],
                                                 t.c.user_id == actor.user_id).limit(1)
                            ).first() is not None
+
+
+def visible(session: Session, registry: Registry, approval_id: int, *, actor: Actor
+            ) -> dict[str, Any]:
+    """The approval if ``actor`` takes part in it, administers, or may read its record;
+    else RecordNotFound, so a stranger cannot tell whether it exists."""
+    approval = get(session, approval_id)
+    if may_view(session, actor, approval):
+        return approval
+    try:
+        records.get(session, registry, approval["object"], approval["record_id"], actor=actor)
+    except (RecordNotFound, ObjectNotFound, PermissionDenied):
+        raise RecordNotFound(f"approval {approval_id} not found") from None
+    return approval
+
+
+def record_of(session: Session, registry: Registry, approval: Mapping[str, Any], *,
+              actor: Actor) -> dict[str, Any] | None:
+    """The approval's record as its page shows it to ``actor``, who may see the approval
+    (``visible``): read whatever his data scope, since an approver may be outside it, with
+    lookup titles, without the fields hidden from him."""
+    obj = registry.object(approval["object"])
+    page = query.list_records(session, registry, obj, query.ListParams(
+        filter=[["id", "eq", approval["record_id"]]], lookup_titles=True, count="none"),
+        actor=SYSTEM)
+    if not page.items:
+        return None
+    return permissions.without_hidden(page.items[0],
+                                      permissions.hidden_fields(session, actor, obj))
 
 
 BOXES = ("pending", "processed", "submitted")
@@ -193,16 +177,14 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     The submitter must be allowed to edit the record. ``chosen``: for each step whose
     approvers the submitter picks, the user ids. ``stage``: the (from, to) move a stage
     approval waits to make."""
-    from metacrm.engine import records
-
     obj = registry.object(obj) if isinstance(obj, str) else obj
-    row = records.Writer(session, registry, obj, actor).fetch(record_id, for_update=True,
-                                                              need=("edit",))
+    row = records.read(session, registry, obj, record_id, actor=actor, need=("edit",),
+                       for_update=True)
     flow = registry.approval_flows.get(flow_name)
     if flow is None or flow.object != obj.name:
         raise ValidationFailed({"flow": Message("'%(value)s' is not an approval flow of "
                                                 "%(object)s", value=str(flow_name)[:63],
-                                                object=obj.name)})
+                                                object=named(obj.name, obj.label))})
     if not applies(session, registry, obj, flow, row):
         raise ValidationFailed({"flow": Message("the record does not meet the condition of "
                                                 "this approval flow")})
@@ -247,7 +229,7 @@ def _check_chosen(session: Session, flow: ApprovalFlowDef, chosen: Mapping[str, 
         active = approvers._active(session, ids)
         if not active:
             errors[f"chosen.{step.name}"] = Message("choose the approvers of step %(step)s",
-                                                    step=step.label.en)
+                                                    step=step.label)
         out[step.name] = active
     if errors:
         raise ValidationFailed(errors)
@@ -321,7 +303,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
             outcome: str, actor_id: int | None = None) -> None:
     """End the approval: its status, the flow's field updates, a stage approval's move,
     and the submitter told."""
-    from metacrm.engine import records, stages
+    from metacrm.engine import stages
 
     flow = registry.approval_flows[approval["flow"]]
     session.execute(update(a).where(a.c.id == approval["id"]).values(
@@ -334,11 +316,13 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
         records.update_record(session, registry, obj, approval["record_id"], updates,
                               actor=SYSTEM)
     if outcome == "approved" and approval["stage_to"]:
-        row = records.Writer(session, registry, obj, SYSTEM).fetch(approval["record_id"])
+        held = records.hold(session, registry, obj, approval["record_id"], actor=SYSTEM,
+                            by=stages.OWNER)
+        row = held.current or {}
         process = stages.process_of(session, registry, obj, row)
         target = process.stage(approval["stage_to"]) if process else None
         if target is not None and row.get(process.field) == approval["stage_from"]:
-            stages.apply_move(session, registry, obj, row, process, target, actor=SYSTEM)
+            stages.apply_move(held, process, target)
     notifications.notify(session, [approval["submitter_id"]], f"approval_{outcome}",
                          actor_id=actor_id, **_about(approval, flow))
 
@@ -506,3 +490,10 @@ def after_update(session: Session, registry: Registry, obj: ObjectDef, record_id
                 and pending_for(session, obj, record_id) is None:
             submit(session, registry, obj, record_id, flow.name, actor=actor,
                    trigger="field_change")
+
+
+# -- the records service's hooks ----------------------------------------------------------
+FIELD_CHANGE = Hook("approvals.field_change", "after_write", frozenset({"update"}),
+         lambda ctx: after_update(ctx.session, ctx.registry, ctx.obj, ctx.record_id,
+                                  set(ctx.changes), ctx.rows[0], ctx.actor),
+         lambda ctx: ctx.by_user and bool(ctx.changes) and has_flows(ctx))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import records
+from metacrm.engine import approval_rules, records
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, ValidationFailed
 from metacrm.engine.permissions import ALL_OBJECTS
@@ -180,8 +180,8 @@ def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) 
         for row in candidates:
             if done >= per_flow:
                 break
-            if not approvals.applies(session, registry, obj, flow, row) or \
-                    approvals.pending_for(session, obj, row["id"]):
+            if not approval_rules.applies(session, registry, obj, flow, row) or \
+                    approval_rules.pending_for(session, obj, row["id"]):
                 continue
             owner = users.load_actor(session, row["owner"])
             try:

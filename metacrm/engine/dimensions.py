@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, permissions
+from metacrm.engine import changes, permissions
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_dimension, sys_dimension_node, sys_user_dimension
 from metacrm.engine.version_signal import VersionSignal
@@ -185,7 +185,7 @@ def switch(engine: Engine, obj: ObjectDef, dimension: str, on: bool, actor: str,
         return 0
     else:
         change = {"name": name, "archived": True}
-    return instance.change_object(engine, obj.key, {"fields": [change]}, actor,
+    return changes.change_object(engine, obj.key, {"fields": [change]}, actor,
                                   f"{'switch on' if on else 'switch off'} dimension "
                                   f"{dimension} for {obj.name}", signal)
 

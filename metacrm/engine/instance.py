@@ -1,18 +1,19 @@
-"""Operations on a whole instance: initialise, install templates, plan and apply schema."""
+"""Operations on a whole instance: initialise it, install templates (their objects, flows
+and the roles the flows name)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import metastore, schema_sync
-from metacrm.engine.registry import Registry
-from metacrm.engine.systables import meta_state, sys_role
+from metacrm.engine import changes, metastore, roles
+from metacrm.engine.systables import meta_state, sys_role, system_metadata
 from metacrm.engine.version_signal import VersionSignal
-from metacrm.metadata.loader import load_paths
+from metacrm.metadata.templates import load_paths
 
 
 def installed_object_names(engine: Engine) -> set[str]:
@@ -34,61 +35,28 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     Metadata and schema change in one transaction: a refused schema change leaves the
     previous metadata in place.
     """
-    metastore.ensure_system_tables(engine)
-    objects, roles = _installed(engine)
-    templates = load_paths(paths, known_objects=set(objects), known_roles=roles,
+    ensure_system_tables(engine)
+    objects, known_roles = _installed(engine)
+    templates = load_paths(paths, known_objects=set(objects), known_roles=known_roles,
                            installed=objects)
-    return _metadata_change(engine, lambda session: metastore.install_template(
-        session, templates, actor), signal)
 
-
-def change_object(engine: Engine, key: str, change: dict, actor: str, summary: str,
-                  signal: VersionSignal | None = None) -> int:
-    """Apply a local change to one object as a new version, with its schema, atomically."""
     def write(session: Session) -> int:
-        metastore.merge_overlay(session, "object", key, change)
-        return metastore.bump_version(session, actor, summary)
+        version = metastore.install_template(session, templates, actor)
+        for kind, _, content in metastore.template_documents(templates):
+            if kind == "role":  # a role the flows name exists; its grants are the admin's
+                roles.ensure_role(session, content["name"], content["label"])
+        return version
 
-    return _metadata_change(engine, write, signal)
+    return changes.metadata_change(engine, write, signal)
 
 
-def _metadata_change(engine: Engine, write: Callable[[Session], int],
-                     signal: VersionSignal | None) -> int:
-    """Write metadata (returning the new version) and apply its schema in one transaction,
-    then tell the other processes."""
+def ensure_system_tables(engine: Engine) -> None:
+    """The system tables, the instance's identity, the top department and built-in roles."""
+    system_metadata.create_all(engine)
     with engine.begin() as conn:
-        session = Session(bind=conn)
-        version = write(session)
-        session.flush()
-        _apply(conn, session)
-        database = metastore.instance_id(session)
-    if signal is not None:
-        signal.publish(database, version)
-    return version
+        if conn.execute(select(meta_state.c.id)).first() is None:
+            conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0,
+                                                   instance_id=uuid.uuid4().hex))
+        roles.ensure_defaults(Session(bind=conn))
 
 
-def plan_schema(engine: Engine) -> schema_sync.Plan:
-    with engine.connect() as conn:
-        session = Session(bind=conn)
-        old, new = _registries(session)
-        return schema_sync.plan(conn, old, new)
-
-
-def _registries(session: Session) -> tuple[Registry | None, Registry]:
-    _, schema_version = metastore.read_version(session)
-    return metastore.registry_at(session, schema_version), metastore.load_registry(session)
-
-
-def apply_schema(engine: Engine) -> schema_sync.Plan:
-    """Plan and apply in one transaction; a refused change leaves everything as it was."""
-    with engine.begin() as conn:
-        return _apply(conn, Session(bind=conn))
-
-
-def _apply(conn, session: Session) -> schema_sync.Plan:
-    old, new = _registries(session)
-    planned = schema_sync.plan(conn, old, new)
-    schema_sync.apply(conn, planned, new)
-    conn.execute(update(meta_state).where(meta_state.c.id == 1)
-                 .values(schema_version=new.version))
-    return planned

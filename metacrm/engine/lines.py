@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import permissions
+from metacrm.engine import permissions, records, rollups
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.hooks import Hook, WriteContext
 from metacrm.engine.registry import Registry
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message
@@ -26,23 +27,21 @@ from metacrm.metadata.model import FieldDef, ObjectDef
 Lines = dict[str, list[dict[str, Any]]]
 
 
-def split(obj: ObjectDef, values: Mapping[str, Any], errors: dict[str, str]
-          ) -> tuple[Mapping[str, Any], Lines]:
-    """The record's own values, and the submitted lines of each line field."""
-    if not obj.line_fields:
-        return values, {}
-    own, lines = {}, {}
-    names = {f.name: f for f in obj.line_fields}
-    for key, value in values.items():
-        f = names.get(key)
-        if f is None:
-            own[key] = value
-            continue
-        try:
-            lines[key] = f.kind.coerce(value if value is not None else [], f)
-        except InvalidValue as exc:
-            errors[key] = exc.message
-    return own, lines
+def take(ctx: WriteContext) -> None:
+    """before_validate: the submitted lines of each line field, coerced, kept for the
+    write (``ctx.state["lines"][i]``); a malformed list is the field's error."""
+    found: list[Lines] = []
+    names = {f.name: f for f in ctx.obj.line_fields}
+    for unstored, errors in zip(ctx.unstored, ctx.errors, strict=True):
+        lines: Lines = {}
+        for key, value in unstored.items():
+            f = names[key]
+            try:
+                lines[key] = f.kind.coerce(value if value is not None else [], f)
+            except InvalidValue as exc:
+                errors[key] = exc.message
+        found.append(lines)
+    ctx.state["lines"] = found
 
 
 def child_of(registry: Registry, f: FieldDef) -> tuple[ObjectDef, FieldDef]:
@@ -54,35 +53,48 @@ def _renamed(errors: Mapping[str, str], field: str, index: int) -> dict[str, str
     return {f"{field}[{index}].{name}": message for name, message in errors.items()}
 
 
-def create(session: Session, registry: Registry, obj: ObjectDef, parent_ids: Sequence[int],
-           lines: Sequence[Lines], actor: Actor) -> None:
-    """Create the lines of new parents (``lines[i]`` belongs to ``parent_ids[i]``)."""
-    from metacrm.engine import records
+def write(ctx: WriteContext) -> None:
+    """after_write: the lines of new parents, or a changed parent's new set of lines, or
+    its lines to the recycle bin and back with it."""
+    if ctx.operation == "create":
+        _create(ctx)
+    elif ctx.operation == "update":
+        _replace(ctx)
+    else:
+        _cascade_delete(ctx)
 
-    for f in obj.line_fields:
+
+def _create(ctx: WriteContext) -> None:
+    """Create the lines of new parents (``lines[i]`` belongs to ``ctx.rows[i]``)."""
+    submitted: list[Lines] = ctx.state.get("lines", [])
+    if not any(submitted):
+        return
+    registry, parent_ids = ctx.registry, [row["id"] for row in ctx.rows]
+    for f in ctx.obj.line_fields:
         child, master = child_of(registry, f)
         batch, owners = [], []
-        for k, (parent_id, submitted) in enumerate(zip(parent_ids, lines, strict=True)):
-            for j, line in enumerate(submitted.get(f.name, ())):
+        for k, (parent_id, given) in enumerate(zip(parent_ids, submitted, strict=True)):
+            for j, line in enumerate(given.get(f.name, ())):
                 batch.append({**_without(line, master.name), master.name: parent_id})
                 owners.append((k, j))
         if not batch:
             continue
         try:
-            records.create_many(session, registry, child, batch, actor=actor, as_lines=True)
+            records.create_lines(ctx, child, batch)
         except ValidationFailed as exc:
             k, j = owners[exc.row or 0]
             raise ValidationFailed(_renamed(exc.fields, f.name, j),
                                    row=k if len(parent_ids) > 1 else None) from None
+    ctx.reread = True
 
 
-def replace(session: Session, registry: Registry, obj: ObjectDef, parent_id: int,
-            lines: Lines, actor: Actor) -> bool:
-    """Make a parent's lines the submitted ones; returns whether anything was written."""
-    from metacrm.engine import records
-
+def _replace(ctx: WriteContext) -> None:
+    """Make a parent's lines the submitted ones; its roll-ups follow."""
+    lines: Lines = ctx.state["lines"][0]
+    registry, parent_id = ctx.registry, ctx.record_id
+    session = ctx.session
     wrote = False
-    for f in obj.line_fields:
+    for f in ctx.obj.line_fields:
         if f.name not in lines:
             continue
         child, master = child_of(registry, f)
@@ -107,35 +119,44 @@ def replace(session: Session, registry: Registry, obj: ObjectDef, parent_id: int
                 continue
             kept.add(line_id)
             try:
-                records.update_record(session, registry, child, line_id, values, actor=actor,
-                                      as_lines=True)
+                records.change_line(ctx, child, line_id, values)
             except ValidationFailed as exc:
                 errors.update(_renamed(exc.fields, f.name, j))
         if errors:
             raise ValidationFailed(errors)
         for line_id in sorted(current - kept):
-            records.delete(session, registry, child, line_id, actor=actor, as_lines=True)
+            records.delete_line(ctx, child, line_id)
         if new:
             try:
-                records.create_many(session, registry, child, [v for _, v in new],
-                                    actor=actor, as_lines=True)
+                records.create_lines(ctx, child, [v for _, v in new])
             except ValidationFailed as exc:
                 raise ValidationFailed(_renamed(exc.fields, f.name, new[exc.row or 0][0])
                                        ) from None
         wrote = wrote or bool(new or kept or current)
-    return wrote
+    if wrote:
+        rollups.refresh(session.connection(), registry, {ctx.obj.name: {parent_id}})
+        ctx.reread = True
 
 
-def cascade_delete(session: Session, registry: Registry, obj: ObjectDef, parent_id: int,
-                   deleted: bool, stamp, actor: Actor, parent_deleted_at=None) -> None:
+def deleted_at(ctx: WriteContext) -> None:
+    """before_write of a restore: when the parent was deleted, which marks the lines that
+    went with it."""
+    table = ctx.registry.table(ctx.obj)
+    ctx.state["deleted_at"] = ctx.session.connection().execute(
+        select(table.c.deleted_at).where(table.c.id == ctx.current["id"])).scalar()
+
+
+def _cascade_delete(ctx: WriteContext) -> None:
     """A parent's lines go to the recycle bin and come back with it (those it took)."""
-    for f in obj.line_fields:
-        child, master = child_of(registry, f)
-        table = registry.table(child)
+    deleted, stamp, actor = ctx.operation == "delete", ctx.state["stamp"], ctx.actor
+    parent_id, parent_deleted_at = ctx.current["id"], ctx.state.get("deleted_at")
+    for f in ctx.obj.line_fields:
+        child, master = child_of(ctx.registry, f)
+        table = ctx.registry.table(child)
         where = [table.c[master.name] == parent_id, table.c.deleted.is_(not deleted)]
         if not deleted:
             where.append(table.c.deleted_at == parent_deleted_at)
-        session.connection().execute(update(table).where(*where).values(
+        ctx.session.connection().execute(update(table).where(*where).values(
             deleted=deleted, deleted_at=stamp if deleted else None,
             deleted_by=actor.user_id if deleted else None, version=table.c.version + 1))
 
@@ -163,3 +184,14 @@ def read(session: Session, registry: Registry, obj: ObjectDef, record_ids: Seque
 
 def _without(line: Mapping[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in line.items() if k not in names}
+
+
+def _has_lines(ctx: WriteContext) -> bool:
+    return bool(ctx.obj.line_fields)
+
+
+TAKE = Hook("lines.take", "before_validate", frozenset({"create", "update"}), take, _has_lines)
+DELETED_AT = Hook("lines.deleted_at", "before_write", frozenset({"restore"}), deleted_at,
+                  _has_lines)
+WRITE = Hook("lines.write", "after_write", frozenset({"create", "update", "delete", "restore"}),
+             write, _has_lines)

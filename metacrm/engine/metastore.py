@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, insert, select, update
@@ -22,7 +21,6 @@ from metacrm.engine.systables import (
     meta_state,
     meta_template,
     meta_version,
-    system_metadata,
 )
 from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import TemplateSet
@@ -31,17 +29,6 @@ from metacrm.metadata.overlay import merge
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def ensure_system_tables(engine: Engine) -> None:
-    from metacrm.engine import org
-
-    system_metadata.create_all(engine)
-    with engine.begin() as conn:
-        if conn.execute(select(meta_state.c.id)).first() is None:
-            conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0,
-                                                   instance_id=uuid.uuid4().hex))
-        org.ensure_defaults(Session(bind=conn))
 
 
 def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]]:
@@ -80,8 +67,6 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
         if kind == "object":
             content = _keep_dropped_fields(session, key, content)
         upsert_document(session, kind, key, "base", content, name)
-        if kind == "role":
-            _ensure_role(session, content)
     _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
     if manifest:
         values = {"version": manifest.content["version"], "installed_at": now(),
@@ -91,14 +76,6 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
             session.execute(insert(meta_template).values(name=name, **values))
     version = manifest.content["version"] if manifest else "-"
     return bump_version(session, actor, f"install template {name} {version}")
-
-
-def _ensure_role(session: Session, content: dict) -> None:
-    """A role a template's flows name exists after installing; its grants are the admin's."""
-    from metacrm.engine import roles
-
-    if roles.role_id(session, content["name"]) is None:
-        roles.create_role(session, content["name"], content["label"])
 
 
 def _keep_dropped_fields(session: Session, key: str, content: dict) -> dict:

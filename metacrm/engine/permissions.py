@@ -58,7 +58,8 @@ from metacrm.engine.systables import (
     sys_user_dimension,
     sys_user_role,
 )
-from metacrm.metadata.messages import Message
+from metacrm.metadata.labels import Label
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 OPERATIONS = ("read", "create", "edit", "delete", "transfer", "import", "export")
@@ -71,6 +72,11 @@ OPERATION_LABELS = {
     "import": {"en": "Import", "zh": "导入"},
     "export": {"en": "Export", "zh": "导出"},
 }
+# The operations as verbs in messages ("you may not edit this record").
+VERBS = {"read": Label("read", "查看"), "create": Label("create", "新建"),
+         "edit": Label("edit", "编辑"), "delete": Label("delete", "删除"),
+         "transfer": Label("transfer", "转移"), "import": Label("import", "导入"),
+         "export": Label("export", "导出")}
 ALL_OBJECTS = "*"  # a role's grant for every object it does not name
 # Team members read the record; read-write members also edit it (千丝CRM 团队成员).
 TEAM_ACCESS = {"read": ("read", "write"), "edit": ("write",)}
@@ -525,11 +531,16 @@ def record_operations(session: Session, actor: Actor, obj: ObjectDef, table: Tab
     return {op: bool(row and row._mapping[op]) for op in found}
 
 
+def verb(operation: str) -> Label:
+    return VERBS.get(operation) or Label(operation, operation)
+
+
 def require(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> None:
     """403 when no role grants the operation on the object (records are checked apart)."""
     if not can(session, actor, obj, operation):
         raise PermissionDenied(Message("you may not %(operation)s %(object)s records",
-                                       operation=operation, object=obj.name))
+                                       operation=verb(operation),
+                                       object=named(obj.name, obj.label)))
 
 
 def field_access(session: Session, actor: Actor, obj: ObjectDef) -> dict[str, str]:
@@ -566,7 +577,7 @@ class Verdict:
 
 
 def explain(session: Session, registry, actor: Actor, obj: ObjectDef, record_id: int,
-            operation: str, language: str = "zh") -> Verdict:
+            operation: str) -> Verdict:
     """Evaluate each part of the condition on one record and say which rule decides."""
     table = registry.table(obj)
     p = parts(session, actor, obj, table, operation)
@@ -577,23 +588,25 @@ def explain(session: Session, registry, actor: Actor, obj: ObjectDef, record_id:
     row = session.execute(select(literal(True), *(c.label(f"c{i}") for i, c in enumerate(conds)))
                           .where(table.c.id == record_id, table.c.deleted.is_(False))).first()
     if row is None:
-        return Verdict(False, [Message("there is no %(object)s record %(id)d", object=obj.name,
-                                       id=record_id)], found=False)
+        return Verdict(False, [Message("there is no %(object)s record %(id)d",
+                                       object=named(obj.name, obj.label), id=record_id)],
+                       found=False)
     results = iter(bool(v) for v in row[1:])
     reasons: list[Message] = []
     role_ok = dims_ok = False
     for grant, _ in p.grants:
         ok = next(results)
         role_ok = role_ok or ok
-        params = {"role": grant.label.get(language) or grant.role, "operation": operation,
-                  "scope": SCOPES[grant.scope].label.get(language, grant.scope)}
+        params = {"role": Label.of(grant.label, grant.role), "operation": verb(operation),
+                  "scope": Label.of(SCOPES[grant.scope].label, grant.scope)}
         reasons.append(Message("role %(role)s grants %(operation)s within “%(scope)s”, "
                                "and the record is inside it", **params) if ok else
                        Message("role %(role)s grants %(operation)s within “%(scope)s”, "
                                "but the record is outside it", **params))
     if not p.grants:
         reasons.append(Message("no role of %(user)s grants %(operation)s on %(object)s",
-                               user=actor.username, operation=operation, object=obj.name))
+                               user=actor.username, operation=verb(operation),
+                               object=named(obj.name, obj.label)))
     dims_ok = True
     for f, _ in p.dimensions:
         ok = next(results)

@@ -20,13 +20,14 @@ from metacrm.engine import org, permissions
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.permissions import ALL_OBJECTS, FIELD_ACCESS, OPERATIONS, SCOPES
 from metacrm.engine.systables import (
+    sys_department,
     sys_role,
     sys_role_field,
     sys_role_grant,
     sys_user,
     sys_user_role,
 )
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -174,7 +175,8 @@ def set_field_rules(session: Session, role: int, obj, wanted: Mapping[str, str])
     for name, access in wanted.items():
         f = obj.all_fields.get(name)
         if f is None:
-            errors[str(name)[:63]] = Message("is not a field of %(object)s", object=obj.name)
+            errors[str(name)[:63]] = Message("is not a field of %(object)s",
+                                                       object=named(obj.name, obj.label))
         elif access not in FIELD_ACCESS:
             errors[name] = Message("must be hidden, read_only or editable")
         elif access == "hidden" and name == obj.title_field:
@@ -225,3 +227,22 @@ def members(session: Session, role: int) -> list[tuple[int, str]]:
                            .where(sys_user_role.c.role_id == role)
                            .order_by(sys_user.c.display_name))
     return [(r.id, r.display_name) for r in rows]
+
+
+def ensure_defaults(session: Session) -> None:
+    """The root department and the built-in roles; idempotent."""
+    if org.root_department_id(session) is None:
+        session.execute(insert(sys_department).values(name=org.ROOT_NAME, parent_id=None,
+                                                      position=0, created_at=org.now()))
+    for name, label, is_super in org.BUILTIN_ROLES:
+        if role_id(session, name) is None:
+            role = create_role(session, name, label, is_super=is_super)
+            if name == org.DEFAULT_ROLE:
+                set_grants(session, role, {(permissions.ALL_OBJECTS, op): "own"
+                                           for op in permissions.OPERATIONS}, None)
+
+
+def ensure_role(session: Session, name: str, label: dict) -> None:
+    """A role exists with this name (a template's flows name it); grants are the admin's."""
+    if role_id(session, name) is None:
+        create_role(session, name, label)

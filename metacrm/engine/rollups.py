@@ -26,6 +26,7 @@ from sqlalchemy import (
 from metacrm.engine import expression_sql
 from metacrm.engine.computing import Computer
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.hooks import Hook, WriteContext
 from metacrm.engine.registry import Registry
 from metacrm.metadata.computed import Rollup
 from metacrm.metadata.model import ObjectDef
@@ -163,3 +164,26 @@ def rebuild(conn: Connection, registry: Registry, obj: ObjectDef, field: str) ->
         recompute(conn, registry, obj, chunk)
         done += len(chunk)
     return done
+
+
+def _after_write(ctx: WriteContext) -> None:
+    """The roll-ups that summarise the written rows, and the formulas reading them."""
+    conn, registry, obj = ctx.session.connection(), ctx.registry, ctx.obj
+    if ctx.operation == "create":
+        refresh(conn, registry, parents_of(registry, obj, ctx.rows))
+    elif ctx.operation == "update":
+        assert ctx.current is not None
+        after_update(conn, registry, obj, ctx.record_id, set(ctx.changes), ctx.current,
+                     ctx.rows[0])
+    else:
+        refresh(conn, registry, parents_of(registry, obj, [ctx.current or {}]))
+
+
+def _summarised(ctx: WriteContext) -> bool:
+    """A line's change is summed up by its parent's write (once, after all its lines);
+    new lines are summed up at once."""
+    return ctx.operation == "create" or not ctx.is_line
+
+
+REFRESH = Hook("rollups.refresh", "after_write",
+               frozenset({"create", "update", "delete", "restore"}), _after_write, _summarised)

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import org, todos
+from metacrm.engine import approval_rules, org, records, todos
 from metacrm.engine.actor import Actor
-from metacrm.engine.errors import StageRefused, ValidationFailed
+from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.hooks import Hook, WriteContext
 from metacrm.engine.registry import Registry
 from metacrm.engine.systables import (
     sys_approval,
@@ -28,10 +29,11 @@ from metacrm.engine.systables import (
 )
 from metacrm.metadata.flows import KeyEventDef, StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+OWNER = "stages"  # the records service's writer of the stage and win-rate fields
 
 
 def now() -> dt.datetime:
@@ -165,7 +167,8 @@ def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapp
         # jumped over: its requirements can only be met while the record is in it.
         out.extend(Requirement("stage", s.name, stage_label(process, obj, s), s.name,
                                Message("stage %(stage)s cannot be skipped: it has work, key "
-                                       "events or an approval", stage=s.name))
+                                       "events or an approval",
+                                       stage=named(s.name, stage_label(process, obj, s))))
                    for s in passed[:-1] if s.work or s.approval
                    or any(e.required for e in s.key_events))
     for s in passed:
@@ -174,16 +177,17 @@ def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapp
                                                     for r in out):
                 out.append(Requirement("field", name, _label(obj, name), s.name,
                                        Message("%(field)s must be filled to enter %(stage)s",
-                                               field=_label(obj, name).en, stage=s.name)))
+                                               field=_label(obj, name),
+                                               stage=named(s.name, stage_label(process, obj, s)))))
     return out
 
 
 def _exit_requirements(current: StageDef, done: set[tuple[str, str]]) -> list[Requirement]:
     out = [Requirement("work", w.name, w.label, current.name,
-                       Message("stage work '%(item)s' is not done", item=w.label.en))
+                       Message("stage work '%(item)s' is not done", item=w.label))
            for w in current.work if ("work", w.name) not in done]
     out += [Requirement("event", e.name, e.label, current.name,
-                        Message("key event '%(item)s' is not done", item=e.label.en))
+                        Message("key event '%(item)s' is not done", item=e.label))
             for e in current.key_events if e.required and ("event", e.name) not in done]
     return out
 
@@ -193,7 +197,6 @@ def needs_approval(session: Session, registry: Registry, obj: ObjectDef,
                    ) -> str | None:
     """The approval flow a forward move out of the current stage must pass first, if it
     applies to the record and was not approved since the record entered the stage."""
-    from metacrm.engine import approvals
 
     current = process.stage(row.get(process.field))
     if current is None or current.terminal or not current.approval or to.type == "lost":
@@ -201,7 +204,7 @@ def needs_approval(session: Session, registry: Registry, obj: ObjectDef,
     if process.position[to.name] <= process.position[current.name]:
         return None
     flow = registry.approval_flows.get(current.approval)
-    if flow is None or not approvals.applies(session, registry, obj, flow, row):
+    if flow is None or not approval_rules.applies(session, registry, obj, flow, row):
         return None
     entered = _entered_at(session, obj, row["id"])
     a = sys_approval
@@ -223,14 +226,13 @@ def _entered_at(session: Session, obj: ObjectDef, record_id: int) -> dt.datetime
 def state(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any]
           ) -> PathState | None:
     """The path bar of a record the caller has read (permissions are the caller's)."""
-    from metacrm.engine import approvals
 
     process = process_of(session, registry, obj, row)
     if process is None:
         return None
     current = process.stage(row.get(process.field))
     found = PathState(process, current, _entered_at(session, obj, row["id"]))
-    found.approval = approvals.pending_for(session, obj, row["id"])
+    found.approval = approval_rules.pending_for(session, obj, row["id"])
     if current is None:
         return found
     found.done = done_items(session, obj, row["id"], current.name)
@@ -246,7 +248,7 @@ def state(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str
             label = registry.approval_flows[flow].label
             found.missing.append(Requirement("approval", flow, label, current.name,
                                              Message("needs approval '%(flow)s'",
-                                                     flow=label.en)))
+                                                     flow=label)))
     return found
 
 
@@ -258,64 +260,14 @@ def history(session: Session, obj: ObjectDef, record_id: int) -> list[dict[str, 
 
 
 # -- moving ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MoveResult:
-    moved: bool
-    record: dict[str, Any] | None = None
-    approval_id: int | None = None  # the move waits for this stage approval
-
-
-def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
-         to: str, *, actor: Actor, values: Mapping[str, Any] | None = None,
-         version: int | None = None, chosen: Mapping[str, Sequence[int]] | None = None
-         ) -> MoveResult:
-    """Move a record to stage ``to``, or start the stage approval the move needs.
-
-    ``values``: fields given with the move (the lost reason, or required fields filled on
-    the way). Refused with StageRefused listing every requirement not met."""
-    from metacrm.engine import approvals, records
-
-    obj = registry.object(obj) if isinstance(obj, str) else obj
-    writer = records.Writer(session, registry, obj, actor)
-    row = writer.fetch(record_id, for_update=True, need=("edit",))
-    approvals.refuse_if_locked(session, registry, obj, record_id)
-    process = process_of(session, registry, obj, row)
-    if process is None:
-        raise ValidationFailed({"stage": Message("this record follows no stage process")})
-    target = process.stage(to)
-    if target is None:
-        raise ValidationFailed({process.field: Message(
-            "'%(value)s' is not a stage of %(process)s", value=str(to)[:63],
-            process=process.name)})
-    if row.get(process.field) == target.name:
-        raise ValidationFailed({process.field: Message("the record is already in this stage")})
-    values = dict(values or {})
-    done = all_done(session, obj, record_id)
-    missing = requirements(session, registry, obj, row, process, target, values=values,
-                           done=done.get(row.get(process.field), set()))
-    if missing:
-        raise StageRefused("; ".join(m.message for m in missing), missing)
-    flow = needs_approval(session, registry, obj, row, process, target)
-    if flow:
-        approval_id = approvals.submit(session, registry, obj, record_id, flow, actor=actor,
-                                       chosen=chosen, stage=(row[process.field], target.name),
-                                       trigger="stage")
-        return MoveResult(False, row, approval_id)
-    record = apply_move(session, registry, obj, row, process, target, actor=actor,
-                        values=values, version=version, writer=writer,
-                        done=done.get(target.name, set()))
-    return MoveResult(True, record)
-
-
-def apply_move(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
-               process: StageProcessDef, target: StageDef, *, actor: Actor,
+def apply_move(held: WriteContext, process: StageProcessDef, target: StageDef, *,
                values: Mapping[str, Any] | None = None, version: int | None = None,
-               writer: Any = None, done: set[tuple[str, str]] | None = None
-               ) -> dict[str, Any]:
-    """The move itself, its checks passed: the record, its history and its todos.
-    ``writer`` and ``done`` (the target stage's checks) save reading them again."""
-    from metacrm.engine import records
-
+               done: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The move itself, its checks passed, of a record ``hold`` took for the stage engine:
+    the record, its history and its todos. ``done``: the target stage's checks, if read."""
+    session, obj, actor = held.session, held.obj, held.actor
+    row = held.current
+    assert row is not None
     current = row.get(process.field)
     update_values = {k: v for k, v in (values or {}).items() if k != process.field}
     update_values[process.field] = target.name
@@ -323,9 +275,7 @@ def apply_move(session: Session, registry: Registry, obj: ObjectDef, row: Mappin
         done = done_items(session, obj, row["id"], target.name)
     if process.win_rate_field:
         update_values[process.win_rate_field] = win_rate(target, done)
-    record = records.update_record(session, registry, obj, row["id"], update_values,
-                                   actor=actor, version=version, stage_move=True,
-                                   writer=writer, current=dict(row) if writer else None)
+    record = records.change(held, update_values, version=version)
     stamp = now()
     h = sys_stage_history
     session.execute(update(h).where(h.c.object == obj.name, h.c.record_id == row["id"],
@@ -421,24 +371,21 @@ def started(session: Session, registry: Registry, obj: ObjectDef,
 
 # -- stage work and key events ------------------------------------------------------------
 def _checked(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
-             actor: Actor) -> tuple[ObjectDef, dict[str, Any], StageProcessDef, StageDef]:
-    from metacrm.engine import approvals, records
-
-    obj = registry.object(obj) if isinstance(obj, str) else obj
-    row = records.Writer(session, registry, obj, actor).fetch(record_id, for_update=True,
-                                                              need=("edit",))
-    approvals.refuse_if_locked(session, registry, obj, record_id)
-    process = process_of(session, registry, obj, row)
+             actor: Actor) -> tuple[WriteContext, StageProcessDef, StageDef]:
+    held = records.hold(session, registry, obj, record_id, actor=actor, by=OWNER)
+    row = held.current or {}
+    process = process_of(session, registry, held.obj, row)
     stage = process.stage(row.get(process.field)) if process else None
     if process is None or stage is None or stage.terminal:
         raise ValidationFailed({"stage": Message("the record is not in an open stage")})
-    return obj, row, process, stage
+    return held, process, stage
 
 
 def tick_work(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int,
               item: str, *, actor: Actor, done: bool = True) -> None:
     """Tick (or untick) an item of the current stage's work."""
-    obj, row, _, stage = _checked(session, registry, obj, record_id, actor)
+    held, _, stage = _checked(session, registry, obj, record_id, actor)
+    obj = held.obj
     if stage.work_item(item) is None:
         raise ValidationFailed({"item": Message("'%(value)s' is not work of this stage",
                                                 value=str(item)[:63])})
@@ -452,9 +399,8 @@ def complete_event(session: Session, registry: Registry, obj: ObjectDef | str, r
                    attachment: tuple[str, str, bytes] | None = None) -> None:
     """Mark a key event of the current stage done (with its document when it needs one)
     or undone; the win rate follows."""
-    from metacrm.engine import records
-
-    obj, row, process, stage = _checked(session, registry, obj, record_id, actor)
+    held, process, stage = _checked(session, registry, obj, record_id, actor)
+    obj, row = held.obj, held.current or {}
     found: KeyEventDef | None = stage.key_event(event)
     if found is None:
         raise ValidationFailed({"event": Message("'%(value)s' is not a key event of this stage",
@@ -463,14 +409,13 @@ def complete_event(session: Session, registry: Registry, obj: ObjectDef | str, r
     if done and found.attachment:
         if attachment is None or not attachment[2]:
             raise ValidationFailed({"attachment": Message(
-                "key event '%(item)s' needs a document attached", item=found.label.en)})
+                "key event '%(item)s' needs a document attached", item=found.label)})
         attachment_id = store_attachment(session, obj, record_id, attachment, actor)
     _set_check(session, obj, record_id, stage.name, "event", event, actor, done, attachment_id)
     if process.win_rate_field:
         rate = win_rate(stage, done_items(session, obj, record_id, stage.name))
         if row.get(process.win_rate_field) != rate:
-            records.update_record(session, registry, obj, record_id,
-                                  {process.win_rate_field: rate}, actor=actor, stage_move=True)
+            records.change(held, {process.win_rate_field: rate})
 
 
 def _set_check(session: Session, obj: ObjectDef, record_id: int, stage: str, kind: str,
@@ -512,3 +457,31 @@ def checks(session: Session, obj: ObjectDef, record_id: int, stage: str) -> dict
 def attachment(session: Session, attachment_id: int) -> dict[str, Any] | None:
     return session.execute(select(sys_attachment).where(sys_attachment.c.id == attachment_id)
                            ).mappings().first()
+
+
+# -- the records service's hooks ----------------------------------------------------------
+def _follows_process(ctx: WriteContext) -> bool:
+    return not ctx.is_line and bool(ctx.registry.processes_of(ctx.obj.name))
+
+
+def _refuse_managed(ctx: WriteContext) -> None:
+    """Only a stage move writes the stage and win-rate fields."""
+    for name in managed_fields(ctx.registry, ctx.obj) & ctx.changes.keys():
+        ctx.errors[0][name] = Message("changes by moving the record along its stage path")
+
+
+def _check_type_change(ctx: WriteContext) -> None:
+    check_type_change(ctx.session, ctx.registry, ctx.obj, ctx.rows[0], ctx.errors[0])
+
+
+MANAGED_FIELDS = Hook("stages.managed_fields", "before_validate", frozenset({"update"}),
+                      _refuse_managed, lambda ctx: ctx.entry != OWNER and _follows_process(ctx))
+TYPE_CHANGE = Hook("stages.business_type_change", "before_validate", frozenset({"update"}),
+                   _check_type_change,
+                   lambda ctx: "business_type" in ctx.changes and _follows_process(ctx))
+FIRST_STAGE = Hook("stages.first_stage", "before_write", frozenset({"create"}),
+                   lambda ctx: check_new(ctx.session, ctx.registry, ctx.obj, ctx.rows),
+                   _follows_process)
+HISTORY = Hook("stages.history", "after_write", frozenset({"create"}),
+               lambda ctx: started(ctx.session, ctx.registry, ctx.obj, ctx.rows, ctx.actor),
+               _follows_process)

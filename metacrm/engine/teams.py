@@ -19,7 +19,7 @@ from metacrm.engine import audit, permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_team_member, sys_user
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 ACCESS_LEVELS = ("read", "write")
@@ -45,7 +45,7 @@ class Member:
 def _require_team(obj: ObjectDef) -> None:
     if "team" not in obj.features:
         raise PermissionDenied(Message("%(object)s records have no team members",
-                                       object=obj.name))
+                                       object=named(obj.name, obj.label)))
 
 
 def _record(session: Session, registry, actor: Actor, obj: ObjectDef, record_id: int) -> dict:

@@ -21,7 +21,7 @@ from metacrm.engine import audit, notifications, permissions, teams, todos
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_team_member, sys_todo, sys_user
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 OLD_OWNER_CHOICES = ("remove", "read", "write")  # removed, or kept as a team member
@@ -61,7 +61,8 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
     unknown = [c for c in cascade if c not in choices]
     if unknown:
         errors["cascade"] = Message("'%(value)s' is not a related list of %(object)s",
-                                    value=str(unknown[0])[:100], object=obj.name)
+                                    value=str(unknown[0])[:100],
+                                    object=named(obj.name, obj.label))
     if not record_ids:
         errors["ids"] = Message("choose at least one record")
     if errors:
@@ -80,7 +81,7 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
     refused = [r.id for r in rows if not r.allowed]
     if refused:
         raise PermissionDenied(Message("you may not transfer %(object)s %(id)d",
-                                       object=obj.name, id=refused[0]))
+                                       object=named(obj.name, obj.label), id=refused[0]))
     result = TransferResult()
     previous = {r.id: r.owner for r in rows}
     _move(session, actor, obj, table, previous, new_owner, owner_row.department_id, old_owner,

@@ -11,7 +11,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from metacrm.engine import permissions
+from metacrm.engine import org, permissions
+from metacrm.engine import roles as role_service
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_api_token, sys_user
@@ -34,9 +35,6 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
 
     Roles default to the super-administrator role with ``is_admin``, else the employee role.
     """
-    from metacrm.engine import org
-    from metacrm.engine import roles as role_service
-
     errors: dict[str, Message] = {}
     if not username or len(username) > 150 or not username.isprintable() or " " in username:
         errors["username"] = Message("must be 1 to 150 characters without spaces")
@@ -49,7 +47,7 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
         errors["language"] = Message("must be zh or en")
     if errors:
         raise ValidationFailed(errors)
-    org.ensure_defaults(session)
+    role_service.ensure_defaults(session)
     user_id = session.execute(insert(sys_user).returning(sys_user.c.id).values(
         username=username, display_name=display_name or username,
         password_hash=generate_password_hash(password), active=True, language=language,

@@ -7,7 +7,7 @@ the cross-reference checks over the whole set. Messages name the file and the pa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,7 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from metacrm.metadata.problems import DefinitionError, Problem, format_path
+from metacrm.metadata.problems import Problem, format_path
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # The top-level key of a document tells its kind, and the kind names its schema.
@@ -127,39 +127,8 @@ def iter_files(paths: Iterable[Path]) -> Iterable[Path]:
             yield path
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = (),
-               known_roles: Iterable[str] | None = (),
-               installed: Mapping[str, Any] | None = None) -> TemplateSet:
-    """Load, validate and cross-check; raise DefinitionError with every problem.
-
-    ``known_objects``: installed objects the files may name; ``installed``: their
-    definitions, so flows on them are checked field by field; ``known_roles``: roles that
-    exist besides the built-in ones and those the files declare."""
-    from metacrm.metadata.checks import check_template_set
-
-    problems: list[Problem] = []
-    result = TemplateSet()
-    paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.exists():
-            problems.append(Problem("file.missing", str(path), "(file)", "no such file or folder"))
-    known = set(known_objects)
-    for path in iter_files(p for p in paths if p.exists()):
-        doc, found = load_document(path, _display(path))
-        problems.extend(found)
-        if doc:
-            result.documents.append(doc)
-        else:  # still cross-check the others; don't report its name as missing
-            known.add(path.stem)
-    problems.extend(check_template_set(result, known_objects=known, known_roles=known_roles,
-                                       installed=installed))
-    if problems:
-        raise DefinitionError(problems)
-    return result

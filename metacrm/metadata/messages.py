@@ -10,13 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from metacrm.metadata.labels import Label
+
+
+def named(name: str, label: Label) -> Label:
+    """A word for messages: English keeps the API name (``customer``), which English
+    messages have always used; Chinese reads the label (客户)."""
+    return Label(en=name, zh=label.zh)
+
+
+def in_language(params: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The params with each label in ``lang``."""
+    return {k: v.get(lang) if isinstance(v, Label) else v for k, v in params.items()}
+
 
 class Message(str):
+    """Its params may be bilingual ``Label``s (a field's, a stage's): the English text
+    reads their ``en``; the web layer words them in the user's language."""
+
     template: str
     params: dict[str, Any]
 
     def __new__(cls, template: str, **params: Any) -> Message:
-        text = template % params if params else template
+        text = template % in_language(params, "en") if params else template
         message = super().__new__(cls, text)
         message.template = template
         message.params = params

@@ -26,7 +26,6 @@ from metacrm.ui import (
     admin_versions,
 )
 from metacrm.ui.admin_forms import actor, arg_int, choices
-from metacrm.ui.i18n import language
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -58,7 +57,7 @@ def explain():
     if asked["user_id"] and asked["object"] and asked["record_id"]:
         try:
             verdict = admin_data.explain(db(), registry(), asked["user_id"], asked["object"],
-                                         asked["record_id"], asked["operation"], language())
+                                         asked["record_id"], asked["operation"])
         except ValidationFailed as exc:
             errors = exc.fields
         except ObjectNotFound:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from flask_babel import force_locale
 
-from metacrm.engine import dimensions, org, roles
+from metacrm.engine import dimensions, org, roles, user_import
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.permissions import FIELD_ACCESS
 from metacrm.metadata.messages import Message
@@ -112,7 +112,7 @@ def reset_password(user_id: int):
 @bp.post("/users/import")
 def import_users():
     """CSV in the body; all or nothing, with every problem by line."""
-    result = org.import_users(db(), admin_data.decode_csv(request.get_data()))
+    result = user_import.import_users(db(), admin_data.decode_csv(request.get_data()))
     if result.errors:
         db().rollback()
         lines = [{"line": line, "fields": {k: str(v) for k, v in problems.items()}}
@@ -331,7 +331,7 @@ def explain():
     language = current_actor().language
     verdict = admin_data.explain(db(), registry(), arg_int("user_id"),
                                  request.args.get("object", ""), arg_int("record_id"),
-                                 request.args.get("operation", "read"), language)
+                                 request.args.get("operation", "read"))
     with force_locale(language):
         reasons = [translate(r) for r in verdict.reasons]
     return jsonify({"allowed": verdict.allowed, "found": verdict.found, "reasons": reasons})

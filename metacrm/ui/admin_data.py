@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, org, permissions, roles, users
+from metacrm.engine import dimensions, org, permissions, roles, user_import, users
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_department, sys_role, sys_user, sys_user_role
 from metacrm.metadata.messages import Message
@@ -195,7 +195,7 @@ def node_in(session: Session, name: str, node_id: Any) -> None:
 
 # -- explain ----------------------------------------------------------------------------
 def explain(session: Session, registry, user_id: int, object_name: str, record_id: int,
-            operation: str, language: str) -> permissions.Verdict:
+            operation: str) -> permissions.Verdict:
     if operation not in permissions.OPERATIONS:
         raise ValidationFailed({"operation": Message("unknown operation '%(value)s'",
                                                      value=str(operation)[:20])})
@@ -204,14 +204,14 @@ def explain(session: Session, registry, user_id: int, object_name: str, record_i
         raise ValidationFailed({"user_id": Message("no active user with id %(id)s",
                                                    id=user_id)})
     obj = registry.object(object_name)
-    return permissions.explain(session, registry, actor, obj, record_id, operation, language)
+    return permissions.explain(session, registry, actor, obj, record_id, operation)
 
 
 # -- CSV import -------------------------------------------------------------------------
 def import_template() -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(org.IMPORT_COLUMNS)
+    writer.writerow(user_import.IMPORT_COLUMNS)
     writer.writerow(["zhangsan", "张三", "zhangsan@example.com", org.ROOT_NAME, "", "member",
                      ""])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8

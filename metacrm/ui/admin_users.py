@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import dimensions, org
+from metacrm.engine import dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import arg_int, choices, form_int, form_ints
@@ -129,23 +129,23 @@ def reset_password(user_id: int):
 def import_csv():
     """All or nothing: any line with a problem and no user is created."""
     if request.method == "GET":
-        return render_template("admin/import.html", columns=org.IMPORT_COLUMNS)
+        return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
+        return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
                                file_error=_("Choose a CSV file to upload.")), 422
     try:
-        result = org.import_users(db(), admin_data.decode_csv(upload.read()))
+        result = user_import.import_users(db(), admin_data.decode_csv(upload.read()))
     except ValidationFailed as exc:
         db().rollback()
-        return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
+        return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
                                file_error=translate(next(iter(exc.fields.values())))), 422
     if result.errors:
         db().rollback()
-        return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
+        return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
                                line_errors=result.errors), 422
     db().commit()
-    return render_template("admin/import.html", columns=org.IMPORT_COLUMNS,
+    return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
                            created=result.created)
 
 

@@ -15,9 +15,17 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
 
-from metacrm.engine import approvals, notifications, records, stages, todos, users
+from metacrm.engine import (
+    approval_rules,
+    approvals,
+    notifications,
+    records,
+    stage_moves,
+    stages,
+    todos,
+    users,
+)
 from metacrm.engine.actor import Actor
-from metacrm.engine.errors import ObjectNotFound, PermissionDenied, RecordNotFound
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef
@@ -286,7 +294,7 @@ def move_stage(object_name: str, record_id: int):
         raise _invalid("values", "must be an object of field values")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise _invalid("version", "must be the version you read")
-    result = stages.move(db(), registry(), obj, record_id, _text(body, "to"), actor=actor,
+    result = stage_moves.move(db(), registry(), obj, record_id, _text(body, "to"), actor=actor,
                          values=values, version=version, chosen=_chosen(body))
     if result.moved:
         out = record_json(obj, result.record, actor)
@@ -358,7 +366,7 @@ def record_approvals(object_name: str, record_id: int):
         "items": approvals_json(found, timeline=True),
         "submittable": [{"name": f.name, "label": f.label.as_dict(),
                          "chosen_steps": [s.name for s in f.chosen_steps]}
-                        for f in approvals.submittable(db(), registry(), obj, row)]})
+                        for f in approval_rules.submittable(db(), registry(), obj, row)]})
 
 
 @bp.post(RECORD + "/approvals")
@@ -381,20 +389,6 @@ def submit_approval(object_name: str, record_id: int):
 
 
 # -- the approval inbox and actions -----------------------------------------------------------
-def _visible(approval_id: int, actor: Actor) -> dict[str, Any]:
-    """The approval if the caller takes part in it or may read its record; else 404, so a
-    stranger cannot tell whether it exists."""
-    session = db()
-    row = approvals.get(session, approval_id)
-    if approvals.may_view(session, actor, row):
-        return row
-    try:
-        records.get(session, registry(), row["object"], row["record_id"], actor=actor)
-    except (RecordNotFound, ObjectNotFound, PermissionDenied):
-        raise RecordNotFound(f"approval {approval_id} not found") from None
-    return row
-
-
 @bp.get("/approvals")
 def inbox():
     actor = current_actor()
@@ -406,13 +400,13 @@ def inbox():
 @bp.get("/approvals/<int:approval_id>")
 def get_approval(approval_id: int):
     actor = current_actor()
-    _visible(approval_id, actor)
+    approvals.visible(db(), registry(), approval_id, actor=actor)
     return jsonify(approval_detail(approval_id, actor))
 
 
 def _act(approval_id: int, action: Callable[[Actor, dict[str, Any]], None]):
     actor = current_actor()
-    _visible(approval_id, actor)
+    approvals.visible(db(), registry(), approval_id, actor=actor)
     action(actor, _optional_body())
     out = approval_detail(approval_id, actor)
     db().commit()

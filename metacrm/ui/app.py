@@ -6,13 +6,14 @@ import json
 
 from flask import Flask
 from flask_bootstrap import Bootstrap5
-from flask_login import LoginManager, UserMixin
+from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from metacrm.config import Settings
-from metacrm.engine.actor import Actor
+from metacrm.engine import write_hooks
 from metacrm.engine.db import make_engine
-from metacrm.engine.metastore import RegistryCache, ensure_system_tables
+from metacrm.engine.instance import ensure_system_tables
+from metacrm.engine.metastore import RegistryCache
 from metacrm.engine.users import load_actor
 from metacrm.engine.version_signal import VersionSignal
 from metacrm.ui import (
@@ -31,7 +32,7 @@ from metacrm.ui import (
 )
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.i18n import init_i18n
-from metacrm.ui.runtime import Runtime, close_db, db, registry
+from metacrm.ui.runtime import Runtime, SessionUser, close_db, db, registry
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 SECURITY_HEADERS = {
@@ -45,16 +46,9 @@ SECURITY_HEADERS = {
 }
 
 
-class SessionUser(UserMixin):
-    """flask-login's view of an actor."""
-
-    def __init__(self, actor: Actor):
-        self.actor = actor
-        self.id = str(actor.user_id)
-
-
 def create_app(settings: Settings | None = None, engine=None) -> Flask:
     settings = settings or Settings.from_env()
+    write_hooks.install()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TESTING=settings.testing, SESSION_COOKIE_HTTPONLY=True,

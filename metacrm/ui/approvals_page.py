@@ -13,8 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, permissions, query, records, users
-from metacrm.engine.actor import SYSTEM
+from metacrm.engine import approval_rules, approvals, permissions, users
 from metacrm.engine.errors import (
     ApprovalConflict,
     PermissionDenied,
@@ -168,9 +167,8 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
     waiting_on = [t["user_id"] for t in current_tasks(pending, found)
                   if t["status"] == "active"] if pending else []
     offered: list[ApprovalFlowDef] = []
-    if pending is None and pages.record_may(obj, row["id"], ("edit",))["edit"]:
-        raw = records.Writer(session, reg, obj, SYSTEM).fetch(row["id"])
-        offered = approvals.submittable(session, reg, obj, raw)
+    if pending is None:
+        offered = approval_rules.offered(session, reg, obj, row["id"], actor=actor())
     events, names = timeline(history, waiting_on)
     latest = history[0] if history else None
     choosing = any(f.chosen_steps for f in offered)
@@ -242,16 +240,9 @@ def viewable(approval_id: int) -> dict[str, Any]:
     """The approval, if the user may see it (else 404): its submitter, its approvers,
     administrators, and whoever may read its record."""
     try:
-        approval = approvals.get(db(), approval_id)
+        return approvals.visible(db(), registry(), approval_id, actor=actor())
     except RecordNotFound:
         abort(404)
-    if approvals.may_view(db(), actor(), approval):
-        return approval
-    obj = registry().objects.get(approval["object"])
-    if obj is not None and permissions.can(db(), actor(), obj, "read") and pages.record_may(
-            obj, approval["record_id"], ("read",))["read"]:
-        return approval
-    abort(404)
 
 
 def decision(approval_id: int, operation: Callable[..., None], done: str, **params: Any):
@@ -312,17 +303,6 @@ def inbox():
                            task_label=task_label)
 
 
-def record_of(obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
-    """The record as the approval shows it: read whatever the viewer's data scope (an
-    approver may be outside it), without the fields hidden from the viewer."""
-    page = query.list_records(db(), registry(), obj, query.ListParams(
-        filter=[["id", "eq", record_id]], lookup_titles=True, count="none"), actor=SYSTEM)
-    if not page.items:
-        return None
-    return permissions.without_hidden(page.items[0],
-                                      permissions.hidden_fields(db(), actor(), obj))
-
-
 def steps_of(approval: Mapping[str, Any], flow: ApprovalFlowDef | None,
              found: list[dict[str, Any]], names: Mapping[int, str]) -> list[dict[str, Any]]:
     """Each step with the tasks of the latest round that reached it."""
@@ -348,7 +328,7 @@ def detail(approval_id: int):
     found = approvals.tasks(session, approval_id)
     events, names = timeline([approval], [t["user_id"] for t in found]
                              + [approval["submitter_id"]])
-    row = record_of(obj, approval["record_id"]) if obj else None
+    row = approvals.record_of(session, registry(), approval, actor=me) if obj else None
     sections = []
     if row is not None:
         hidden = permissions.hidden_fields(session, me, obj)

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from metacrm.engine import login_throttle, users
-from metacrm.ui.runtime import db
+from metacrm.ui.runtime import SessionUser, db
 
 bp = Blueprint("auth", __name__)
 
@@ -21,8 +21,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from metacrm.ui.app import SessionUser
-
     if current_user.is_authenticated:
         return redirect(url_for("pages.home"))
     error = None

@@ -7,7 +7,7 @@ from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
 from metacrm.metadata.labels import LANGUAGES, Label
-from metacrm.metadata.messages import LabelMessage, Message
+from metacrm.metadata.messages import LabelMessage, Message, in_language
 
 DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
@@ -40,7 +40,7 @@ def translate(message: str) -> str:
     if isinstance(message, LabelMessage):
         return message.label.get(language())
     if isinstance(message, Message):
-        return gettext(message.template, **message.params)
+        return gettext(message.template, **in_language(message.params, language()))
     return message
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from flask_login import UserMixin
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
+from metacrm.engine.actor import Actor
 from metacrm.engine.db import writer
 from metacrm.engine.metastore import RegistryCache
 from metacrm.engine.registry import Registry
@@ -19,6 +21,14 @@ class Runtime:
     settings: Settings
     engine: Engine
     registries: RegistryCache
+
+
+class SessionUser(UserMixin):
+    """flask-login's view of an actor."""
+
+    def __init__(self, actor: Actor):
+        self.actor = actor
+        self.id = str(actor.user_id)
 
 
 def runtime() -> Runtime:

@@ -26,7 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from metacrm.engine import permissions, query, saved_views, stages, users
+from metacrm.engine import permissions, query, saved_views, stage_moves, stages, users
 from metacrm.engine.errors import (
     BadQuery,
     PermissionDenied,
@@ -221,7 +221,7 @@ def move(object_name: str, record_id: int):
     values = posted_values(obj)
     processes = registry().processes_of(obj.name)
     names = {k: v for p in processes for k, v in stage_names(p, obj).items()}
-    result, refused = attempt(obj, record_id, lambda: stages.move(
+    result, refused = attempt(obj, record_id, lambda: stage_moves.move(
         db(), registry(), obj, record_id, to, actor=pages.actor(), values=values,
         version=version_of()), names)
     if refused is not None:

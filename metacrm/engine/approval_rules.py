@@ -1,0 +1,89 @@
+"""Whether an approval flow applies to a record, and the lock a pending approval holds.
+
+The stage engine reads these to know what a move needs; the approval engine uses them
+to start approvals. Kept apart from both so that neither imports the other's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from metacrm.engine import records
+from metacrm.engine.actor import Actor
+from metacrm.engine.errors import PermissionDenied, RecordLocked, RecordNotFound
+from metacrm.engine.hooks import Hook, WriteContext
+from metacrm.engine.registry import Registry
+from metacrm.engine.systables import sys_approval as a
+from metacrm.metadata.flows import ApprovalFlowDef
+from metacrm.metadata.messages import Message
+from metacrm.metadata.model import ObjectDef
+
+
+def applies(session: Session, registry: Registry, obj: ObjectDef, flow: ApprovalFlowDef,
+            row: Mapping[str, Any]) -> bool:
+    """Whether the record meets the flow's entry condition (a blank result does not)."""
+    condition = registry.flow_conditions.get(flow.name)
+    if condition is None:
+        return True
+    values: dict[str, Any] = dict.fromkeys(condition.names)
+    values.update(row)
+    for name in condition.names:
+        if "." not in name:
+            continue
+        lookup, target_field = name.split(".", 1)
+        target = registry.table(obj.all_fields[lookup].target)
+        values[name] = session.execute(select(target.c[target_field]).where(
+            target.c.id == row.get(lookup))).scalar() if row.get(lookup) else None
+    try:
+        return condition.evaluate(values) is True
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def pending_for(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+    return session.execute(select(a).where(a.c.object == obj.name, a.c.record_id == record_id,
+                                           a.c.status == "pending")).mappings().first()
+
+
+def refuse_if_locked(session: Session, registry: Registry, obj: ObjectDef,
+                     record_id: int) -> None:
+    """A record in an approval is locked for editing (one indexed look-up, and none for
+    objects without flows)."""
+    if not registry.flows_of(obj.name):
+        return
+    found = session.execute(select(a.c.id).where(
+        a.c.object == obj.name, a.c.record_id == record_id, a.c.status == "pending")).first()
+    if found:
+        raise RecordLocked(Message("the record is locked while approval %(id)d is pending",
+                                   id=found.id))
+
+
+def submittable(session: Session, registry: Registry, obj: ObjectDef,
+                row: Mapping[str, Any]) -> list[ApprovalFlowDef]:
+    """The flows a user may submit the record to now: submit-triggered, condition met."""
+    return [f for f in registry.flows_of(obj.name, "submit")
+            if applies(session, registry, obj, f, row)]
+
+
+def offered(session: Session, registry: Registry, obj: ObjectDef, record_id: int, *,
+            actor: Actor) -> list[ApprovalFlowDef]:
+    """The flows ``actor`` may submit the record to now: he may edit it and their
+    condition holds (none when he may not)."""
+    try:
+        row = records.read(session, registry, obj, record_id, actor=actor, need=("edit",))
+    except (PermissionDenied, RecordNotFound):
+        return []
+    return submittable(session, registry, obj, row)
+
+
+def has_flows(ctx: WriteContext) -> bool:
+    return bool(ctx.registry.flows_of(ctx.obj.name))
+
+
+LOCK = Hook("approvals.lock", "guard", frozenset({"update", "delete", "restore"}),
+         lambda ctx: refuse_if_locked(ctx.session, ctx.registry, ctx.obj,
+                                      (ctx.current or {})["id"]), has_flows)
