@@ -17,8 +17,10 @@ run: $(STAMP)
 	$(BIN)/metacrm demo
 	$(BIN)/metacrm run
 
+# Two workers (the machine's cores); a module's tests stay on one worker, so its browser
+# and demo-company fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
