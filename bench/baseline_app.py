@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from metacrm.engine import query
+from metacrm.engine.reading import query
 from metacrm.engine.sqltypes import ID, JSON_TYPE, ScaledDecimal, UTCDateTime
 from metacrm.engine.systables import sys_api_token, sys_audit, sys_sequence, sys_user
 from metacrm.ui.server import serve

@@ -20,10 +20,13 @@ from pathlib import Path
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, records, users, write_hooks
+from metacrm.engine import instance, write_hooks
+from metacrm.engine.access import users
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "object_defs" / "sample"

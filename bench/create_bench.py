@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from bench.common import Instance, StatementLog, clear, create_batched, timed
 from bench.report import Recorder
 from bench.seed import INDUSTRIES, LEVELS, SOURCES, customer_name
-from metacrm.engine import records
 from metacrm.engine.systables import sys_audit
+from metacrm.engine.writing import records
 
 BATCH = 1000
 CLEARED = ("o_customer", "sys_audit")

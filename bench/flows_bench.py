@@ -31,7 +31,9 @@ from bench import flows_seed, seed
 from bench.common import Instance, StatementLog, interleaved, median, ms, timed
 from bench.report import RESULTS_DIR, Recorder
 from bench.scope_bench import Captured, Viewer, explain, full_scans, viewer
-from metacrm.engine import approvals, permissions, query, stage_moves, stages, todos
+from metacrm.engine.access import permissions
+from metacrm.engine.flows import approvals, stage_moves, stages, todos
+from metacrm.engine.reading import query
 from metacrm.engine.systables import (
     sys_approval,
     sys_approval_task,

@@ -21,7 +21,7 @@ from werkzeug.security import generate_password_hash
 
 from bench import seed
 from bench.common import Instance
-from metacrm.engine import org, roles
+from metacrm.engine.access import org, roles
 from metacrm.engine.systables import (
     sys_approval,
     sys_approval_task,

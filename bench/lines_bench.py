@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bench.common import Instance, clear, create_batched, median, timed
 from bench.report import Recorder
 from bench.seed import LEVELS, PARTS, customer_name
-from metacrm.engine import records
+from metacrm.engine.writing import records
 
 BATCH = 500  # quotes per create_many call and per transaction (5,500 rows with lines)
 LINES = 10

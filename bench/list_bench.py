@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from bench.common import Instance, StatementLog, interleaved, median, ms
 from bench.report import Recorder
-from metacrm.engine import query
 from metacrm.engine.actor import SYSTEM
-from metacrm.engine.registry import Registry
+from metacrm.engine.reading import query
+from metacrm.engine.schema.registry import Registry
 
 OPEN_STAGES = ("qualify", "needs", "proposal", "negotiation")
 MIN_AMOUNT = 10000  # with OPEN_STAGES ~62% of rows match: page 100 exists at 10k

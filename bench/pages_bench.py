@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import demo, instance, metastore, users
+from metacrm.engine import demo, instance
+from metacrm.engine.access import users
 from metacrm.engine.db import make_engine
+from metacrm.engine.schema import metastore
 from metacrm.ui.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,8 +27,9 @@ from werkzeug.security import generate_password_hash
 from bench import seed
 from bench.common import Instance, StatementLog, interleaved, median, ms, timed
 from bench.report import RESULTS_DIR, Recorder
-from metacrm.engine import org, permissions, query, roles, users
+from metacrm.engine.access import org, permissions, roles, users
 from metacrm.engine.actor import Actor
+from metacrm.engine.reading import query
 from metacrm.engine.systables import sys_department, sys_team_member, sys_user, sys_user_role
 
 OBJECT = "customer"

@@ -10,13 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import changes, instance, metastore, rollups, users, write_hooks
 from metacrm.engine import demo as demo_data
+from metacrm.engine import instance, write_hooks
+from metacrm.engine.access import users
 from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
+from metacrm.engine.schema import changes, metastore
+from metacrm.engine.schema.template_export import ExportRefused, export_template
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import sys_user
-from metacrm.engine.template_export import ExportRefused, export_template
-from metacrm.engine.version_signal import VersionSignal
+from metacrm.engine.writing import rollups
 from metacrm.metadata.problems import DefinitionError
 from metacrm.metadata.templates import load_paths
 

@@ -21,11 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import instance, metastore, records, users, write_hooks
+from metacrm.engine import instance, write_hooks
+from metacrm.engine.access import users
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_user
+from metacrm.engine.writing import records
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "object_defs" / "sample"
@@ -120,7 +123,7 @@ def export_install_export(engine: sa.Engine, backend: str, folder: Path,
     """Export ``engine``'s template, install it into a fresh database of the backend and
     export that: asserts ``same`` sees both instances alike and both exports hold the same
     files byte for byte; returns the two folders."""
-    from metacrm.engine.template_export import export_template
+    from metacrm.engine.schema.template_export import export_template
 
     first, second = folder / "first", folder / "second"
     export_template(engine, first)

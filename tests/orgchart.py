@@ -25,10 +25,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, org, records, roles, users
+from metacrm.engine import instance
+from metacrm.engine.access import org, roles, users
 from metacrm.engine.actor import SYSTEM, Actor
 from metacrm.engine.db import make_engine
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE, fresh_database

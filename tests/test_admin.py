@@ -8,9 +8,10 @@ import io
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, metastore, org, roles, user_import, users
-from metacrm.engine import records as record_service
+from metacrm.engine.access import dimensions, org, roles, user_import, users
 from metacrm.engine.actor import SYSTEM
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records as record_service
 
 from conftest import ApiClient, signed_in
 

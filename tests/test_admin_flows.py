@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from metacrm.engine import instance, stages
+from metacrm.engine import instance
+from metacrm.engine.flows import stages
 from metacrm.metadata.flows import ApproverDef, StepDef, build_approval_flow
 from metacrm.metadata.labels import Label
 from metacrm.ui import diagrams

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import users
+from metacrm.engine.access import users
 
 from conftest import ApiClient
 

@@ -10,7 +10,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import customise, metastore, records, users
+from metacrm.engine import customise
+from metacrm.engine.access import users
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records
 from metacrm.metadata import edits
 
 from conftest import signed_in

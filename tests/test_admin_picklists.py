@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from metacrm.engine import records
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.writing import records
 from metacrm.ui.runtime import registry
 
 PICKLISTS = "/admin/picklists"

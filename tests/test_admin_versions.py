@@ -8,7 +8,9 @@ import zipfile
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import customise, metastore, records
+from metacrm.engine import customise
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records
 from metacrm.metadata import edits
 
 

@@ -199,7 +199,7 @@ def test_openapi_document_is_valid_and_has_a_schema_per_object(anonymous):
 
 
 def test_unexpected_errors_are_json_without_a_stack_trace(app, api, monkeypatch):
-    from metacrm.engine import records
+    from metacrm.engine.writing import records
 
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")

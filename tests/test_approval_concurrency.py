@@ -15,11 +15,15 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, instance, metastore, records, roles
+from metacrm.engine import instance
+from metacrm.engine.access import roles
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ApprovalConflict
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvals
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_approval, sys_approval_event
+from metacrm.engine.writing import records
 
 from conftest import SAMPLE, SAMPLE_FLOWS, require
 

@@ -11,16 +11,8 @@ import yaml
 from sqlalchemy.orm import Session
 from test_stages_engine import Deals
 
-from metacrm.engine import (
-    approval_rules,
-    approvals,
-    approvers,
-    instance,
-    notifications,
-    org,
-    records,
-    roles,
-)
+from metacrm.engine import instance
+from metacrm.engine.access import org, roles
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
     ApprovalConflict,
@@ -29,7 +21,9 @@ from metacrm.engine.errors import (
     RecordNotFound,
     ValidationFailed,
 )
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approval_rules, approvals, approvers, notifications
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 from metacrm.metadata.flows import ApproverDef, StepDef
 from metacrm.metadata.labels import Label
 

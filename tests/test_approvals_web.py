@@ -17,10 +17,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, instance, org, records, roles, users
+from metacrm.engine import instance
+from metacrm.engine.access import org, roles, users
 from metacrm.engine.actor import SYSTEM, Actor
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvals
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_notification, sys_user
+from metacrm.engine.writing import records
 
 from conftest import SAMPLE, SAMPLE_FLOWS, Browser, signed_in
 

@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import records
 from metacrm.engine.db import make_engine
+from metacrm.engine.writing import records
 
 from conftest import require
 

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from metacrm.config import Settings
-from metacrm.engine import demo, instance, metastore, users
+from metacrm.engine import demo, instance
+from metacrm.engine.access import users
 from metacrm.engine.db import make_engine
+from metacrm.engine.schema import metastore
 from metacrm.ui.app import create_app
 
 from conftest import ON_CI, ROOT, SAMPLE

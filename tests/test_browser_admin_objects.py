@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy.orm import Session
 from test_browser import PASSWORD, chromium, serve, shot  # noqa: F401 - a fixture
 
-from metacrm.engine import metastore, records, users
+from metacrm.engine.access import users
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records
 
 EMPLOYEE_PASSWORD = "employee-password"
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from test_browser import chromium, demo_company, serve, shot  # noqa: F401 - chromium is a fixture
 from test_browser import open_as as signed_in_page
 
-from metacrm.engine import metastore, records
 from metacrm.engine.actor import SYSTEM
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records
 
 from conftest import SAMPLE, SAMPLE_FLOWS
 

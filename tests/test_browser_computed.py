@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy.orm import Session
 from test_browser import PASSWORD, chromium, serve, shot, sign_in  # noqa: F401 - a fixture
 
-from metacrm.engine import metastore, records, users
+from metacrm.engine.access import users
+from metacrm.engine.schema import metastore
+from metacrm.engine.writing import records
 
 
 @pytest.fixture(scope="module")

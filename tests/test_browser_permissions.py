@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from test_browser import chromium, serve, shot  # noqa: F401 - chromium is a fixture
 
-from metacrm.engine import demo, metastore, users
+from metacrm.engine import demo
+from metacrm.engine.access import users
+from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_user
 
 

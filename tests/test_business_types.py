@@ -10,9 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import demo, org, records, systables, users
+from metacrm.engine import demo, systables
+from metacrm.engine.access import org, users
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.writing import records
 from metacrm.metadata.model import build_object
 from metacrm.metadata.problems import DefinitionError
 from metacrm.metadata.templates import load_paths

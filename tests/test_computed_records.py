@@ -13,8 +13,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from metacrm.engine import lines, lookup_filters, query, records, rollups
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.reading import query
+from metacrm.engine.writing import lines, lookup_filters, records, rollups
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from metacrm.engine import lines, records
 from metacrm.engine.actor import SYSTEM
+from metacrm.engine.writing import lines, records
 
 
 def field_block(html: str, name: str) -> str:

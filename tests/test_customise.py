@@ -6,9 +6,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import customise, metastore, records
+from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
-from metacrm.engine.schema_sync import Conversion, PlanOptions
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.schema_sync import Conversion, PlanOptions
+from metacrm.engine.writing import records
 from metacrm.metadata import edits
 from metacrm.metadata.edits import EditRefused
 from metacrm.metadata.problems import DefinitionError

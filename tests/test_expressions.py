@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from metacrm.engine.expression_sql import to_sql
+from metacrm.engine.writing.expression_sql import to_sql
 from metacrm.metadata.expressions import (
     BOOLEAN,
     DATE,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from metacrm.engine import export, query, records
 from metacrm.engine.errors import BadQuery, ValidationFailed
+from metacrm.engine.reading import export, query
+from metacrm.engine.writing import records
 
 HIDDEN = ("annual_revenue", "phone", "deal_status")  # deal_status has a default
 READ_ONLY = "level"

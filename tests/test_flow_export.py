@@ -8,8 +8,10 @@ from pathlib import Path
 import yaml
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore, roles
-from metacrm.engine.template_export import export_files, export_template
+from metacrm.engine import instance
+from metacrm.engine.access import roles
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.template_export import export_files, export_template
 from metacrm.metadata.templates import load_paths
 
 from conftest import SAMPLE, SAMPLE_FLOWS, export_install_export

@@ -14,7 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from metacrm.cli import main
-from metacrm.engine import customise, metastore, roles
+from metacrm.engine import customise
+from metacrm.engine.access import roles
+from metacrm.engine.schema import metastore
 from metacrm.metadata import edits
 from metacrm.metadata.loader import load_document
 from metacrm.metadata.problems import DefinitionError

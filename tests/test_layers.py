@@ -104,6 +104,47 @@ def test_no_module_imports_one_that_imports_it_back():
     assert loops(package_imports()) == []
 
 
+# The engine's areas, each above the ones it may import (the engine's own top-level modules
+# are either the base every area shares or the wiring that composes areas).
+AREAS = {
+    "schema": set(),
+    "access": {"schema"},
+    "writing": {"access", "schema"},
+    "reading": {"access", "schema"},
+    "flows": {"writing", "reading", "access", "schema"},
+}
+BASE = {"actor", "errors", "db", "sqltypes", "systables", "audit"}
+WIRING = {"instance", "customise", "demo", "write_hooks"}
+
+
+def test_every_engine_module_is_in_an_area_the_base_or_the_wiring():
+    top = {p.stem for p in (PACKAGE / "engine").glob("*.py")} - {"__init__"}
+    folders = {p.name for p in (PACKAGE / "engine").iterdir() if p.is_dir()
+               and (p / "__init__.py").exists()}
+    assert top == BASE | WIRING and folders == set(AREAS)
+
+
+def area_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["metacrm", "engine"] else None
+
+
+def test_engine_areas_import_only_the_areas_below_them():
+    graph = package_imports()
+    offenders = []
+    for module, imported in sorted(graph.items()):
+        area = area_of(module)
+        if area is None:
+            continue
+        for name in sorted(imported):
+            other = area_of(name)
+            top = name.split(".")[2] if name.startswith("metacrm.engine.") else None
+            if (other and other != area and other not in AREAS[area]) or (
+                    other is None and top in WIRING):
+                offenders.append(f"{module} imports {name}")
+    assert offenders == []
+
+
 def test_the_loop_finder_finds_a_loop():
     assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from metacrm.config import Settings
-from metacrm.engine import metastore
 from metacrm.engine.db import make_engine
+from metacrm.engine.schema import metastore
 from metacrm.ui.app import create_app
 
 from conftest import ApiClient

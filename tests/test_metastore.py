@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import instance, metastore
+from metacrm.engine import instance
+from metacrm.engine.schema import metastore
 from metacrm.engine.systables import meta_document, meta_version
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from metacrm.engine import org, query, records, roles, user_import, users
+from metacrm.engine.access import org, roles, user_import, users
 from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.reading import query
 from metacrm.engine.systables import sys_user
+from metacrm.engine.writing import records
 
 HEADER = "username,display_name,email,department,superior,roles,password\n"
 

@@ -15,20 +15,15 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import (
-    dimensions,
-    metastore,
-    permissions,
-    query,
-    records,
-    teams,
-    transfer,
-    users,
-)
+from metacrm.engine.access import dimensions, permissions, teams, users
+from metacrm.engine.access.permissions import OPERATIONS, SCOPES
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import PermissionDenied, RecordNotFound
-from metacrm.engine.permissions import OPERATIONS, SCOPES
+from metacrm.engine.flows import transfer
+from metacrm.engine.reading import query
+from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_user_role
+from metacrm.engine.writing import records
 
 import orgchart
 from conftest import ApiClient

@@ -7,10 +7,11 @@ import functools
 
 import pytest
 
-from metacrm.engine import query, records
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import BadQuery
-from metacrm.engine.operators import FilterContext
+from metacrm.engine.reading import query
+from metacrm.engine.reading.operators import FilterContext
+from metacrm.engine.writing import records
 
 TODAY = dt.date(2026, 6, 17)  # a Wednesday
 

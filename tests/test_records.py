@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from metacrm.engine import records
 from metacrm.engine.errors import RecordNotFound, StaleVersion, ValidationFailed
 from metacrm.engine.systables import sys_audit
+from metacrm.engine.writing import records
 
 
 def count(session, registry, object_name: str) -> int:

@@ -9,10 +9,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import changes, instance, metastore, records
+from metacrm.engine import instance
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import SchemaChangeRefused
-from metacrm.engine.schema_sync import AddColumn, CreateIndex, CreateTable
+from metacrm.engine.schema import changes, metastore
+from metacrm.engine.schema.schema_sync import AddColumn, CreateIndex, CreateTable
+from metacrm.engine.writing import records
 
 
 def edit(template: Path, name: str, old: str, new: str) -> None:

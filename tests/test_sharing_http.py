@@ -15,9 +15,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
-from metacrm.engine import org, records, roles, users
+from metacrm.engine.access import org, roles, users
+from metacrm.engine.access.permissions import ALL_OBJECTS, OPERATIONS
 from metacrm.engine.actor import SYSTEM
-from metacrm.engine.permissions import ALL_OBJECTS, OPERATIONS
+from metacrm.engine.writing import records
 
 from conftest import ApiClient, Browser, signed_in
 

@@ -9,7 +9,7 @@ import itertools
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, org, records, stage_moves, stages, todos
+from metacrm.engine.access import org
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
     PermissionDenied,
@@ -19,7 +19,9 @@ from metacrm.engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvals, stage_moves, stages, todos
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 
 CLOSE = dt.date(2031, 6, 30)
 

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import records, stages
 from metacrm.engine.actor import SYSTEM
+from metacrm.engine.flows import stages
 from metacrm.engine.systables import sys_approval
+from metacrm.engine.writing import records
 
 from conftest import Browser, signed_in
 

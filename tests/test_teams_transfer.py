@@ -10,9 +10,12 @@ import datetime as dt
 
 import pytest
 
-from metacrm.engine import org, query, records, teams, transfer
+from metacrm.engine.access import org, teams
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
+from metacrm.engine.flows import transfer
+from metacrm.engine.reading import query
+from metacrm.engine.writing import records
 
 import orgchart
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from metacrm.engine import customise, metastore
-from metacrm.engine.template_export import ExportRefused, export_template
+from metacrm.engine import customise
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.template_export import ExportRefused, export_template
 from metacrm.metadata import edits
 from metacrm.metadata.templates import load_paths
 

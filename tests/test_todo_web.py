@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, notifications, records, stages, transfer
 from metacrm.engine.actor import Actor
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvals, notifications, stages, transfer
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_notification, sys_todo
+from metacrm.engine.writing import records
 
 from conftest import Browser, signed_in
 

@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metacrm.engine import records, todos, transfer
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import RecordNotFound
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import todos, transfer
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_notification, sys_todo
+from metacrm.engine.writing import records
 
 
 @pytest.fixture

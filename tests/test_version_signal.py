@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import instance, metastore
+from metacrm.engine import instance
 from metacrm.engine.db import make_engine
-from metacrm.engine.version_signal import VersionSignal
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.ui.app import create_app
 
 

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from metacrm.engine import records, users
+from metacrm.engine.access import users
 from metacrm.engine.actor import SYSTEM
+from metacrm.engine.writing import records
 
 from conftest import Browser
 

@@ -17,12 +17,13 @@ from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from metacrm.engine import metastore, rollups, schema_sync
 from metacrm.engine.db import writer
 from metacrm.engine.errors import SchemaChangeRefused
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema import metastore, schema_sync
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_document, meta_state, meta_version
-from metacrm.engine.version_signal import VersionSignal
+from metacrm.engine.writing import rollups
 from metacrm.metadata.checks import check_template_set
 from metacrm.metadata.diff import DiffLine, diff_documents
 from metacrm.metadata.edits import Draft, roll_back

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approval_rules, records
+from metacrm.engine.access.permissions import ALL_OBJECTS
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, ValidationFailed
-from metacrm.engine.permissions import ALL_OBJECTS
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approval_rules
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 from metacrm.metadata import regions
 from metacrm.metadata.model import FieldDef, ObjectDef
 
@@ -165,7 +166,8 @@ def stage_values(registry: Registry, obj: ObjectDef, rows: list[dict[str, Any]],
 def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) -> int:
     """A few records submitted to each submit-triggered flow by their owners, so the
     approval inbox and the todo centre have something to show."""
-    from metacrm.engine import approvals, users
+    from metacrm.engine.access import users
+    from metacrm.engine.flows import approvals
 
     submitted = 0
     for flow in registry.approval_flows.values():
@@ -216,7 +218,7 @@ DEMO_USERS = (
 
 def populate_org(session: Session) -> list[int]:
     """A small company: departments, roles and users who own the demo records."""
-    from metacrm.engine import org, roles, users
+    from metacrm.engine.access import org, roles, users
 
     root = org.root_department_id(session)
     departments: dict[str, int] = {}

@@ -10,9 +10,10 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import changes, metastore, roles
+from metacrm.engine.access import roles
+from metacrm.engine.schema import changes, metastore
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_state, sys_role, system_metadata
-from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.templates import load_paths
 
 

@@ -8,7 +8,8 @@ command line, the job worker and the tests.
 
 from __future__ import annotations
 
-from metacrm.engine import approval_rules, approvals, hooks, lines, rollups, stages
+from metacrm.engine.flows import approval_rules, approvals, stages
+from metacrm.engine.writing import hooks, lines, rollups
 
 CATALOGUE: tuple[hooks.Hook, ...] = (
     approval_rules.LOCK,        # guard: a record in approval is locked

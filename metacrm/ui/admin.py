@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from metacrm.engine.access.permissions import OPERATION_LABELS, OPERATIONS
 from metacrm.engine.errors import ObjectNotFound, ValidationFailed
-from metacrm.engine.permissions import OPERATION_LABELS, OPERATIONS
 from metacrm.ui import (
     admin_data,
     admin_departments,

@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from flask_babel import force_locale
 
-from metacrm.engine import dimensions, org, roles, user_import
+from metacrm.engine.access import dimensions, org, roles, user_import
+from metacrm.engine.access.permissions import FIELD_ACCESS
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
-from metacrm.engine.permissions import FIELD_ACCESS
 from metacrm.metadata.messages import Message
 from metacrm.ui import admin_data
 from metacrm.ui.admin_dimensions import switch

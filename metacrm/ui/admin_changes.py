@@ -15,8 +15,9 @@ from typing import Any
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from metacrm.engine import customise, schema_sync
+from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused
+from metacrm.engine.schema import schema_sync
 from metacrm.ui import customising
 from metacrm.ui.admin_forms import actor
 

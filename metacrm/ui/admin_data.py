@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, org, permissions, roles, user_import, users
+from metacrm.engine.access import dimensions, org, permissions, roles, user_import, users
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_department, sys_role, sys_user, sys_user_role
 from metacrm.metadata.messages import Message

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import org
+from metacrm.engine.access import org
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui.admin_forms import choices, form_int
 from metacrm.ui.runtime import db

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import dimensions
+from metacrm.engine.access import dimensions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES

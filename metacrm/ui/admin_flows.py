@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template
 from flask_babel import gettext
 
-from metacrm.engine import roles
+from metacrm.engine.access import roles
 from metacrm.metadata.flows import ApprovalFlowDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from flask_login import current_user
 
-from metacrm.engine import org, roles
+from metacrm.engine.access import org, roles
 from metacrm.engine.actor import Actor
 from metacrm.ui import admin_data
 from metacrm.ui.runtime import db

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from metacrm.engine import org, roles
+from metacrm.engine.access import org, roles
 from metacrm.engine.errors import ValidationFailed
 from metacrm.metadata.messages import Message
 from metacrm.ui.errors import ApiError

@@ -15,9 +15,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from metacrm.engine import customise, metastore
+from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
-from metacrm.engine.schema_sync import Conversion, PlanOptions
+from metacrm.engine.schema import metastore
+from metacrm.engine.schema.schema_sync import Conversion, PlanOptions
 from metacrm.engine.systables import meta_document
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft

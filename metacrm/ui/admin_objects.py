@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 
 from metacrm.engine import customise
-from metacrm.engine.schema_sync import PlanOptions
+from metacrm.engine.schema.schema_sync import PlanOptions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.model import FieldDef, ObjectDef

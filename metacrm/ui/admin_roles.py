@@ -7,15 +7,15 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import roles
-from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
-from metacrm.engine.permissions import (
+from metacrm.engine.access import roles
+from metacrm.engine.access.permissions import (
     ALL_OBJECTS,
     FIELD_ACCESS,
     OPERATION_LABELS,
     OPERATIONS,
     SCOPES,
 )
+from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import form_int

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import org
+from metacrm.engine.access import org
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.metadata import edits
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef, SectionDef

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine import dimensions, org, user_import
+from metacrm.engine.access import dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import arg_int, choices, form_int, form_ints

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from metacrm.engine import customise
-from metacrm.engine.template_export import export_files
+from metacrm.engine.schema.template_export import export_files
 from metacrm.ui import customising
 from metacrm.ui.admin_forms import actor, arg_int
 from metacrm.ui.runtime import runtime

@@ -11,9 +11,12 @@ from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from metacrm.engine import export as exporter
-from metacrm.engine import lines, permissions, query, records, teams, transfer, users
+from metacrm.engine.access import permissions, teams, users
 from metacrm.engine.actor import Actor
+from metacrm.engine.flows import transfer
+from metacrm.engine.reading import export as exporter
+from metacrm.engine.reading import query
+from metacrm.engine.writing import lines, records
 from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.errors import ApiError

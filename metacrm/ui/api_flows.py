@@ -15,17 +15,17 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
 
-from metacrm.engine import (
+from metacrm.engine.access import users
+from metacrm.engine.actor import Actor
+from metacrm.engine.flows import (
     approval_rules,
     approvals,
     notifications,
-    records,
     stage_moves,
     stages,
     todos,
-    users,
 )
-from metacrm.engine.actor import Actor
+from metacrm.engine.writing import records
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef

@@ -11,11 +11,11 @@ from flask_wtf.csrf import CSRFProtect
 
 from metacrm.config import Settings
 from metacrm.engine import write_hooks
+from metacrm.engine.access.users import load_actor
 from metacrm.engine.db import make_engine
 from metacrm.engine.instance import ensure_system_tables
-from metacrm.engine.metastore import RegistryCache
-from metacrm.engine.users import load_actor
-from metacrm.engine.version_signal import VersionSignal
+from metacrm.engine.schema.metastore import RegistryCache
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.ui import (
     admin,
     admin_api,

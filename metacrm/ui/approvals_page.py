@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approval_rules, approvals, permissions, users
+from metacrm.engine.access import permissions, users
 from metacrm.engine.errors import (
     ApprovalConflict,
     PermissionDenied,
@@ -21,6 +21,7 @@ from metacrm.engine.errors import (
     RecordNotFound,
     ValidationFailed,
 )
+from metacrm.engine.flows import approval_rules, approvals
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui import pages, widgets

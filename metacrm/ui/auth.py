@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from metacrm.engine import login_throttle, users
+from metacrm.engine.access import login_throttle, users
 from metacrm.ui.runtime import SessionUser, db
 
 bp = Blueprint("auth", __name__)

@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import g
 
-from metacrm.engine import customise, schema_sync
+from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused
+from metacrm.engine.schema import schema_sync
 from metacrm.metadata.edits import EditRefused
 from metacrm.metadata.problems import DefinitionError
 from metacrm.ui.runtime import db, runtime

@@ -18,8 +18,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from metacrm.engine.approvers import APPROVER_TYPES
-from metacrm.engine.stages import stage_label
+from metacrm.engine.flows.approvers import APPROVER_TYPES
+from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.flows import ApprovalFlowDef, StageDef, StageProcessDef, StepDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import request
 
-from metacrm.engine import saved_views
-from metacrm.engine.query import MAX_PAGE_SIZE, ListParams
+from metacrm.engine.reading import saved_views
+from metacrm.engine.reading.query import MAX_PAGE_SIZE, ListParams
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 PAGE_SIZES = (10, 20, 50, 100)

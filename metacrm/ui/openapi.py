@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from metacrm import __version__
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 ERROR = {"$ref": "#/components/schemas/Error"}

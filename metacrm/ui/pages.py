@@ -15,20 +15,8 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from metacrm.engine import (
-    audit,
-    dimensions,
-    lines,
-    lookup_filters,
-    org,
-    permissions,
-    query,
-    records,
-    saved_views,
-    stages,
-    teams,
-    users,
-)
+from metacrm.engine import audit
+from metacrm.engine.access import dimensions, org, permissions, teams, users
 from metacrm.engine.errors import (
     BadQuery,
     ObjectNotFound,
@@ -37,6 +25,9 @@ from metacrm.engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from metacrm.engine.flows import stages
+from metacrm.engine.reading import query, saved_views
+from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from metacrm.config import Settings
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import writer
-from metacrm.engine.metastore import RegistryCache
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.metastore import RegistryCache
+from metacrm.engine.schema.registry import Registry
 
 
 @dataclass

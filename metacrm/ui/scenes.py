@@ -8,8 +8,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from metacrm.engine import saved_views
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
+from metacrm.engine.reading import saved_views
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("scenes", __name__)

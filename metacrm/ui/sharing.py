@@ -12,10 +12,11 @@ from flask import Blueprint, Response, flash, redirect, request, stream_with_con
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from metacrm.engine import export as exporter
-from metacrm.engine import saved_views, teams
-from metacrm.engine import transfer as transfers
+from metacrm.engine.access import teams
 from metacrm.engine.errors import BadQuery, ValidationFailed
+from metacrm.engine.flows import transfer as transfers
+from metacrm.engine.reading import export as exporter
+from metacrm.engine.reading import saved_views
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.listing import list_state
 from metacrm.ui.pages import actor, object_or_404, visible

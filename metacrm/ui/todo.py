@@ -10,8 +10,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from metacrm.engine import approvals, notifications, todos, users
-from metacrm.engine.stages import stage_label
+from metacrm.engine.access import users
+from metacrm.engine.flows import approvals, notifications, todos
+from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.labels import Label
 from metacrm.ui.i18n import label
 from metacrm.ui.runtime import db, registry

@@ -26,7 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from metacrm.engine import permissions, query, saved_views, stage_moves, stages, users
+from metacrm.engine.access import permissions, users
 from metacrm.engine.errors import (
     BadQuery,
     PermissionDenied,
@@ -36,6 +36,8 @@ from metacrm.engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from metacrm.engine.flows import stage_moves, stages
+from metacrm.engine.reading import query, saved_views
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import pages, widgets

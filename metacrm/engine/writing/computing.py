@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import LabelMessage, Message
 from metacrm.metadata.model import FieldDef, ObjectDef

@@ -20,12 +20,20 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, hooks, lookup_filters
+from metacrm.engine import audit
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, StaleVersion, ValidationFailed
-from metacrm.engine.hooks import LINES, RECORD, WriteContext
-from metacrm.engine.registry import Registry
-from metacrm.engine.writer import WRITABLE_SYSTEM, Record, Writer, now, raise_errors, to_json
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import hooks, lookup_filters
+from metacrm.engine.writing.hooks import LINES, RECORD, WriteContext
+from metacrm.engine.writing.writer import (
+    WRITABLE_SYSTEM,
+    Record,
+    Writer,
+    now,
+    raise_errors,
+    to_json,
+)
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 

@@ -23,11 +23,11 @@ from sqlalchemy import (
     update,
 )
 
-from metacrm.engine import expression_sql
-from metacrm.engine.computing import Computer
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.hooks import Hook, WriteContext
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import expression_sql
+from metacrm.engine.writing.computing import Computer
+from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.computed import Rollup
 from metacrm.metadata.model import ObjectDef
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, notifications, permissions, teams, todos
+from metacrm.engine import audit
+from metacrm.engine.access import permissions, teams
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
+from metacrm.engine.flows import notifications, todos
 from metacrm.engine.systables import sys_team_member, sys_todo, sys_user
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef

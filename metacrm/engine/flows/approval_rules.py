@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import records
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordLocked, RecordNotFound
-from metacrm.engine.hooks import Hook, WriteContext
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_approval as a
+from metacrm.engine.writing import records
+from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef

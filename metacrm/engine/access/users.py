@@ -11,8 +11,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from metacrm.engine import org, permissions
-from metacrm.engine import roles as role_service
+from metacrm.engine.access import org, permissions
+from metacrm.engine.access import roles as role_service
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_api_token, sys_user

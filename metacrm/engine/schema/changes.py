@@ -11,10 +11,10 @@ from collections.abc import Callable
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import metastore, schema_sync
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema import metastore, schema_sync
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_state
-from metacrm.engine.version_signal import VersionSignal
 
 
 def change_object(engine: Engine, key: str, change: dict, actor: str, summary: str,

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import roles, users
+from metacrm.engine.access import roles, users
+from metacrm.engine.access.org import check_password, department_by_path, random_password
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.org import check_password, department_by_path, random_password
 from metacrm.engine.systables import sys_role, sys_user
 from metacrm.metadata.messages import Message
 

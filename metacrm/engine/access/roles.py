@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import org, permissions
+from metacrm.engine.access import org, permissions
+from metacrm.engine.access.permissions import ALL_OBJECTS, FIELD_ACCESS, OPERATIONS, SCOPES
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
-from metacrm.engine.permissions import ALL_OBJECTS, FIELD_ACCESS, OPERATIONS, SCOPES
 from metacrm.engine.systables import (
     sys_department,
     sys_role,

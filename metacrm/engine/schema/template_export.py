@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine import metastore
+from metacrm.engine.schema import metastore
 from metacrm.engine.systables import meta_document, sys_role
 from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.loader import iter_files

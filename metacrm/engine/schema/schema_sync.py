@@ -28,8 +28,8 @@ from sqlalchemy import (
     update,
 )
 
-from metacrm.engine.registry import Registry
-from metacrm.engine.tables import field_column
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.schema.tables import field_column
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 SAMPLE_SIZE = 10

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from metacrm.engine.expression_sql import to_sql
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing.expression_sql import to_sql
 from metacrm.metadata.computed import RECORD
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message

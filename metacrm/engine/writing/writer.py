@@ -16,16 +16,17 @@ from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from metacrm.engine import dimensions, org, permissions, sequences
+from metacrm.engine.access import dimensions, org, permissions
 from metacrm.engine.actor import Actor
-from metacrm.engine.computing import Computer
 from metacrm.engine.errors import (
     PermissionDenied,
     RecordNotFound,
     ValidationFailed,
 )
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
+from metacrm.engine.writing import sequences
+from metacrm.engine.writing.computing import Computer
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef

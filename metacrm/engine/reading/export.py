@@ -15,9 +15,9 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
-from metacrm.engine import query
 from metacrm.engine.actor import Actor
-from metacrm.engine.registry import Registry
+from metacrm.engine.reading import query
+from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 BATCH = 200

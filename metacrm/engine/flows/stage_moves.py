@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvals, records, stages
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import StageRefused, ValidationFailed
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvals, stages
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 

@@ -29,11 +29,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from metacrm.engine.actor import Actor
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import ObjectDef
 
 if TYPE_CHECKING:
-    from metacrm.engine.writer import Writer
+    from metacrm.engine.writing.writer import Writer
 
 Phase = Literal["guard", "before_validate", "before_write", "after_write", "after_commit"]
 PHASES: tuple[Phase, ...] = ("guard", "before_validate", "before_write", "after_write",

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import changes, permissions
+from metacrm.engine.access import permissions
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
+from metacrm.engine.schema import changes
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import sys_dimension, sys_dimension_node, sys_user_dimension
-from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 

@@ -16,17 +16,19 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approval_rules, org, records, todos
+from metacrm.engine.access import org
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.hooks import Hook, WriteContext
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approval_rules, todos
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import (
     sys_approval,
     sys_attachment,
     sys_stage_check,
     sys_stage_history,
 )
+from metacrm.engine.writing import records
+from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import KeyEventDef, StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.messages import Message, named

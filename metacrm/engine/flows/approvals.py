@@ -19,9 +19,8 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from metacrm.engine import approvers, notifications, permissions, query, records
+from metacrm.engine.access import permissions
 from metacrm.engine.actor import SYSTEM, Actor
-from metacrm.engine.approval_rules import applies, has_flows, pending_for
 from metacrm.engine.errors import (
     ApprovalConflict,
     ObjectNotFound,
@@ -29,14 +28,18 @@ from metacrm.engine.errors import (
     RecordNotFound,
     ValidationFailed,
 )
-from metacrm.engine.hooks import Hook
-from metacrm.engine.registry import Registry
+from metacrm.engine.flows import approvers, notifications
+from metacrm.engine.flows.approval_rules import applies, has_flows, pending_for
+from metacrm.engine.reading import query
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import (
     sys_approval,
     sys_approval_event,
     sys_approval_task,
     sys_user,
 )
+from metacrm.engine.writing import records
+from metacrm.engine.writing.hooks import Hook
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
@@ -303,7 +306,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
             outcome: str, actor_id: int | None = None) -> None:
     """End the approval: its status, the flow's field updates, a stage approval's move,
     and the submitter told."""
-    from metacrm.engine import stages
+    from metacrm.engine.flows import stages
 
     flow = registry.approval_flows[approval["flow"]]
     session.execute(update(a).where(a.c.id == approval["id"]).values(

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from metacrm.engine import permissions
+from metacrm.engine.access import permissions
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import (
     sys_department,

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import audit, permissions
+from metacrm.engine import audit
+from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_team_member, sys_user

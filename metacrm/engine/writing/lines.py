@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine import permissions, records, rollups
+from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.hooks import Hook, WriteContext
-from metacrm.engine.registry import Registry
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import records, rollups
+from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef

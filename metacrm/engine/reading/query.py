@@ -34,11 +34,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
-from metacrm.engine import permissions
+from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import BadQuery
-from metacrm.engine.operators import FilterContext, compile_condition
-from metacrm.engine.registry import Registry
+from metacrm.engine.reading.operators import FilterContext, compile_condition
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef, ObjectDef

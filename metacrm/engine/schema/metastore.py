@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from metacrm.engine.registry import Registry, build_registry
+from metacrm.engine.schema.registry import Registry, build_registry
+from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import (
     meta_document,
     meta_state,
     meta_template,
     meta_version,
 )
-from metacrm.engine.version_signal import VersionSignal
 from metacrm.metadata.loader import TemplateSet
 from metacrm.metadata.overlay import merge
 

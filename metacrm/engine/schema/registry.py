@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import MetaData, Table
 
 from metacrm.engine.errors import ObjectNotFound
-from metacrm.engine.tables import build_tables
+from metacrm.engine.schema.tables import build_tables
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.computed import Names, ObjectLogic, Rollup, compile_object
 from metacrm.metadata.expressions import Expression

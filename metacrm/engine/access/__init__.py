@@ -1,0 +1,1 @@
+"""Access: organisation, users, roles, permissions as SQL, teams, dimensions (imports schema)."""

@@ -1,0 +1,2 @@
+"""Reading: the query compiler, filter operators, saved views, exports (imports access and
+schema)."""

@@ -1,0 +1,1 @@
+"""Schema: metadata versions, the registry, tables, schema changes (imports no other area)."""
