@@ -25,7 +25,8 @@ from metacrm.ui import (
     admin_users,
     admin_versions,
 )
-from metacrm.ui.admin_forms import actor, arg_int, choices
+from metacrm.ui.admin_forms import arg_int, choices
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

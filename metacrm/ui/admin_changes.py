@@ -19,7 +19,7 @@ from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.schema import schema_sync
 from metacrm.ui import customising
-from metacrm.ui.admin_forms import actor
+from metacrm.ui.context import actor
 
 STEP = "_step"  # "" (first try), "preview" (answers given), "apply" (confirmed)
 FILL = "fill:"  # fill:<object>.<field> = the value for blank records

@@ -11,7 +11,8 @@ from metacrm.engine.access import dimensions
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui import admin_data
-from metacrm.ui.admin_forms import actor, form_int
+from metacrm.ui.admin_forms import form_int
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry, runtime
 
 bp = Blueprint("dimensions", __name__, url_prefix="/dimensions")

@@ -6,16 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_login import current_user
 
 from metacrm.engine.access import org, roles
-from metacrm.engine.actor import Actor
 from metacrm.ui import admin_data
 from metacrm.ui.runtime import db
-
-
-def actor() -> Actor:
-    return current_user.actor
 
 
 def number(raw: str | None) -> int | None:

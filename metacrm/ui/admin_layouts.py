@@ -17,7 +17,7 @@ from metacrm.engine.errors import ObjectNotFound
 from metacrm.metadata import edits
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import customising
-from metacrm.ui.admin_forms import actor
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import registry
 
 bp = Blueprint("layouts", __name__, url_prefix="/objects/<object_name>/layout")

@@ -16,7 +16,7 @@ from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import admin_fields, customising
 from metacrm.ui.admin_fields import problem_map, type_labels
-from metacrm.ui.admin_forms import actor
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("objects", __name__, url_prefix="/objects")

@@ -16,7 +16,7 @@ from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
 from metacrm.metadata.model import PicklistDef
 from metacrm.ui import customising
-from metacrm.ui.admin_forms import actor
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import registry
 
 bp = Blueprint("picklists", __name__, url_prefix="/picklists")

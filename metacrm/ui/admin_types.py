@@ -19,7 +19,7 @@ from metacrm.engine.errors import ObjectNotFound
 from metacrm.metadata import edits
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef, SectionDef
 from metacrm.ui import customising
-from metacrm.ui.admin_forms import actor
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("business_types", __name__, url_prefix="/objects/<object_name>/business-types")

@@ -21,7 +21,8 @@ from flask_babel import gettext as _
 from metacrm.engine import customise
 from metacrm.engine.schema.template_export import export_files
 from metacrm.ui import customising
-from metacrm.ui.admin_forms import actor, arg_int
+from metacrm.ui.admin_forms import arg_int
+from metacrm.ui.context import actor
 from metacrm.ui.runtime import runtime
 
 bp = Blueprint("versions", __name__, url_prefix="/versions")

@@ -91,6 +91,9 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
                       admin_api.bp, admin_meta_api.bp, api_flows.bp, workflow.bp, approvals_page.bp,
                       todo.bp):
         app.register_blueprint(blueprint)
+    # The record page's panels beyond its fields, in the order they show.
+    app.extensions["metacrm"].panels.update(path=workflow.path_panel,
+                                            approvals=approvals_page.record_panel)
 
     @app.after_request
     def _security_headers(response):

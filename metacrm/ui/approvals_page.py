@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import permissions, users
@@ -25,6 +25,7 @@ from metacrm.engine.flows import approval_rules, approvals
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui import pages, widgets
+from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label, translate
 from metacrm.ui.runtime import db, registry
 
@@ -37,10 +38,6 @@ BADGES = {"pending": "warning", "approved": "success", "rejected": "danger",
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
-
-
-def actor():
-    return current_user.actor
 
 
 # -- words ------------------------------------------------------------------------------
@@ -184,9 +181,6 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
             "timeline": list(reversed(events))}
 
 
-pages.DETAIL_PANELS["approvals"] = record_panel
-
-
 # -- acting -------------------------------------------------------------------------------
 def back_to(default: str) -> str:
     """Where a form asked to return: a path on this site, else ``default``."""
@@ -203,14 +197,12 @@ def problem_text(exc: Exception) -> str:
 
 def attempt(work: Callable[[Session], Any], done: str, back: str):
     """Run an engine action: commit and say ``done``, or roll back and say why not."""
-    session = db()
     try:
-        work(session)
+        with unit_of_work() as session:
+            work(session)
     except (ValidationFailed, ApprovalConflict, PermissionDenied, RecordLocked) as exc:
-        session.rollback()
         flash(problem_text(exc), "warning")
     else:
-        session.commit()
         flash(done, "success")
     return redirect(back)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -31,25 +30,19 @@ from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import widgets
+from metacrm.ui.context import actor, detail_panels
 from metacrm.ui.i18n import language
 from metacrm.ui.listing import PAGE_SIZES, list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
-# Panels other blueprints add to the detail page (the stage path, approvals): name ->
-# function of (object, record) giving the panel's context, or None for no panel.
-DETAIL_PANELS: dict[str, Callable[[ObjectDef, dict[str, Any]], Any]] = {}
 
 
 @bp.before_request
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
-
-
-def actor():
-    return current_user.actor
 
 
 def may(obj: ObjectDef) -> dict[str, bool]:
@@ -633,7 +626,7 @@ def detail(object_name: str, record_id: int):
                            allowed=allowed, team=team_panel(obj, record_id),
                            transfer=transfer_choices(obj) if allowed["transfer"] else None,
                            panels={name: build(obj, row) for name, build in
-                                   DETAIL_PANELS.items()})
+                                   detail_panels().items()})
 
 
 def team_panel(obj: ObjectDef, record_id: int) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app, g, request
 from flask_login import UserMixin
@@ -21,6 +22,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     registries: RegistryCache
+    panels: dict[str, Any] = field(default_factory=dict)  # the record page's extra panels
 
 
 class SessionUser(UserMixin):

@@ -17,9 +17,10 @@ from metacrm.engine.errors import BadQuery, ValidationFailed
 from metacrm.engine.flows import transfer as transfers
 from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import saved_views
+from metacrm.ui.context import actor
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.listing import list_state
-from metacrm.ui.pages import actor, object_or_404, visible
+from metacrm.ui.pages import object_or_404, visible
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("sharing", __name__)

@@ -14,6 +14,7 @@ from metacrm.engine.access import users
 from metacrm.engine.flows import approvals, notifications, todos
 from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.labels import Label
+from metacrm.ui.context import actor
 from metacrm.ui.i18n import label
 from metacrm.ui.runtime import db, registry
 from metacrm.ui.widgets import user_timezone
@@ -27,10 +28,6 @@ PAGE = 50
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
-
-
-def actor():
-    return current_user.actor
 
 
 @bp.app_context_processor

@@ -41,6 +41,7 @@ from metacrm.engine.reading import query, saved_views
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import pages, widgets
+from metacrm.ui.context import actor
 from metacrm.ui.errors import error_response
 from metacrm.ui.i18n import label, language, translate
 from metacrm.ui.listing import list_state
@@ -145,9 +146,6 @@ def path_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-pages.DETAIL_PANELS["path"] = path_panel
-
-
 # -- moving, ticking, key events ----------------------------------------------------------
 def wants_json() -> bool:
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == \
@@ -224,7 +222,7 @@ def move(object_name: str, record_id: int):
     processes = registry().processes_of(obj.name)
     names = {k: v for p in processes for k, v in stage_names(p, obj).items()}
     result, refused = attempt(obj, record_id, lambda: stage_moves.move(
-        db(), registry(), obj, record_id, to, actor=pages.actor(), values=values,
+        db(), registry(), obj, record_id, to, actor=actor(), values=values,
         version=version_of()), names)
     if refused is not None:
         return refused
@@ -251,7 +249,7 @@ def tick(object_name: str, record_id: int):
     obj = pages.object_or_404(object_name)
     item, done = request.form.get("item", "")[:63], _flag("done")
     refused = attempt(obj, record_id, lambda: stages.tick_work(
-        db(), registry(), obj, record_id, item, actor=pages.actor(), done=done))[1]
+        db(), registry(), obj, record_id, item, actor=actor(), done=done))[1]
     if refused is not None:
         return refused
     if wants_json():
@@ -272,7 +270,7 @@ def key_event(object_name: str, record_id: int):
     document = (upload.filename or "", upload.mimetype or "", upload.read()) \
         if upload and upload.filename else None
     refused = attempt(obj, record_id, lambda: stages.complete_event(
-        db(), registry(), obj, record_id, event, actor=pages.actor(), done=done,
+        db(), registry(), obj, record_id, event, actor=actor(), done=done,
         attachment=document), wording=wording)[1]
     if refused is not None:
         return refused
@@ -352,7 +350,7 @@ def board_columns(obj: ObjectDef, process: StageProcessDef, base: list, q: str |
         wanted.insert(1, money.name)
     figures = query.grouped_totals(db(), registry(), obj, query.ListParams(filter=base, q=q),
                                    obj.all_fields[process.field],
-                                   [money] if money is not None else [], actor=pages.actor())
+                                   [money] if money is not None else [], actor=actor())
     columns = []
     for s in process.stages:
         page = pages.records_page(obj, query.ListParams(
@@ -373,7 +371,7 @@ def editable(obj: ObjectDef, ids: list[int]) -> set[int]:
             chunk = ids[i:i + query.MAX_PAGE_SIZE]
             page = query.list_records(db(), registry(), obj, query.ListParams(
                 filter=[["id", "in", chunk]], columns=["id"], page_size=len(chunk),
-                count="none"), actor=pages.actor(), operation="edit")
+                count="none"), actor=actor(), operation="edit")
             out.update(r["id"] for r in page.items)
     except PermissionDenied:
         return set()
@@ -383,12 +381,12 @@ def editable(obj: ObjectDef, ids: list[int]) -> set[int]:
 @bp.get("/o/<object_name>/kanban")
 def kanban(object_name: str):
     obj = pages.object_or_404(object_name)
-    permissions.require(db(), pages.actor(), obj, "read")
+    permissions.require(db(), actor(), obj, "read")
     processes = registry().processes_of(obj.name)
     if not processes:
         abort(404)
     shown = pages.visible(obj)
-    state = list_state(obj, saved_views.views_for(db(), pages.actor(), obj.name), shown)
+    state = list_state(obj, saved_views.views_for(db(), actor(), obj.name), shown)
     user_filter = [state.filter] if state.filter not in (None, [], {}) else []
     problems = []
     try:
