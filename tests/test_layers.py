@@ -156,6 +156,47 @@ def test_the_ui_never_acts_as_the_system():
     assert offenders == []
 
 
+# The one place in the UI that touches SQLAlchemy: the request's session (and its engine).
+UI_SESSION_SETUP = {"runtime.py"}
+
+
+def run_time_imports(path: Path) -> set[str]:
+    """Modules a file imports when it runs: those under ``if TYPE_CHECKING:`` are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_checking_only(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_ui_builds_no_sql():
+    """Queries are the engine's; the UI parses the request, calls the engine and renders."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in sorted((PACKAGE / "ui").rglob("*.py"))
+        if path.name not in UI_SESSION_SETUP
+        for name in sorted(run_time_imports(path))
+        if name == "sqlalchemy" or name.startswith("sqlalchemy.")
+    ]
+    assert offenders == []
+
+
+def test_the_sql_check_lets_type_hints_through(tmp_path):
+    hinted = tmp_path / "hinted.py"
+    hinted.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                      "    from sqlalchemy.orm import Session\n", encoding="utf-8")
+    querying = tmp_path / "querying.py"
+    querying.write_text("from sqlalchemy import select\n", encoding="utf-8")
+    assert run_time_imports(hinted) == {"typing"}
+    assert run_time_imports(querying) == {"sqlalchemy"}
+
+
 def test_engine_and_ui_name_no_specific_object():
     words = ("customer", "opportunity", "contact")
     offenders = [

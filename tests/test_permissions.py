@@ -387,6 +387,21 @@ def test_explain_names_the_dimension_that_decides(rcrm, regions):
     assert "dimension region: the record's value is one of the user's values" in inside.reasons
 
 
+def test_a_form_offers_the_nodes_held_and_those_below(rcrm, regions):
+    actor = rcrm.grant("manager", "create", "own", "customer")
+    holding(rcrm, regions, "east")
+    offered = [n.id for n in dimensions.offered_nodes(rcrm.session, actor, "region")]
+    assert offered == [regions.nodes["east"], regions.nodes["shanghai"]]
+
+
+def test_a_form_offers_an_administrator_the_whole_tree(rcrm, regions):
+    actor = dataclasses.replace(rcrm.grant("manager", "create", "own", "customer"),
+                                is_admin=True)
+    holding(rcrm, regions, "east")
+    offered = {n.id for n in dimensions.offered_nodes(rcrm.session, actor, "region")}
+    assert offered == set(regions.nodes.values())
+
+
 def test_a_new_record_takes_the_creators_first_node(rcrm, regions):
     actor = rcrm.grant("manager", "create", "own", "customer")
     holding(rcrm, regions, "east", "north")

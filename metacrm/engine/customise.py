@@ -169,6 +169,14 @@ def values_held(session: Session, registry: Registry, object_name: str, field_na
     return session.execute(select(func.count(column))).scalar_one()
 
 
+def business_type_in_use(session: Session, registry: Registry, object_name: str,
+                         type_name: str) -> int:
+    """What removing a business type would strand: its records, the recycle bin's too."""
+    table = registry.table(object_name)
+    return session.execute(select(func.count()).select_from(table)
+                           .where(table.c.business_type == type_name)).scalar_one()
+
+
 def _fill_new_computed(engine: Engine, planned: schema_sync.Plan, registry: Registry) -> None:
     """A formula or roll-up added to a table that has rows is computed for them at once."""
     added = [c for c in planned.changes

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from metacrm.engine.access import admin
 from metacrm.engine.access.permissions import OPERATION_LABELS, OPERATIONS
 from metacrm.engine.errors import ObjectNotFound, ValidationFailed
 from metacrm.ui import (
-    admin_data,
     admin_departments,
     admin_dimensions,
     admin_flows,
@@ -57,8 +57,8 @@ def explain():
     verdict, errors = None, {}
     if asked["user_id"] and asked["object"] and asked["record_id"]:
         try:
-            verdict = admin_data.explain(db(), registry(), asked["user_id"], asked["object"],
-                                         asked["record_id"], asked["operation"])
+            verdict = admin.explain(db(), registry(), asked["user_id"], asked["object"],
+                                    asked["record_id"], asked["operation"])
         except ValidationFailed as exc:
             errors = exc.fields
         except ObjectNotFound:

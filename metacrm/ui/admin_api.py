@@ -12,11 +12,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from flask_babel import force_locale
 
-from metacrm.engine.access import dimensions, org, roles, user_import
+from metacrm.engine.access import admin, dimensions, org, roles, user_import
 from metacrm.engine.access.permissions import FIELD_ACCESS
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.metadata.messages import Message
-from metacrm.ui import admin_data
 from metacrm.ui.admin_dimensions import switch
 from metacrm.ui.admin_json import (
     USER_FIELDS,
@@ -51,12 +50,12 @@ def _super_admin_only() -> None:
 def list_users():
     active = request.args.get("active", "").lower()
     department = request.args.get("department_id", "")
-    flt = admin_data.UserFilter(
+    flt = admin.UserFilter(
         q=request.args.get("q", "").strip()[:100],
         department_id=int(department) if department.isdigit() else None,
         active={"true": True, "1": True, "false": False, "0": False}.get(active),
         page=arg_int("page") if request.args.get("page") else 1)
-    page = admin_data.list_users(db(), flt)
+    page = admin.list_users(db(), flt)
     return jsonify({"items": [user_json(u) for u in page.items], "total": page.total,
                     "page": page.page, "pages": page.pages})
 
@@ -71,15 +70,15 @@ def create_user():
     values.update(department_id=whole(body, "department_id"),
                   superior_id=whole(body, "superior_id"), roles=role_names(body))
     session = db()
-    user_id = admin_data.create_user(session, values)
+    user_id = admin.create_user(session, values)
     session.commit()
-    return created(user_json(admin_data.user_detail(session, user_id)),
+    return created(user_json(admin.user_detail(session, user_id)),
                    url_for(".get_user", user_id=user_id))
 
 
 @bp.get("/users/<int:user_id>")
 def get_user(user_id: int):
-    return jsonify(user_json(admin_data.user_detail(db(), user_id)))
+    return jsonify(user_json(admin.user_detail(db(), user_id)))
 
 
 @bp.patch("/users/<int:user_id>")
@@ -94,11 +93,11 @@ def update_user(user_id: int):
     if active is not None and not isinstance(active, bool):
         raise ValidationFailed({"active": Message("must be true or false")})
     session = db()
-    admin_data.save_user(session, registry(), user_id, profile=profile,
-                         role_names=role_names(body), active=active,
-                         dimension_values=dimension_values(body))
+    admin.save_user(session, registry(), user_id, profile=profile,
+                    role_names=role_names(body), active=active,
+                    dimension_values=dimension_values(body))
     session.commit()
-    return jsonify(user_json(admin_data.user_detail(session, user_id)))
+    return jsonify(user_json(admin.user_detail(session, user_id)))
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -112,7 +111,7 @@ def reset_password(user_id: int):
 @bp.post("/users/import")
 def import_users():
     """CSV in the body; all or nothing, with every problem by line."""
-    result = user_import.import_users(db(), admin_data.decode_csv(request.get_data()))
+    result = user_import.import_users(db(), admin.decode_csv(request.get_data()))
     if result.errors:
         db().rollback()
         lines = [{"line": line, "fields": {k: str(v) for k, v in problems.items()}}
@@ -259,7 +258,7 @@ def dimension_json(d: dict[str, Any]) -> dict[str, Any]:
     return {"name": d["name"], "label": d["label"],
             "nodes": [{"id": n.id, "name": n.name, "parent_id": n.parent_id, "depth": n.depth}
                       for n in dimensions.nodes(db(), d["name"])],
-            "objects": admin_data.switched_on(registry(), d["name"])}
+            "objects": admin.switched_on(registry(), d["name"])}
 
 
 @bp.get("/dimensions")
@@ -274,7 +273,7 @@ def create_dimension():
     name = text(body, "name") or ""
     dimensions.create_dimension(db(), name, body.get("label"))
     db().commit()
-    return created(dimension_json(admin_data.dimension(db(), name)),
+    return created(dimension_json(admin.dimension(db(), name)),
                    url_for(".list_dimensions"))
 
 
@@ -283,11 +282,11 @@ def add_node(name: str):
     body = json_body()
     only(body, ("parent_id", "name"))
     session = db()
-    admin_data.dimension(session, name)
+    admin.dimension(session, name)
     parent_id = whole(body, "parent_id")
     if parent_id is None:
         parent_id = dimensions.nodes(session, name)[0].id  # the root
-    admin_data.node_in(session, name, parent_id)
+    admin.node_in(session, name, parent_id)
     node_id = dimensions.add_node(session, parent_id, text(body, "name") or "")
     session.commit()
     node = next(n for n in dimensions.nodes(session, name) if n.id == node_id)
@@ -317,7 +316,7 @@ def switch_object(name: str, object_name: str):
     on = json_body().get("on")
     if not isinstance(on, bool):
         raise ValidationFailed({"on": Message("must be true or false")})
-    admin_data.dimension(db(), name)
+    admin.dimension(db(), name)
     obj = registry().object(object_name)
     version = switch(name, obj, on, current_actor().username)
     return jsonify({"dimension": name, "object": obj.name, "on": on,
@@ -329,9 +328,9 @@ def switch_object(name: str, object_name: str):
 def explain():
     """The verdict, with its reasons in the caller's language."""
     language = current_actor().language
-    verdict = admin_data.explain(db(), registry(), arg_int("user_id"),
-                                 request.args.get("object", ""), arg_int("record_id"),
-                                 request.args.get("operation", "read"))
+    verdict = admin.explain(db(), registry(), arg_int("user_id"),
+                            request.args.get("object", ""), arg_int("record_id"),
+                            request.args.get("operation", "read"))
     with force_locale(language):
         reasons = [translate(r) for r in verdict.reasons]
     return jsonify({"allowed": verdict.allowed, "found": verdict.found, "reasons": reasons})

@@ -7,10 +7,9 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine.access import dimensions
+from metacrm.engine.access import admin, dimensions
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import form_int
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry, runtime
@@ -32,7 +31,7 @@ def switch(dimension: str, obj: ObjectDef, on: bool, actor_name: str) -> int:
 
 def dimension_or_404(name: str) -> dict[str, Any]:
     try:
-        return admin_data.dimension(db(), name)
+        return admin.dimension(db(), name)
     except RecordNotFound:
         abort(404)
 
@@ -68,7 +67,7 @@ def render_tree(tree: dict[str, Any], errors: dict[str, Any] | None = None,
     return render_template("admin/dimension.html", tree=tree,
                            nodes=dimensions.nodes(db(), tree["name"]), errors=errors or {},
                            objects=registry().active_objects,
-                           switched=set(admin_data.switched_on(registry(), tree["name"]))), \
+                           switched=set(admin.switched_on(registry(), tree["name"]))), \
         status
 
 
@@ -96,7 +95,7 @@ def add_node(name: str):
 
     def change() -> None:
         parent_id = form_int("parent_id")
-        admin_data.node_in(db(), name, parent_id)
+        admin.node_in(db(), name, parent_id)
         dimensions.add_node(db(), parent_id, request.form.get("name", ""))
 
     return _node_change(tree, change)

@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import request
 
-from metacrm.engine.access import org, roles
-from metacrm.ui import admin_data
+from metacrm.engine.access import admin, org, roles
 from metacrm.ui.runtime import db
 
 
@@ -33,6 +32,6 @@ def form_ints(name: str) -> list[int]:
 def choices() -> dict[str, Any]:
     """What the user and department forms pick from."""
     session = db()
-    everyone = admin_data.all_users(session)
+    everyone = admin.all_users(session)
     return {"departments": org.departments(session), "users": everyone,
             "user_names": {u[0]: u[1] for u in everyone}, "roles": roles.all_roles(session)}

@@ -13,13 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
-from sqlalchemy import func, select
 
 from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
 from metacrm.engine.schema import metastore
 from metacrm.engine.schema.schema_sync import Conversion, PlanOptions
-from metacrm.engine.systables import meta_document
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
 from metacrm.metadata.loader import schema_validator
@@ -102,22 +100,6 @@ def _options(object_name: str, body: dict[str, Any]) -> PlanOptions | None:
     return PlanOptions(conversions=conversions)
 
 
-def _documents() -> dict[tuple[str, str], dict]:
-    """The effective (base merged with overlay) documents, as the next change reads them."""
-    rows = db().execute(select(meta_document.c.kind, meta_document.c.doc_key,
-                               meta_document.c.layer, meta_document.c.content))
-    return metastore.effective_by_key(dict(r._mapping) for r in rows)
-
-
-def _count(object_name: str, **where: Any) -> int:
-    """Rows of the object's table (all of them, the recycle bin too) matching ``where``."""
-    table = registry().table(object_name)
-    query = select(func.count()).select_from(table)
-    for name, value in where.items():
-        query = query.where(table.c[name] == value)
-    return db().execute(query).scalar_one()
-
-
 # -- objects ------------------------------------------------------------------------------
 @bp.get("/objects")
 def list_objects():
@@ -138,7 +120,7 @@ def create_object():
 
 @bp.get("/objects/<object_name>")
 def get_object(object_name: str):
-    found = Draft(_documents()).named("object").get(object_name)
+    found = Draft(metastore.current_documents(db())).named("object").get(object_name)
     if found is None:
         raise ApiError(404, "not_found", f"no object named '{object_name[:63]}'")
     return jsonify(found)
@@ -216,7 +198,8 @@ def purge_field(object_name: str, field_name: str):
 # -- picklists ----------------------------------------------------------------------------
 @bp.get("/picklists")
 def list_picklists():
-    return jsonify({"items": list(Draft(_documents()).named("picklist").values())})
+    draft = Draft(metastore.current_documents(db()))
+    return jsonify({"items": list(draft.named("picklist").values())})
 
 
 @bp.post("/picklists")
@@ -268,7 +251,7 @@ def put_business_type(object_name: str, type_name: str):
 @bp.delete("/objects/<object_name>/business_types/<type_name>")
 def remove_business_type(object_name: str, type_name: str):
     registry().object(object_name)
-    used = _count(object_name, business_type=type_name)
+    used = customise.business_type_in_use(db(), registry(), object_name, type_name)
     if used:
         return error_response(409, "in_use", f"{used} record(s) of {object_name} have "
                               f"business type '{type_name}'; change them first", count=used)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine.access import roles
+from metacrm.engine.access import admin, roles
 from metacrm.engine.access.permissions import (
     ALL_OBJECTS,
     FIELD_ACCESS,
@@ -17,7 +17,6 @@ from metacrm.engine.access.permissions import (
 )
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import form_int
 from metacrm.ui.runtime import db, registry
 
@@ -67,7 +66,7 @@ def render_role(role: roles.Role, errors: dict[str, Any] | None = None,
         "admin/role.html", role=role, errors=errors or {},
         values=values or {"label": role.label, "description": role.description or ""},
         grid=grid if grid is not None else roles.grants(session, role.id),
-        members=roles.members(session, role.id), users=admin_data.all_users(session),
+        members=roles.members(session, role.id), users=admin.all_users(session),
         rows=[(ALL_OBJECTS, None), *((o.name, o.label) for o in registry().active_objects)],
         all_objects=ALL_OBJECTS, operations=OPERATIONS,
         operation_labels=OPERATION_LABELS, scopes=SCOPES), status
@@ -108,7 +107,7 @@ def save_grants(role_id: int):
                 wanted[(object_name, operation)] = scope
     session = db()
     try:
-        roles.set_grants(session, role_id, admin_data.merged_grants(
+        roles.set_grants(session, role_id, admin.merged_grants(
             roles.grants(session, role_id), set(shown), wanted), registry())
     except ValidationFailed as exc:
         session.rollback()
@@ -138,7 +137,7 @@ def fields(role_id: int, object_name: str):
         wanted = {name: request.form.get(f"f.{name}", "editable") for name in shown}
         try:
             roles.set_field_rules(session, role_id, obj,
-                                  admin_data.merged_field_rules(current, shown, wanted))
+                                  admin.merged_field_rules(current, shown, wanted))
         except ValidationFailed as exc:
             session.rollback()
             errors, current = exc.fields, wanted
@@ -156,13 +155,13 @@ def add_member(role_id: int):
     user_id = form_int("user_id")
     if user_id is None:
         return redirect(url_for(".detail", role_id=role_id))
-    return _change_members(role, lambda: admin_data.add_member(db(), role.name, user_id))
+    return _change_members(role, lambda: admin.add_member(db(), role.name, user_id))
 
 
 @bp.post("/<int:role_id>/members/<int:user_id>/remove")
 def remove_member(role_id: int, user_id: int):
     role = role_or_404(role_id)
-    return _change_members(role, lambda: admin_data.remove_member(db(), role.name, user_id))
+    return _change_members(role, lambda: admin.remove_member(db(), role.name, user_id))
 
 
 def _change_members(role: roles.Role, change):

@@ -7,9 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.engine.access import dimensions, org, user_import
+from metacrm.engine.access import admin, dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
-from metacrm.ui import admin_data
 from metacrm.ui.admin_forms import arg_int, choices, form_int, form_ints
 from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry
@@ -21,11 +20,11 @@ PROFILE = ("display_name", "email", "language")
 @bp.get("")
 def index():
     active = request.args.get("active", "")
-    flt = admin_data.UserFilter(q=request.args.get("q", "").strip()[:100],
-                                department_id=arg_int("department"),
-                                active={"1": True, "0": False}.get(active),
-                                page=arg_int("page") or 1)
-    page = admin_data.list_users(db(), flt)
+    flt = admin.UserFilter(q=request.args.get("q", "").strip()[:100],
+                           department_id=arg_int("department"),
+                           active={"1": True, "0": False}.get(active),
+                           page=arg_int("page") or 1)
+    page = admin.list_users(db(), flt)
     return render_template("admin/users.html", page=page, flt=flt, **choices())
 
 
@@ -58,8 +57,8 @@ def create():
         return render_user_form(None, {"roles": [org.DEFAULT_ROLE], "language": "zh"}, {})
     values = typed_values()
     try:
-        user_id = admin_data.create_user(db(), {**values,
-                                                "password": request.form.get("password", "")})
+        user_id = admin.create_user(db(), {**values,
+                                           "password": request.form.get("password", "")})
     except ValidationFailed as exc:
         db().rollback()
         return render_user_form(None, values, exc.fields, 422)
@@ -71,7 +70,7 @@ def create():
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
 def edit(user_id: int):
     session = db()
-    user = admin_data.user_detail(session, user_id)
+    user = admin.user_detail(session, user_id)
     if request.method == "GET":
         values = {**user, "roles": [r["name"] for r in user["roles"]]}
         return render_user_form(user, values, {})
@@ -82,9 +81,9 @@ def edit(user_id: int):
     profile["superior_id"] = values["superior_id"]
     profile["clear_superior"] = values["superior_id"] is None
     try:
-        admin_data.save_user(session, registry(), user_id, profile=profile,
-                             role_names=values["roles"],
-                             dimension_values=values["dimensions"])
+        admin.save_user(session, registry(), user_id, profile=profile,
+                        role_names=values["roles"],
+                        dimension_values=values["dimensions"])
     except ValidationFailed as exc:
         session.rollback()
         return render_user_form(user, values, exc.fields, 422)
@@ -135,7 +134,7 @@ def import_csv():
         return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
                                file_error=_("Choose a CSV file to upload.")), 422
     try:
-        result = user_import.import_users(db(), admin_data.decode_csv(upload.read()))
+        result = user_import.import_users(db(), admin.decode_csv(upload.read()))
     except ValidationFailed as exc:
         db().rollback()
         return render_template("admin/import.html", columns=user_import.IMPORT_COLUMNS,
@@ -151,6 +150,6 @@ def import_csv():
 
 @bp.get("/import/template.csv")
 def import_template():
-    return Response(admin_data.import_template(), mimetype="text/csv",
+    return Response(admin.import_template(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=users.csv"})
 

@@ -157,8 +157,7 @@ def list_records(object_name: str):
     actor = current_actor()
     obj = registry().object(object_name)
     page = query.list_records(db(), registry(), obj, list_params(), actor=actor,
-                              ctx=query.filter_context(db().get_bind().dialect.name,
-                                                       runtime().settings.timezone))
+                              ctx=query.filter_context_of(db(), runtime().settings.timezone))
     return page_response(obj, page)
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy.orm import Session
 
 from metacrm.engine.access import permissions, users
 from metacrm.engine.errors import (
@@ -28,6 +27,9 @@ from metacrm.ui import pages, widgets
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label, translate
 from metacrm.ui.runtime import db, registry
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 bp = Blueprint("approvals", __name__)
 BADGES = {"pending": "warning", "approved": "success", "rejected": "danger",

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import current_user
-from sqlalchemy.orm import Session
 
 from metacrm.engine.actor import Actor
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.runtime import db, runtime
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 Panel = Callable[[ObjectDef, dict[str, Any]], Any]
 

@@ -251,11 +251,7 @@ def _departments() -> list[tuple[int, str]]:
 
 
 def _dimension_nodes(f: FieldDef) -> list[tuple[int, str]]:
-    nodes = dimensions.nodes(db(), f.dimension)
-    if not actor().is_admin:  # offer the part of the tree the user holds
-        held = set(db().execute(permissions.dimension_nodes(actor().user_id, f.dimension))
-                   .scalars())
-        nodes = [n for n in nodes if n.id in held]
+    nodes = dimensions.offered_nodes(db(), actor(), f.dimension)
     return [(n.id, "\u3000" * n.depth + n.name) for n in nodes]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import permissions
+from metacrm.engine.actor import Actor
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.schema import changes
 from metacrm.engine.schema.version_signal import VersionSignal
@@ -81,6 +82,17 @@ def nodes(session: Session, dimension: str) -> list[Node]:
 
     walk(None, 0)
     return out
+
+
+def offered_nodes(session: Session, actor: Actor, dimension: str) -> list[Node]:
+    """The nodes a form offers a user: the part of the tree they hold (all of it for an
+    administrator), so no one files a record where they could no longer see it."""
+    found = nodes(session, dimension)
+    if actor.is_admin:
+        return found
+    held = set(session.execute(permissions.dimension_nodes(actor.user_id, dimension))
+               .scalars())
+    return [n for n in found if n.id in held]
 
 
 def _node(session: Session, node_id: int):

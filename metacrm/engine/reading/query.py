@@ -92,6 +92,11 @@ def filter_context(dialect: str, timezone: str | None = None) -> FilterContext:
     return FilterContext(dialect=dialect, today=dt.datetime.now(zone).date(), tz=zone)
 
 
+def filter_context_of(session: Session, timezone: str | None = None) -> FilterContext:
+    """Filters as the session's database and the instance's time zone ("today") read them."""
+    return filter_context(session.get_bind().dialect.name, timezone)
+
+
 class ListQuery:
     """Compiles one list request for one object."""
 

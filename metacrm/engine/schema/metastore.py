@@ -165,11 +165,17 @@ def registry_at(session: Session, version: int) -> Registry | None:
     return build_registry(version, effective_documents(snapshot))
 
 
-def load_registry(session: Session) -> Registry:
-    version, _ = read_version(session)
+def current_documents(session: Session) -> dict[tuple[str, str], dict]:
+    """The effective documents (each overlay merged onto its base), as a change reads them."""
     rows = session.execute(select(meta_document.c.kind, meta_document.c.doc_key,
                                   meta_document.c.layer, meta_document.c.content))
-    return build_registry(version, effective_documents(dict(r._mapping) for r in rows))
+    return effective_by_key(dict(r._mapping) for r in rows)
+
+
+def load_registry(session: Session) -> Registry:
+    version, _ = read_version(session)
+    return build_registry(version, [(kind, content) for (kind, _), content
+                                    in current_documents(session).items()])
 
 
 class RegistryCache:

@@ -1,8 +1,9 @@
-"""What the admin pages and the admin API share: reads over users, and edits that combine
-several engine rules (profile, roles, activity, dimension values) into one change.
+"""What the admin pages and the admin API do to the organisation: reads over users, and
+edits that combine several access rules (profile, roles, activity, dimension values) into
+one change.
 
-No Flask here, so both front ends (HTML forms and JSON) call the same code. The reads
-belong in ``engine.org`` in the long run; they sit here while the engine is frozen.
+Both front ends (HTML forms and JSON) call the same code. Only super administrators reach
+these operations: the admin blueprints let no one else in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import dimensions, org, permissions, roles, user_import, users
@@ -36,6 +37,8 @@ class UserFilter:
 
 @dataclass
 class UserPage:
+    """One page of the users list, with the count the pager needs."""
+
     items: list[dict[str, Any]]
     total: int
     page: int
@@ -45,7 +48,8 @@ class UserPage:
         self.pages = max(1, -(-self.total // PAGE_SIZE))
 
 
-def _user_select():
+def _user_select() -> Select:
+    """A user with the names of their department and superior, as the list shows them."""
     u, sup, d = sys_user, sys_user.alias("superior"), sys_department
     return (select(u.c.id, u.c.username, u.c.display_name, u.c.email, u.c.active,
                    u.c.language, u.c.department_id, d.c.name.label("department"),
@@ -78,6 +82,7 @@ def list_users(session: Session, flt: UserFilter) -> UserPage:
 
 
 def roles_by_user(session: Session, user_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each user's roles in one query, so a page of users costs two queries, not one each."""
     if not user_ids:
         return {}
     rows = session.execute(select(sys_user_role.c.user_id, sys_role.c.name, sys_role.c.label)
@@ -91,6 +96,7 @@ def roles_by_user(session: Session, user_ids: list[int]) -> dict[int, list[dict[
 
 
 def user_detail(session: Session, user_id: int) -> dict[str, Any]:
+    """A user as the edit screen shows them: profile, roles and dimension values."""
     row = session.execute(_user_select().where(sys_user.c.id == user_id)).first()
     if row is None:
         raise RecordNotFound(f"user {user_id} not found")
@@ -154,6 +160,7 @@ def add_member(session: Session, role_name: str, user_id: int) -> None:
 
 
 def remove_member(session: Session, role_name: str, user_id: int) -> None:
+    """Take one role from a user, keeping the others."""
     roles.set_user_roles(session, user_id,
                          [n for n in roles.roles_of(session, user_id) if n != role_name])
 
@@ -169,11 +176,13 @@ def merged_grants(current: dict[tuple[str, str], str], shown: set[str],
 
 def merged_field_rules(current: dict[str, str], shown: set[str],
                        wanted: dict[str, str]) -> dict[str, str]:
+    """Field rules as saved: those on screen, plus the archived fields' a save must keep."""
     return {**{k: v for k, v in current.items() if k not in shown}, **wanted}
 
 
 # -- dimensions -------------------------------------------------------------------------
 def dimension(session: Session, name: str) -> dict[str, Any]:
+    """One dimension by name; an unknown name is a missing record, not an empty one."""
     found = next((d for d in dimensions.all_dimensions(session) if d["name"] == name), None)
     if found is None:
         raise RecordNotFound(f"dimension {name[:63]} not found")
@@ -188,6 +197,7 @@ def switched_on(registry, name: str) -> list[str]:
 
 
 def node_in(session: Session, name: str, node_id: Any) -> None:
+    """A new node hangs under a node of the same dimension, never under another's."""
     if node_id not in {n.id for n in dimensions.nodes(session, name)}:
         raise ValidationFailed({"parent_id": Message(
             "no node %(id)s in dimension %(dimension)s", id=node_id, dimension=name)})
@@ -196,6 +206,7 @@ def node_in(session: Session, name: str, node_id: Any) -> None:
 # -- explain ----------------------------------------------------------------------------
 def explain(session: Session, registry, user_id: int, object_name: str, record_id: int,
             operation: str) -> permissions.Verdict:
+    """Why a user may or may not do an operation on a record, for the admin to read."""
     if operation not in permissions.OPERATIONS:
         raise ValidationFailed({"operation": Message("unknown operation '%(value)s'",
                                                      value=str(operation)[:20])})
@@ -209,6 +220,7 @@ def explain(session: Session, registry, user_id: int, object_name: str, record_i
 
 # -- CSV import -------------------------------------------------------------------------
 def import_template() -> str:
+    """A CSV with the import's columns and one example row, for admins to fill in."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(user_import.IMPORT_COLUMNS)
