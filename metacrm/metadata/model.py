@@ -266,9 +266,9 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
     kind = FIELD_TYPES[raw["type"]]
     rollup = raw.get("rollup")
     returns = raw.get("returns")
-    if kind.computed and returns is None:
-        returns = "integer" if rollup and rollup.get("function") == "count" else "decimal"
     if kind.computed:
+        if returns is None:
+            returns = "integer" if rollup and rollup.get("function") == "count" else "decimal"
         kind = FIELD_TYPES[returns]
     options: tuple[OptionDef, ...] = build_options(raw.get("options", []))
     if raw.get("picklist") and raw["picklist"] in picklists:
