@@ -116,6 +116,14 @@ class FieldDef:
     def writable(self) -> bool:
         return not self.system and not self.kind.generated
 
+    @property
+    def target_object(self) -> str:
+        """``target`` where the field must have one (a lookup's or lines' object, which the
+        checks have found)."""
+        if self.target is None:
+            raise LookupError(f"field '{self.name}' points at no object")
+        return self.target
+
 
 @dataclass(frozen=True)
 class SectionDef:
