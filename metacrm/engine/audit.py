@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_audit
 
+__all__ = ["history", "record"]
+
 BUFFER_KEY = "metacrm.audit_buffer"
 
 

@@ -6,6 +6,8 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 
+__all__ = ["affected", "make_engine", "refresh_statistics", "writer"]
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()

@@ -124,6 +124,13 @@ class FieldDef:
             raise LookupError(f"field '{self.name}' points at no object")
         return self.target
 
+    @property
+    def dimension_tree(self) -> str:
+        """``dimension`` of a dimension field, which the checks require."""
+        if self.dimension is None:
+            raise LookupError(f"field '{self.name}' names no dimension")
+        return self.dimension
+
 
 @dataclass(frozen=True)
 class SectionDef:
