@@ -17,6 +17,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.expressions import Expression, function_name, reads_columns
 
+__all__ = ["to_sql"]
+
 BINARY: dict[type, Callable] = {
     ast.Add: op.add, ast.Sub: op.sub, ast.Mult: op.mul, ast.Div: op.truediv,
     ast.Eq: op.eq, ast.NotEq: op.ne, ast.Lt: op.lt, ast.LtE: op.le, ast.Gt: op.gt,
