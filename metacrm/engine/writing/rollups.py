@@ -35,7 +35,8 @@ from metacrm.metadata.model import ObjectDef
 __all__ = ["REFRESH", "rebuild", "refresh"]
 
 BATCH = 2000
-AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {"count": func.count, "sum": func.sum, "min": func.min, "max": func.max}
+AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {
+    "count": func.count, "sum": func.sum, "min": func.min, "max": func.max}
 
 
 def parents_of(registry: Registry, obj: ObjectDef, rows: Iterable[Mapping[str, Any]],
