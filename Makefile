@@ -27,6 +27,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check metacrm tests bench
+	$(BIN)/mypy metacrm/metadata metacrm/engine
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache

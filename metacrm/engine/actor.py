@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["SYSTEM", "Actor"]
 
 
 @dataclass(frozen=True)
@@ -17,5 +20,13 @@ class Actor:
     def is_system(self) -> bool:
         return self.user_id is None
 
+    @property
+    def uid(self) -> int:
+        """The user's id, for work scoped to a person. The system actor has none: its
+        access is unrestricted, so no scope ever asks for it."""
+        if self.user_id is None:
+            raise ValueError("the system actor is not a user")
+        return self.user_id
 
-SYSTEM = Actor(user_id=None, username="system", is_admin=True)
+
+SYSTEM: Final[Actor] = Actor(user_id=None, username="system", is_admin=True)

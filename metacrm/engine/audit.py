@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_audit
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["history", "record"]
 
 BUFFER_KEY = "metacrm.audit_buffer"
 
@@ -35,7 +40,7 @@ def _insert_rows(session: Session, rows: list[dict]) -> None:
 
 def _copy_rows(session: Session, rows: list[dict]) -> None:
     """PostgreSQL's bulk path: COPY is several times cheaper than INSERTs per row."""
-    raw = session.connection().connection.dbapi_connection
+    raw = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
     with raw.cursor() as cursor, \
             cursor.copy(f"COPY sys_audit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
         for row in rows:

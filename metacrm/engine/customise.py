@@ -31,6 +31,9 @@ from metacrm.metadata.loader import DOCUMENT_KINDS, schema_problem, schema_valid
 from metacrm.metadata.overlay import make_overlay
 from metacrm.metadata.problems import DefinitionError, Problem
 
+__all__ = ["Edit", "Outcome", "VersionInfo", "change", "history", "refused_summary", "rollback",
+           "values_held", "version_diff"]
+
 Edit = Callable[[Draft], None]
 DDL_LOCK_TIMEOUT = "3s"
 DDL_ATTEMPTS = 3

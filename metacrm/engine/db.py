@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+
+__all__ = ["affected", "make_engine", "refresh_statistics", "writer"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -34,6 +38,12 @@ WRITER_OPTION = "metacrm_writer"
 def writer(engine: Engine) -> Engine:
     """The same engine, for transactions that will write (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(**{WRITER_OPTION: True})
+
+
+def affected(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. ``Session.execute`` is typed as giving a plain
+    ``Result``; for such statements it is a ``CursorResult``, which counts them."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -22,6 +22,8 @@ from metacrm.engine.writing import records
 from metacrm.metadata import regions
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["DEMO_PASSWORD", "populate", "populate_approvals", "populate_org"]
+
 COMPANY_PARTS = ("华东", "远航", "星辰", "蓝海", "智造", "恒信", "云图", "启明", "金桥", "安泰",
                  "Apex", "Northwind", "Globex", "Initech", "Umbrella", "Stark")
 SUFFIXES = ("科技有限公司", "贸易有限公司", "集团", "制造有限公司", "Ltd.", "Inc.")
@@ -129,7 +131,7 @@ def make_values(obj: ObjectDef, count: int, maker: ValueMaker, refs: dict[str, l
                 start: int = 0) -> list[dict[str, Any]]:
     rows = []
     for i in range(start, start + count):
-        row = {}
+        row: dict[str, Any] = {}
         for f in obj.active_fields:
             if f.kind.generated or (f.default is not None and maker.rng.random() < 0.5):
                 continue
@@ -182,10 +184,12 @@ def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) 
         for row in candidates:
             if done >= per_flow:
                 break
-            if not approval_rules.applies(session, registry, obj, flow, row) or \
+            if not approval_rules.applies(session, registry, obj, flow, dict(row)) or \
                     approval_rules.pending_for(session, obj, row["id"]):
                 continue
             owner = users.load_actor(session, row["owner"])
+            if owner is None:  # an inactive owner submits nothing
+                continue
             try:
                 with session.begin_nested():
                     approvals.submit(session, registry, obj, row["id"], flow.name, actor=owner)
@@ -229,11 +233,11 @@ def populate_org(session: Session) -> list[int]:
         role = roles.role_id(session, name) or roles.create_role(session, name, label)
         roles.set_grants(session, role, {(ALL_OBJECTS, op): scope for op in operations}, None)
     ids: dict[str, int] = {}
-    for username, display, department, superior, role in DEMO_USERS:
+    for username, display, department, superior, role_name in DEMO_USERS:
         ids[username] = users.create_user(
             session, username, DEMO_PASSWORD, display_name=display,
             department_id=departments[department],
-            superior_id=ids.get(superior) if superior else None, roles=[role])
+            superior_id=ids.get(superior) if superior else None, roles=[role_name])
     org.update_department(session, departments["销售部"], head_id=ids["wang"])
     return list(ids.values())
 

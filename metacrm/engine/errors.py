@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+__all__ = ["ApprovalConflict", "BadQuery", "EngineError", "ObjectNotFound", "PermissionDenied",
+           "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
+           "StaleVersion", "ValidationFailed"]
+
 
 class EngineError(Exception):
     code = "error"
@@ -34,7 +40,7 @@ class ValidationFailed(EngineError):
 
     code = "validation_failed"
 
-    def __init__(self, fields: dict[str, str], message: str = "some values are not valid",
+    def __init__(self, fields: Mapping[str, str], message: str = "some values are not valid",
                  row: int | None = None):
         super().__init__(message)
         self.fields = fields

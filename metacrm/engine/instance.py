@@ -16,6 +16,8 @@ from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_state, sys_role, system_metadata
 from metacrm.metadata.templates import load_paths
 
+__all__ = ["ensure_system_tables", "install"]
+
 
 def installed_object_names(engine: Engine) -> set[str]:
     with Session(engine) as session:

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+__all__ = ["ID", "JSON_TYPE", "ScaledDecimal", "UTCDateTime"]
+
 ID = BigInteger().with_variant(Integer, "sqlite")
 JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
 

@@ -20,6 +20,13 @@ from sqlalchemy import (
 
 from metacrm.engine.sqltypes import ID, JSON_TYPE, UTCDateTime
 
+__all__ = ["meta_document", "meta_state", "meta_template", "meta_version", "sys_api_token",
+           "sys_approval", "sys_approval_event", "sys_approval_task", "sys_attachment",
+           "sys_audit", "sys_department", "sys_dimension", "sys_dimension_node",
+           "sys_login_failure", "sys_notification", "sys_role", "sys_role_field", "sys_role_grant",
+           "sys_sequence", "sys_stage_check", "sys_stage_history", "sys_team_member", "sys_todo",
+           "sys_user", "sys_user_dimension", "sys_user_role", "sys_view", "system_metadata"]
+
 system_metadata = MetaData()
 
 meta_state = Table(

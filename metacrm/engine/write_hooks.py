@@ -11,6 +11,8 @@ from __future__ import annotations
 from metacrm.engine.flows import approval_rules, approvals, stages
 from metacrm.engine.writing import hooks, lines, rollups
 
+__all__ = ["CATALOGUE", "install"]
+
 CATALOGUE: tuple[hooks.Hook, ...] = (
     approval_rules.LOCK,        # guard: a record in approval is locked
     lines.TAKE,             # before_validate: the submitted lines, coerced

@@ -117,7 +117,7 @@ class ObjectChecker:
     def _fields(self) -> Iterator[Problem]:
         for i, f in enumerate(self.raw["fields"]):
             kind = FIELD_TYPES[f["type"]]
-            path = ["fields", i]
+            path: list[str | int] = ["fields", i]
             for key in kind.requires:
                 if key == "options" and ("options" in f or "picklist" in f):
                     continue

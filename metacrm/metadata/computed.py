@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.expressions import Expression, ExpressionError
-from metacrm.metadata.model import FieldDef, ObjectDef, ValidationRuleDef
+from metacrm.metadata.model import FieldDef, ObjectDef, RollupDef, ValidationRuleDef
 
 ROLLUP_FUNCTIONS = ("count", "sum", "min", "max")
 RECORD = "record."  # in lookup filters, the record being edited
@@ -72,8 +72,8 @@ class Rollup:
     @property
     def reads(self) -> frozenset[str]:
         """The child's fields a change of which can change the summary."""
-        found = {self.via, self.summed} | (set(self.filter.names) if self.filter else set())
-        return frozenset(found - {None})
+        found = {self.via} | (set(self.filter.names) if self.filter else set())
+        return frozenset(found | ({self.summed} if self.summed is not None else set()))
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,17 @@ class _Builder:
                 if found is not None and self._fits(found, f, [*path, "expression"]):
                     formulas[f.name] = found
             if f.default_expression:
-                found = self._default(f, path)
+                found = self._default(f, f.default_expression, path)
                 if found is not None:
                     defaults.append((f, found))
             if f.filter:
-                found = self._lookup_filter(f, path)
+                found = self._lookup_filter(f, f.filter, path)
                 if found is not None:
                     filters[f.name] = found
             if f.rollup:
-                found = self._rollup(f, path)
-                if found is not None:
-                    rollups.append(found)
+                rollup = self._rollup(f, f.rollup, path)
+                if rollup is not None:
+                    rollups.append(rollup)
             if f.type == "lines":
                 self._lines(f, path)
             if f.depends_on:
@@ -166,7 +166,7 @@ class _Builder:
                      f"the formula gives a {e.type}, but the field returns {f.returns}")
         return False
 
-    def _default(self, f: FieldDef, path: list) -> Expression | None:
+    def _default(self, f: FieldDef, source: str, path: list) -> Expression | None:
         if f.default is not None:
             self.problem("field.default", [*path, "default_expression"],
                          "give either default or default_expression, not both")
@@ -176,12 +176,12 @@ class _Builder:
                          f"a {f.type} field cannot have a default")
             return None
         expect = value_type(f)
-        found = self.compile(f.default_expression, [*path, "default_expression"],
+        found = self.compile(source, [*path, "default_expression"],
                              "default.expression", self.names,
                              expect=None if expect == ex.LIST else expect)
         return found
 
-    def _lookup_filter(self, f: FieldDef, path: list) -> Expression | None:
+    def _lookup_filter(self, f: FieldDef, source: str, path: list) -> Expression | None:
         target = self.objects.get(f.target or "")
         if f.kind.references != "target" or target is None:
             if f.kind.references != "target":
@@ -190,7 +190,7 @@ class _Builder:
             return None
         names = {**Names(target, self.objects, hops=False).types,
                  **Names(self.obj, self.objects, prefix=RECORD, hops=False).types}
-        found = self.compile(f.filter, [*path, "filter"], "lookup.filter", names,
+        found = self.compile(source, [*path, "filter"], "lookup.filter", names,
                              expect=ex.BOOLEAN)
         if found is not None:
             constants = frozenset(n for n in names if n.startswith(RECORD))
@@ -201,8 +201,7 @@ class _Builder:
                 return None
         return found
 
-    def _rollup(self, f: FieldDef, path: list) -> Rollup | None:
-        spec = f.rollup
+    def _rollup(self, f: FieldDef, spec: RollupDef, path: list) -> Rollup | None:
         child = self.objects.get(spec.object)
         where = [*path, "rollup"]
         if child is None:

@@ -27,10 +27,10 @@ import io
 import operator as op
 import threading
 import tokenize
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from dateutil.relativedelta import relativedelta
 from simpleeval import SimpleEval
@@ -280,7 +280,10 @@ class _Normalise(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, float):
             text = ast.get_source_segment(self.source, node) or repr(node.value)
-            return ast.copy_location(ast.Constant(Decimal(text.replace("_", ""))), node)
+            # The tree carries Decimal literals (exact money); typeshed lists only the
+            # literal types Python's own parser produces.
+            decimal = Decimal(text.replace("_", ""))
+            return ast.copy_location(ast.Constant(decimal), node)  # type: ignore[arg-type]
         return node
 
     source = ""
@@ -447,7 +450,7 @@ class _Checker:
             return fn.result
         return self._alike(values, node)
 
-    def _alike(self, nodes: list[ast.AST], where: ast.AST) -> str:
+    def _alike(self, nodes: Sequence[ast.AST], where: ast.AST) -> str:
         kind = ANY
         for n in nodes:
             found = _same(kind, self.check(n))
@@ -512,6 +515,11 @@ def reads_columns(node: ast.AST, constants: frozenset[str] | Mapping[str, Any]) 
     return any(reads_columns(child, constants) for child in children)
 
 
+def function_name(call: ast.Call) -> str:
+    """The function a checked call names (the checker admits only plain names)."""
+    return cast(ast.Name, call.func).id
+
+
 def check_sql(expression: Expression, constants: frozenset[str] = frozenset()) -> None:
     """Raise ExpressionError if the expression cannot become a database condition: the
     engine compiles what reads columns, and evaluates the rest once, here."""
@@ -520,7 +528,7 @@ def check_sql(expression: Expression, constants: frozenset[str] = frozenset()) -
             return
         fits = isinstance(node, SQL_NODES) and not (
             isinstance(node, ast.BinOp) and not isinstance(node.op, SQL_BINARY)) and not (
-            isinstance(node, ast.Call) and FUNCTIONS[node.func.id].sql is None)
+            isinstance(node, ast.Call) and FUNCTIONS[function_name(node)].sql is None)
         if not fits:
             raise ExpressionError(f"'{ast.unparse(node)}' cannot be used in a database filter",
                                   getattr(node, "col_offset", None))

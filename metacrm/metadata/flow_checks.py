@@ -230,10 +230,11 @@ class _Checker:
             for name, value in (raw.get(outcome) or {}).items():
                 path = [outcome, name]
                 found = self.field_problem(obj, name, path)
-                f = obj.all_fields.get(name)
                 if found:
                     yield found
-                elif not f.writable:
+                    continue
+                f = obj.all_fields[name]
+                if not f.writable:
                     yield self.problem("flow.update", path, f"'{name}' cannot be set")
                 elif (obj.name, name) in managed:
                     yield self.problem("flow.update", path, f"'{name}' changes only by moving "

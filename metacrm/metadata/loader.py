@@ -109,7 +109,7 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
     if problems:
         return None, problems
     kind, problems = classify(raw, display)
-    if problems:
+    if kind is None:
         return None, problems
     errors = sorted(schema_validator(DOCUMENT_KINDS[kind]).iter_errors(raw),
                     key=lambda e: [str(p) for p in e.absolute_path])

@@ -116,6 +116,21 @@ class FieldDef:
     def writable(self) -> bool:
         return not self.system and not self.kind.generated
 
+    @property
+    def target_object(self) -> str:
+        """``target`` where the field must have one (a lookup's or lines' object, which the
+        checks have found)."""
+        if self.target is None:
+            raise LookupError(f"field '{self.name}' points at no object")
+        return self.target
+
+    @property
+    def dimension_tree(self) -> str:
+        """``dimension`` of a dimension field, which the checks require."""
+        if self.dimension is None:
+            raise LookupError(f"field '{self.name}' names no dimension")
+        return self.dimension
+
 
 @dataclass(frozen=True)
 class SectionDef:
@@ -266,9 +281,9 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
     kind = FIELD_TYPES[raw["type"]]
     rollup = raw.get("rollup")
     returns = raw.get("returns")
-    if kind.computed and returns is None:
-        returns = "integer" if rollup and rollup.get("function") == "count" else "decimal"
     if kind.computed:
+        if returns is None:
+            returns = "integer" if rollup and rollup.get("function") == "count" else "decimal"
         kind = FIELD_TYPES[returns]
     options: tuple[OptionDef, ...] = build_options(raw.get("options", []))
     if raw.get("picklist") and raw["picklist"] in picklists:

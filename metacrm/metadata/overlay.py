@@ -81,9 +81,9 @@ def make_overlay(base: Any, target: Any) -> Any:
                 out[key] = change if change is not None else value
         return out if merge(base, out) == target else target
     if isinstance(base, list) and isinstance(target, list) and keyed(base) and keyed(target):
-        out = _overlay_items(base, target)
-        if merge(base, out) == target:
-            return out
+        items = _overlay_items(base, target)
+        if merge(base, items) == target:
+            return items
     return target
 
 

@@ -21,12 +21,12 @@ def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()
     exist besides the built-in ones and those the files declare."""
     problems: list[Problem] = []
     result = TemplateSet()
-    paths = [Path(p) for p in paths]
-    for path in paths:
+    folders = [Path(p) for p in paths]
+    for path in folders:
         if not path.exists():
             problems.append(Problem("file.missing", str(path), "(file)", "no such file or folder"))
     known = set(known_objects)
-    for path in iter_files(p for p in paths if p.exists()):
+    for path in iter_files(p for p in folders if p.exists()):
         doc, found = load_document(path, display_path(path))
         problems.extend(found)
         if doc:

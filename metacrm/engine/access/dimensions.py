@@ -25,6 +25,10 @@ from metacrm.engine.systables import sys_dimension, sys_dimension_node, sys_user
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["Node", "add_node", "all_dimensions", "create_dimension", "default_values",
+           "delete_node", "field_name", "nodes", "rename_node", "set_user_values", "switch",
+           "user_values"]
+
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 ROOT_LABEL = {"en": "All", "zh": "全部"}
 
@@ -171,7 +175,8 @@ def default_values(session: Session, user_id: int | None,
     if user_id is None or not obj.dimension_fields:
         return {}
     held = user_values(session, user_id)
-    return {f.name: held[f.dimension][0] for f in obj.dimension_fields if held.get(f.dimension)}
+    return {f.name: held[f.dimension_tree][0] for f in obj.dimension_fields
+            if held.get(f.dimension_tree)}
 
 
 # -- switching a dimension on for an object ---------------------------------------------

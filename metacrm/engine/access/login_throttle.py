@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_login_failure
 
+__all__ = ["clear", "record_failure", "wait_seconds"]
+
 FREE_ATTEMPTS = 3
 MAX_DELAY = dt.timedelta(minutes=5)
 FORGET_AFTER = dt.timedelta(minutes=30)

@@ -29,6 +29,12 @@ from metacrm.engine.systables import (
 from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.messages import Message
 
+__all__ = ["BUILTIN_ROLES", "DEFAULT_ROLE", "Department", "MIN_PASSWORD", "ROOT_NAME",
+           "SUPER_ROLE", "check_password", "check_placement", "create_department",
+           "delete_department", "department_by_path", "departments", "is_super_admin",
+           "names_upward", "now", "random_password", "reset_password", "root_department_id",
+           "set_active", "subtree_ids", "update_department", "update_user", "user_row"]
+
 ROOT_NAME = "全公司"
 MIN_PASSWORD = 8
 BUILTIN_ROLES = (
@@ -60,8 +66,9 @@ class Department:
 def departments(session: Session) -> list[Department]:
     """The whole tree, depth-first in position order, with each department's user count."""
     d = sys_department
-    counts = dict(session.execute(select(sys_user.c.department_id, func.count())
-                                  .group_by(sys_user.c.department_id)).all())
+    counts: dict[int | None, int] = dict(session.execute(
+        select(sys_user.c.department_id, func.count())
+        .group_by(sys_user.c.department_id)).all())
     rows = session.execute(select(d).order_by(d.c.position, d.c.id)).all()
     children: dict[int | None, list] = {}
     for r in rows:

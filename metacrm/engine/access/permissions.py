@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Select,
     String,
     Table,
@@ -61,6 +62,13 @@ from metacrm.engine.systables import (
 from metacrm.metadata.labels import Label
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef
+
+__all__ = ["ALL_OBJECTS", "Access", "FIELD_ACCESS", "OPERATIONS", "OPERATION_LABELS", "Parts",
+           "SCOPES", "Unindexed", "Verdict", "access_from_rows", "access_of", "access_rows", "can",
+           "condition", "count_pieces", "department_tree", "dimension_nodes", "explain",
+           "field_access", "forget_access", "governing", "granted", "hidden_fields", "parts",
+           "record_operations", "remember_access", "require", "subordinates", "verb",
+           "visible_fields", "without_hidden"]
 
 OPERATIONS = ("read", "create", "edit", "delete", "transfer", "import", "export")
 OPERATION_LABELS = {
@@ -154,8 +162,8 @@ def subordinates(user_id: int) -> Select:
     return select(tree.c.id)
 
 
-def department_tree(department_id: int) -> Select:
-    """The department and all departments below it."""
+def department_tree(department_id: int | None) -> Select:
+    """The department and all departments below it (none for no department)."""
     tree = select(sys_department.c.id).where(sys_department.c.id == department_id) \
         .cte("departments", recursive=True, nesting=True)
     tree = tree.union(select(sys_department.c.id)
@@ -227,6 +235,13 @@ class Access:
     _subtrees: dict[str, list[int]] = field(default_factory=dict)
     _teams: dict[tuple, list[int] | None] = field(default_factory=dict)
 
+    @property
+    def uid(self) -> int:
+        """The user these grants are for (the system's access, SUPER, is never scoped)."""
+        if self.user_id is None:
+            raise ValueError("the system's access is not a user's")
+        return self.user_id
+
     def teams(self, session: Session, obj: ObjectDef, operation: str,
               today: dt.date) -> list[int] | None:
         """Records the user is on the team of (None: too many to list), once per request."""
@@ -234,7 +249,7 @@ class Access:
             return []
         key = (obj.name, operation, today)
         if key not in self._teams:
-            ids = session.execute(team_records(self.user_id, obj.name, operation, today)
+            ids = session.execute(team_records(self.uid, obj.name, operation, today)
                                   .limit(MAX_LISTED_IDS + 1)).scalars().all()
             self._teams[key] = sorted(ids) if len(ids) <= MAX_LISTED_IDS else None
         return self._teams[key]
@@ -247,7 +262,7 @@ class Access:
                 found = []
             else:
                 found = sorted(session.execute(
-                    SUBTREES[scope](self.user_id, self.department_id)).scalars())
+                    SUBTREES[scope](self.uid, self.department_id)).scalars())
             self._subtrees[scope] = found
         return found
 
@@ -283,7 +298,7 @@ class Access:
 SUPER = Access(user_id=None, department_id=None, is_super=True)
 
 
-def access_rows(source, where: Sequence[ColumnElement], columns: Sequence) -> Select:
+def access_rows(source, where: Sequence[ColumnElement], columns: Sequence) -> CompoundSelect:
     """The user (found in ``source`` by ``where``) with each role, grant and field rule:
     one row each, the user's ``columns`` repeated, so a request learns who and what in one
     statement. Each half filters the user first, so both read only that user's rows."""
@@ -386,8 +401,8 @@ def holds_root(user_id: int, dimension: str) -> ColumnElement:
 
 def dimension_condition(table: Table, f: FieldDef, user_id: int) -> ColumnElement:
     """The record's value lies in the user's part of the tree; the root sees everything."""
-    return or_(holds_root(user_id, f.dimension), table.c[f.column].in_(
-        dimension_nodes(user_id, f.dimension)))
+    return or_(holds_root(user_id, f.dimension_tree), table.c[f.column].in_(
+        dimension_nodes(user_id, f.dimension_tree)))
 
 
 @dataclass(frozen=True)
@@ -451,14 +466,14 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
             select(parent_table.c.id).where(inner.condition()))
         return Parts([], [], within)
     found = access.grants(obj.name, operation)
-    ctx = ScopeContext(table, actor.user_id, access.department_id,
+    ctx = ScopeContext(table, actor.uid, access.department_id,
                        session.get_bind().dialect.name,
                        {g.scope: access.subtree(session, g.scope) for g in found
                         if g.scope in SUBTREES}, ordered)
     grants = [(g, SCOPES[g.scope].build(ctx)) for g in found]
-    dims = [(f, dimension_condition(table, f, actor.user_id)) for f in obj.dimension_fields]
+    dims = [(f, dimension_condition(table, f, actor.uid)) for f in obj.dimension_fields]
     today = today or dt.date.today()
-    team = team_condition(table, obj, actor.user_id, operation, today,
+    team = team_condition(table, obj, actor.uid, operation, today,
                           access.teams(session, obj, operation, today), ctx.dialect)
     return Parts(grants, dims, team)
 

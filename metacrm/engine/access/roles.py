@@ -29,6 +29,10 @@ from metacrm.engine.systables import (
 )
 from metacrm.metadata.messages import Message, named
 
+__all__ = ["Role", "all_roles", "create_role", "delete_role", "ensure_defaults", "ensure_role",
+           "field_rules", "forget", "get_role", "grants", "members", "role_id", "roles_of",
+           "set_field_rules", "set_grants", "set_user_roles", "update_role"]
+
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -55,7 +59,7 @@ def role_id(session: Session, name: str) -> int | None:
 
 
 def all_roles(session: Session) -> list[Role]:
-    counts = dict(session.execute(select(sys_user_role.c.role_id, func.count())
+    counts: dict[int, int] = dict(session.execute(select(sys_user_role.c.role_id, func.count())
                                   .group_by(sys_user_role.c.role_id)).all())
     rows = session.execute(select(sys_role).order_by(sys_role.c.is_super.desc(), sys_role.c.id))
     return [Role(r.id, r.name, r.label, r.description, r.is_super, counts.get(r.id, 0))

@@ -18,10 +18,13 @@ from sqlalchemy.orm import Session
 from metacrm.engine import audit
 from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
+from metacrm.engine.db import affected
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_team_member, sys_user
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
+
+__all__ = ["add_member", "may_manage", "members", "put_member", "remove_member"]
 
 ACCESS_LEVELS = ("read", "write")
 
@@ -129,7 +132,7 @@ def put_member(session: Session, obj: ObjectDef, record_id: int, user_id: int, a
     changed = session.execute(update(m).where(m.c.object == obj.name,
                                               m.c.record_id == record_id,
                                               m.c.user_id == user_id).values(**values))
-    if changed.rowcount == 0:
+    if affected(changed) == 0:
         session.execute(insert(m).values(object=obj.name, record_id=record_id,
                                          user_id=user_id, **values))
     permissions.forget_access(session)  # the users' team records were read for this request
@@ -145,7 +148,7 @@ def remove_member(session: Session, registry, actor: Actor, obj: ObjectDef, reco
     m = sys_team_member
     gone = session.execute(delete(m).where(m.c.object == obj.name, m.c.record_id == record_id,
                                            m.c.user_id == user_id))
-    if gone.rowcount == 0:
+    if affected(gone) == 0:
         raise RecordNotFound(f"user {user_id} is not a member of {obj.name} {record_id}")
     permissions.forget_access(session)
     audit.record(session, obj.name, record_id, "team", actor.user_id, now(),

@@ -16,6 +16,8 @@ from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_role, sys_user
 from metacrm.metadata.messages import Message
 
+__all__ = ["IMPORT_COLUMNS", "ImportResult", "import_users"]
+
 IMPORT_COLUMNS = ("username", "display_name", "email", "department", "superior", "roles",
                   "password")
 

@@ -18,6 +18,9 @@ from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.systables import sys_api_token, sys_user
 from metacrm.metadata.messages import Message
 
+__all__ = ["active_users", "actor_for_token", "authenticate", "create_user", "display_names",
+           "issue_token", "load_actor", "set_language"]
+
 TOKEN_LIFETIME = dt.timedelta(days=30)
 # Checked against when a username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-password")

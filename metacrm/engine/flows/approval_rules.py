@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 from sqlalchemy.orm import Session
 
 from metacrm.engine.actor import Actor
@@ -21,6 +21,8 @@ from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
+
+__all__ = ["LOCK", "applies", "has_flows", "offered", "pending_for", "submittable"]
 
 
 def applies(session: Session, registry: Registry, obj: ObjectDef, flow: ApprovalFlowDef,
@@ -35,7 +37,7 @@ def applies(session: Session, registry: Registry, obj: ObjectDef, flow: Approval
         if "." not in name:
             continue
         lookup, target_field = name.split(".", 1)
-        target = registry.table(obj.all_fields[lookup].target)
+        target = registry.table(obj.all_fields[lookup].target_object)
         values[name] = session.execute(select(target.c[target_field]).where(
             target.c.id == row.get(lookup))).scalar() if row.get(lookup) else None
     try:
@@ -44,7 +46,7 @@ def applies(session: Session, registry: Registry, obj: ObjectDef, flow: Approval
         return False
 
 
-def pending_for(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+def pending_for(session: Session, obj: ObjectDef, record_id: int) -> RowMapping | None:
     return session.execute(select(a).where(a.c.object == obj.name, a.c.record_id == record_id,
                                            a.c.status == "pending")).mappings().first()
 

@@ -44,6 +44,10 @@ from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["BOXES", "FIELD_CHANGE", "OPEN", "add_approver", "approve", "get", "hand_over", "inbox",
+           "may_view", "of_record", "record_of", "reject", "submit", "tasks", "timeline", "titles",
+           "visible", "withdraw"]
+
 OPEN = ("active", "waiting")
 DECIDED = ("approved", "rejected", "handed_over")
 # Tasks that answer for the step itself; in an "any" step the first approval of one of
@@ -198,17 +202,18 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     resubmitting = previous is not None and previous["status"] == "rejected" and \
         previous["submitter_id"] == actor.user_id and previous["stage_to"] == (
             stage[1] if stage else None)
+    rejected = previous if resubmitting else None  # the approval a resubmission reopens
     # Resubmitting keeps the approvers chosen before unless others are chosen now.
-    picked = _check_chosen(session, flow, {**(previous["chosen"] if resubmitting else {}),
+    picked = _check_chosen(session, flow, {**(rejected["chosen"] if rejected is not None else {}),
                                            **{k: v for k, v in (chosen or {}).items() if v}})
     try:
         with session.begin_nested():
-            if resubmitting:
-                step = previous["step"] if flow.resubmit == "from_rejected_step" else 0
-                approval_id, round_ = previous["id"], previous["round"] + 1
+            if rejected is not None:
+                step = rejected["step"] if flow.resubmit == "from_rejected_step" else 0
+                approval_id, round_ = rejected["id"], rejected["round"] + 1
                 session.execute(update(a).where(a.c.id == approval_id).values(
                     status="pending", round=round_, step=step, finished_at=None,
-                    chosen={**previous["chosen"], **picked}, trigger=trigger))
+                    chosen={**rejected["chosen"], **picked}, trigger=trigger))
             else:
                 step, round_ = 0, 1
                 approval_id = session.execute(insert(a).returning(a.c.id).values(
@@ -324,7 +329,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
         row = held.current or {}
         process = stages.process_of(session, registry, obj, row)
         target = process.stage(approval["stage_to"]) if process else None
-        if target is not None and row.get(process.field) == approval["stage_from"]:
+        if process and target is not None and row.get(process.field) == approval["stage_from"]:
             stages.apply_move(held, process, target)
     notifications.notify(session, [approval["submitter_id"]], f"approval_{outcome}",
                          actor_id=actor_id, **_about(approval, flow))

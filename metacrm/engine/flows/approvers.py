@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from metacrm.engine.systables import sys_department, sys_role, sys_user, sys_user_role
 from metacrm.metadata.flows import SUPER_ROLE, StepDef
 
+__all__ = ["APPROVER_TYPES", "Submitter", "administrators", "resolve"]
+
 MAX_LEVELS = 10
 
 
@@ -59,7 +61,7 @@ def administrators(session: Session) -> list[int]:
 def superiors(session: Session, user_id: int, levels: int = MAX_LEVELS) -> list[int]:
     """The user's superior, that one's superior, … up to ``levels`` (cycles stop it)."""
     out: list[int] = []
-    current = user_id
+    current: int | None = user_id
     for _ in range(levels):
         current = session.execute(select(sys_user.c.superior_id).where(
             sys_user.c.id == current)).scalar()
@@ -92,7 +94,8 @@ def _department_head(session: Session, step: StepDef, who: Submitter, chosen: Se
     """The head of the submitter's department (level 1) or of the Nth one up; a head
     submitting goes to the head above."""
     d = sys_department
-    department, heads = who.department_id, []
+    department = who.department_id
+    heads: list[int] = []
     while department is not None and len(heads) < MAX_LEVELS:
         row = session.execute(select(d.c.head_id, d.c.parent_id).where(d.c.id == department)
                               ).first()

@@ -12,7 +12,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm.engine.db import affected
 from metacrm.engine.systables import sys_notification
+
+__all__ = ["listing", "mark_read", "notify", "unread_count"]
 
 KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
          "approval_withdrawn", "approval_handed_over", "record_transferred")
@@ -63,4 +66,4 @@ def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None,
     if ids is not None:
         stmt = stmt.where(n.c.id.in_(list(ids)))
     stmt = stmt.where(n.c.read_at.is_(None)) if read else stmt.where(n.c.read_at.is_not(None))
-    return session.execute(stmt.values(read_at=now() if read else None)).rowcount
+    return affected(session.execute(stmt.values(read_at=now() if read else None)))

@@ -20,6 +20,8 @@ from metacrm.engine.writing import records
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["MoveResult", "move"]
+
 
 @dataclass(frozen=True)
 class MoveResult:
@@ -50,8 +52,9 @@ def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: 
         raise ValidationFailed({process.field: Message("the record is already in this stage")})
     values = dict(values or {})
     done = stages.all_done(session, obj, record_id)
-    missing = stages.requirements(session, registry, obj, row, process, target,
-                                  values=values, done=done.get(row.get(process.field), set()))
+    here: str | None = row.get(process.field)
+    missing = stages.requirements(session, registry, obj, row, process, target, values=values,
+                                  done=done.get(here, set()) if here is not None else set())
     if missing:
         raise StageRefused("; ".join(m.message for m in missing), missing)
     flow = stages.needs_approval(session, registry, obj, row, process, target)

@@ -9,11 +9,11 @@ transaction. The path bar, the kanban board and the API all call ``move``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import org
@@ -33,6 +33,11 @@ from metacrm.metadata.flows import KeyEventDef, StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
+
+__all__ = ["FIRST_STAGE", "HISTORY", "MANAGED_FIELDS", "OWNER", "PathState", "Requirement",
+           "TYPE_CHANGE", "all_done", "apply_move", "attachment", "checks", "complete_event",
+           "history", "managed_fields", "needs_approval", "now", "process_of", "requirements",
+           "stage_label", "state", "tick_work"]
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 OWNER = "stages"  # the records service's writer of the stage and win-rate fields
@@ -64,7 +69,7 @@ class PathState:
     done: set[tuple[str, str]] = field(default_factory=set)  # (work|event, item)
     next: StageDef | None = None
     missing: list[Requirement] = field(default_factory=list)  # to move to ``next``
-    approval: dict[str, Any] | None = None  # the record's pending approval, if any
+    approval: RowMapping | None = None  # the record's pending approval, if any
 
     @property
     def win_rate(self) -> float:
@@ -140,14 +145,15 @@ def all_done(session: Session, obj: ObjectDef, record_id: int) -> dict[str, set[
 
 
 def requirements(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
-                 process: StageProcessDef, to: StageDef, *, values: Mapping[str, Any] = (),
+                 process: StageProcessDef, to: StageDef, *,
+                 values: Mapping[str, Any] | None = None,
                  done: set[tuple[str, str]] | None = None) -> list[Requirement]:
     """What a move from the record's stage to ``to`` still needs. Forward: the current
     stage's work, required key events and approval, no stage skipped that has its own,
     and the required fields of every stage entered on the way. Into lost: the reason.
     Back: nothing."""
     current = process.stage(row.get(process.field))
-    merged = {**row, **dict(values)}
+    merged = {**row, **(values or {})}
     out: list[Requirement] = []
     if to.type == "lost":
         if to.reason_field and _blank(merged.get(to.reason_field)):
@@ -213,7 +219,7 @@ def needs_approval(session: Session, registry: Registry, obj: ObjectDef,
     passed = session.execute(select(a.c.id).where(
         a.c.object == obj.name, a.c.record_id == row["id"], a.c.flow == flow.name,
         a.c.status == "approved", a.c.stage_from == current.name,
-        a.c.submitted_at >= entered if entered else True).limit(1)).first()
+        a.c.submitted_at >= entered if entered else true()).limit(1)).first()
     return None if passed else flow.name
 
 
@@ -296,7 +302,7 @@ def apply_move(held: WriteContext, process: StageProcessDef, target: StageDef, *
 
 def _work_todos(obj: ObjectDef, process: StageProcessDef, rows: Sequence[Mapping[str, Any]],
                 stage: StageDef, stamp: dt.datetime, session: Session,
-                done: set[tuple[str, str]] = frozenset()) -> None:
+                done: Collection[tuple[str, str]] = frozenset()) -> None:
     """A todo for the owner per work item with a due date."""
     todos.add(session, [
         {"user_id": r.get("owner"), "kind": "stage_work", "object": obj.name,
@@ -352,12 +358,13 @@ def started(session: Session, registry: Registry, obj: ObjectDef,
     if not registry.processes_of(obj.name):
         return
     stamp = now()
-    entries, by_stage = [], {}
+    entries: list[dict[str, Any]] = []
+    by_stage: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     departments: dict[int | None, set[str]] = {}
     for row in rows:
         process = process_of(session, registry, obj, row, departments)
         stage = process.stage(row.get(process.field)) if process else None
-        if stage is None:
+        if process is None or stage is None:
             continue
         entries.append({"object": obj.name, "record_id": row["id"], "process": process.name,
                         "stage": stage.name, "from_stage": None, "direction": "start",
@@ -456,7 +463,7 @@ def checks(session: Session, obj: ObjectDef, record_id: int, stage: str) -> dict
     return {(r.kind, r.item): dict(r._mapping) for r in rows}
 
 
-def attachment(session: Session, attachment_id: int) -> dict[str, Any] | None:
+def attachment(session: Session, attachment_id: int) -> RowMapping | None:
     return session.execute(select(sys_attachment).where(sys_attachment.c.id == attachment_id)
                            ).mappings().first()
 

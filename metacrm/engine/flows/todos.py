@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm.engine.db import affected
 from metacrm.engine.errors import RecordNotFound
 from metacrm.engine.systables import sys_approval_task, sys_notification, sys_todo
+
+__all__ = ["KINDS", "add", "close", "counts", "handle", "open_todos"]
 
 KINDS = ("assigned", "stage_work")
 
@@ -51,8 +54,8 @@ def close(session: Session, object_name: str, record_id: int, *, kind: str,
 def handle(session: Session, user_id: int, todo_id: int, handled: bool = True) -> None:
     """The user marks one of their todos handled (or not yet handled)."""
     t = sys_todo
-    done = session.execute(update(t).where(t.c.id == todo_id, t.c.user_id == user_id)
-                           .values(handled_at=now() if handled else None)).rowcount
+    done = affected(session.execute(update(t).where(t.c.id == todo_id, t.c.user_id == user_id)
+                                    .values(handled_at=now() if handled else None)))
     if not done:
         raise RecordNotFound(f"todo {todo_id} not found")
 

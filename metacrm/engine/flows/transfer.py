@@ -26,6 +26,8 @@ from metacrm.engine.systables import sys_team_member, sys_todo, sys_user
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["TransferResult", "transfer"]
+
 OLD_OWNER_CHOICES = ("remove", "read", "write")  # removed, or kept as a team member
 
 
@@ -67,7 +69,7 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
                                     object=named(obj.name, obj.label))
     if not record_ids:
         errors["ids"] = Message("choose at least one record")
-    if errors:
+    if errors or owner_row is None:
         raise ValidationFailed(errors)
     table = registry.table(obj)
     ids = sorted(set(record_ids))

@@ -20,6 +20,8 @@ from metacrm.engine.reading import query
 from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["FORMATS", "rows", "to_csv", "to_xlsx"]
+
 BATCH = 200
 MAX_ROWS = 100_000
 FORMATS = ("csv", "xlsx")

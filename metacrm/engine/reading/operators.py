@@ -20,6 +20,8 @@ from metacrm.metadata import regions
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef
 
+__all__ = ["FilterContext", "compile_condition"]
+
 MAX_LIST_VALUES = 500
 MAX_RELATIVE_DAYS = 3660
 
@@ -28,7 +30,7 @@ MAX_RELATIVE_DAYS = 3660
 class FilterContext:
     dialect: str
     today: dt.date
-    tz: dt.tzinfo
+    tz: dt.tzinfo | None  # None: an unknown zone name, read as the server's local time
 
 
 def _scalar(f: FieldDef, value: Any) -> Any:

@@ -43,6 +43,9 @@ from metacrm.engine.systables import sys_department, sys_dimension_node, sys_use
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["COUNT_CAP", "ListParams", "MAX_PAGE_SIZE", "Page", "filter_context", "grouped_totals",
+           "list_records", "neighbours", "totals"]
+
 MAX_PAGE_SIZE = 200
 MAX_SORT_KEYS = 5
 MAX_FILTER_CONDITIONS = 50
@@ -140,7 +143,7 @@ class ListQuery:
         return f
 
     def where(self, ordered: bool = False, scoped: bool = True) -> ColumnElement:
-        clauses = [self.table.c.deleted.is_(self.params.deleted)]
+        clauses: list[ColumnElement[Any]] = [self.table.c.deleted.is_(self.params.deleted)]
         if self.scope is not None and scoped:
             # A sorted page reads its order's index; a count may start from the scope's.
             if ordered not in self._scopes:
@@ -329,7 +332,7 @@ class ListQuery:
                 target = table.alias(f"t_{f.name}")
                 title = target.c[column]
             else:
-                target_obj = self.registry.objects[f.target]
+                target_obj = self.registry.objects[f.target_object]
                 target = self.registry.table(target_obj).alias(f"t_{f.name}")
                 title = target.c[target_obj.title_field]
             stmt = stmt.outerjoin(target, target.c.id == self.table.c[f.column]) \
@@ -349,7 +352,7 @@ def _count(session: Session, q: ListQuery, page: Page, fetched: int, offset: int
         page.total, page.total_exact = offset + fetched, True  # the last page tells the total
         return
     if mode == "estimate" and q.dialect == "postgresql":
-        plan = session.execute(Explain(select(q.table.c.id).where(q.where()))).scalar()
+        plan = session.execute(Explain(select(q.table.c.id).where(q.where()))).scalar_one()
         if isinstance(plan, str):
             plan = json.loads(plan)
         page.total, page.total_exact = int(plan[0]["Plan"]["Plan Rows"]), False

@@ -16,6 +16,9 @@ from metacrm.engine.actor import Actor
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_view
 
+__all__ = ["SavedView", "default_view", "delete_view", "move", "save_view", "set_default",
+           "set_hidden", "views_for"]
+
 
 @dataclass(frozen=True)
 class SavedView:
@@ -67,7 +70,7 @@ def save_view(session: Session, actor: Actor, object_name: str, name: str, *, fi
     if not 1 <= len(name) <= 60:
         raise ValidationFailed({"name": "must be 1 to 60 characters"})
     position = session.execute(select(func.coalesce(func.max(sys_view.c.position), 0)).where(
-        sys_view.c.user_id == actor.user_id, sys_view.c.object == object_name)).scalar() + 1
+        sys_view.c.user_id == actor.user_id, sys_view.c.object == object_name)).scalar_one() + 1
     return session.execute(insert(sys_view).returning(sys_view.c.id).values(
         user_id=actor.user_id, object=object_name, name=name, builtin=False, filter=filter,
         columns=columns, sort=sort, position=position, hidden=False,

@@ -16,6 +16,8 @@ from metacrm.engine.schema.registry import Registry
 from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_state
 
+__all__ = ["apply_schema", "change_object", "metadata_change", "plan_schema"]
+
 
 def change_object(engine: Engine, key: str, change: dict, actor: str, summary: str,
                   signal: VersionSignal | None = None) -> int:

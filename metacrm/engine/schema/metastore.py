@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm.engine.db import affected
 from metacrm.engine.schema.registry import Registry, build_registry
 from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import (
@@ -25,6 +26,10 @@ from metacrm.engine.systables import (
 )
 from metacrm.metadata.loader import TemplateSet
 from metacrm.metadata.overlay import merge
+
+__all__ = ["RegistryCache", "bump_version", "effective_by_key", "install_template", "instance_id",
+           "load_registry", "merge_overlay", "now", "read_version", "registry_at",
+           "template_documents", "upsert_document"]
 
 
 def now() -> dt.datetime:
@@ -53,7 +58,7 @@ def upsert_document(session: Session, kind: str, key: str, layer: str, content: 
     where = ((meta_document.c.kind == kind) & (meta_document.c.doc_key == key)
              & (meta_document.c.layer == layer))
     values = {"content": content, "updated_at": now(), "template": template}
-    if session.execute(update(meta_document).where(where).values(**values)).rowcount == 0:
+    if affected(session.execute(update(meta_document).where(where).values(**values))) == 0:
         session.execute(insert(meta_document).values(kind=kind, doc_key=key, layer=layer,
                                                      **values))
 
@@ -71,8 +76,8 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
     if manifest:
         values = {"version": manifest.content["version"], "installed_at": now(),
                   "manifest": manifest.content}
-        if session.execute(update(meta_template).where(meta_template.c.name == name)
-                           .values(**values)).rowcount == 0:
+        if affected(session.execute(update(meta_template).where(meta_template.c.name == name)
+                                    .values(**values))) == 0:
             session.execute(insert(meta_template).values(name=name, **values))
     version = manifest.content["version"] if manifest else "-"
     return bump_version(session, actor, f"install template {name} {version}")

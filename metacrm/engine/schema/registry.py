@@ -26,6 +26,8 @@ from metacrm.metadata.model import (
     build_picklist,
 )
 
+__all__ = ["Registry", "build_registry"]
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -114,7 +116,7 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
             rollups_over.setdefault(rollup.child, []).append((name, rollup))
         formula_hops = ObjectLogic(formulas=found.formulas).hops
         for lookup, read in formula_hops.items():
-            target = objects[name].all_fields[lookup].target
+            target = objects[name].all_fields[lookup].target_object
             readers.setdefault(target, []).append((name, lookup, read))
     processes = {p.name: p for p in (build_stage_process(c) for k, c in documents
                                      if k == "stage_process") if p.object in objects}

@@ -32,6 +32,9 @@ from metacrm.engine.schema.registry import Registry
 from metacrm.engine.schema.tables import field_column
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["AddColumn", "Conversion", "ConvertColumn", "CreateIndex", "CreateTable", "FillBlanks",
+           "Plan", "PlanOptions", "apply", "plan"]
+
 SAMPLE_SIZE = 10
 CONVERT_BATCH = 1000
 # A field may change between these types with no check: every old value is valid as new.
@@ -79,7 +82,7 @@ class PlanOptions:
 
 @dataclass
 class AddColumn(Change):
-    field: FieldDef = None
+    field: FieldDef
     fill: Any = None  # a required field's default, written into the existing rows
 
     def describe(self) -> str:
@@ -95,7 +98,7 @@ class AddColumn(Change):
 
 @dataclass
 class FillBlanks(Change):
-    field: FieldDef = None
+    field: FieldDef
     value: Any = None
     count: int = 0
 
@@ -114,7 +117,7 @@ class ConvertColumn(Change):
     """A type change over existing values: each distinct value is converted by the new
     type's own coercion into a new column, which then replaces the old one."""
 
-    field: FieldDef = None
+    field: FieldDef
     mapping: dict = dc_field(default_factory=dict)  # old value -> new value (None: cleared)
     lost: int = 0
     sample: list[int] = dc_field(default_factory=list)
@@ -176,7 +179,7 @@ class RenameColumn(Change):
 
 @dataclass
 class CreateIndex(Change):
-    index: Index = None
+    index: Index
 
     def describe(self) -> str:
         kind = "unique index" if self.index.unique else "index"
@@ -202,7 +205,7 @@ class DropIndex(Change):
 class ReplaceColumn(Change):
     """A type change of a column that holds no values: dropped and added again."""
 
-    field: FieldDef = None
+    field: FieldDef
     indexes: list[str] = dc_field(default_factory=list)
 
     def describe(self) -> str:
@@ -376,7 +379,7 @@ class Planner:
             fill = self._conversion(obj, after, "fill")
             if fill is not None and fill.value is not None:
                 count = self.conn.execute(select(func.count()).select_from(table)
-                                          .where(column.is_(None))).scalar()
+                                          .where(column.is_(None))).scalar_one()
                 value = self._fill_value(obj, after, fill.value, count)
                 yield value if isinstance(value, Refused) else FillBlanks(
                     obj.name, field=after, count=count, value=value)
@@ -455,20 +458,20 @@ class Planner:
 
     def _indexes_on(self, table_name: str, column: str) -> list[str]:
         found = [i["name"] for i in self.inspector.get_indexes(table_name)
-                 if column in i["column_names"]]
+                 if i["name"] is not None and column in i["column_names"]]
         self.dropped.update(found)
         return found
 
     def _index_changes(self, obj: ObjectDef, table: Table, renamed: set[str]) -> Iterator[Change]:
         live = {i["name"]: i for i in self.inspector.get_indexes(obj.table_name)
-                if i["name"] not in self.dropped}
+                if i["name"] is not None and i["name"] not in self.dropped}
         wanted = {i.name: i for i in table.indexes}
         for name, index in wanted.items():
             if name not in live:
                 yield CreateIndex(obj.name, index=index)
-        for name in live:
-            if name not in wanted and name.startswith(("ix_", "uq_")):
-                yield DropIndex(obj.name, name=name, table=obj.table_name)
+        for gone in live:
+            if gone not in wanted and gone.startswith(("ix_", "uq_")):
+                yield DropIndex(obj.name, name=gone, table=obj.table_name)
 
 
 def _all_options(f: FieldDef) -> list[str]:

@@ -26,6 +26,8 @@ from sqlalchemy.types import TypeEngine
 from metacrm.engine.sqltypes import ID, JSON_TYPE, ScaledDecimal, UTCDateTime
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["build_tables", "field_column"]
+
 PG_MAX_IDENTIFIER = 63
 
 

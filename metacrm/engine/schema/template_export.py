@@ -21,6 +21,8 @@ from metacrm.engine.systables import meta_document, sys_role
 from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.loader import iter_files
 
+__all__ = ["ExportRefused", "export_files", "export_template"]
+
 FLOW_KINDS = ("stage_process", "approval_flow")
 DEFAULT_MANIFEST = {"template": "local", "version": "1.0",
                     "label": {"en": "Local customisations", "zh": "本地定制"}}

@@ -11,6 +11,8 @@ import logging
 
 import redis
 
+__all__ = ["VersionSignal"]
+
 log = logging.getLogger(__name__)
 KEY = "metacrm:metadata_version"
 # Only move forward: two publishers racing must not leave the older version behind.

@@ -17,6 +17,8 @@ from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import LabelMessage, Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["Computer"]
+
 Row = dict[str, Any]
 
 
@@ -39,9 +41,9 @@ class Computer:
         out = [{**self.blank, **row} for row in rows]
         for lookup, fields in self.hops.items():
             ids = {row.get(lookup) for row in rows} - {None}
-            found: dict[int, Any] = {}
+            found: dict[int | None, Any] = {}
             if ids:
-                target = self.registry.table(self.obj.all_fields[lookup].target)
+                target = self.registry.table(self.obj.all_fields[lookup].target_object)
                 stmt = select(target.c.id, *(target.c[f] for f in sorted(fields))).where(
                     target.c.id.in_(ids))
                 found = {r.id: r._mapping for r in self.conn.execute(stmt)}

@@ -10,12 +10,14 @@ from __future__ import annotations
 import ast
 import operator as op
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, case, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from metacrm.metadata.expressions import Expression, reads_columns
+from metacrm.metadata.expressions import Expression, function_name, reads_columns
+
+__all__ = ["to_sql"]
 
 BINARY: dict[type, Callable] = {
     ast.Add: op.add, ast.Sub: op.sub, ast.Mult: op.mul, ast.Div: op.truediv,
@@ -64,8 +66,10 @@ def to_sql(expression: Expression, column: Callable[[str], Any],
             return and_(*parts)
         if isinstance(node, ast.IfExp):
             return case((build(node.test), build(node.body)), else_=build(node.orelse))
-        # A call: raw values for its constant arguments (LIKE escaping needs the text).
-        args = [build(a) if reads_columns(a, constants) else value(a) for a in node.args]
-        return FUNCTIONS[node.func.id](*args)
+        # A call (check_sql admits no other node): raw values for its constant arguments
+        # (LIKE escaping needs the text).
+        call = cast(ast.Call, node)
+        args = [build(a) if reads_columns(a, constants) else value(a) for a in call.args]
+        return FUNCTIONS[function_name(call)](*args)
 
     return build(expression.tree)

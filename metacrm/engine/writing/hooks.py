@@ -21,7 +21,7 @@ Phases, in the order a write meets them:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +34,9 @@ from metacrm.metadata.model import ObjectDef
 
 if TYPE_CHECKING:
     from metacrm.engine.writing.writer import Writer
+
+__all__ = ["Hook", "HooksNotInstalled", "LINES", "PHASES", "RECORD", "WriteContext", "install",
+           "installed", "run"]
 
 Phase = Literal["guard", "before_validate", "before_write", "after_write", "after_commit"]
 PHASES: tuple[Phase, ...] = ("guard", "before_validate", "before_write", "after_write",
@@ -62,7 +65,7 @@ class WriteContext:
     operation: Operation
     entry: str = RECORD
     rows: list[dict[str, Any]] = field(default_factory=list)
-    current: Mapping[str, Any] | None = None
+    current: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     unstored: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # per row, raised by the core

@@ -25,6 +25,8 @@ from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 
+__all__ = ["DELETED_AT", "TAKE", "WRITE", "read"]
+
 Lines = dict[str, list[dict[str, Any]]]
 
 
@@ -46,8 +48,10 @@ def take(ctx: WriteContext) -> None:
 
 
 def child_of(registry: Registry, f: FieldDef) -> tuple[ObjectDef, FieldDef]:
-    child = registry.object(f.target)
-    return child, child.master_field
+    child = registry.object(f.target_object)
+    master = child.master_field
+    assert master is not None  # the checks give a lines field's object its master lookup
+    return child, master
 
 
 def _renamed(errors: Mapping[str, str], field: str, index: int) -> dict[str, str]:
@@ -115,7 +119,7 @@ def _replace(ctx: WriteContext) -> None:
                 line_id = int(line_id)
             except (TypeError, ValueError):
                 line_id = None
-            if line_id not in current:
+            if line_id is None or line_id not in current:
                 errors[f"{f.name}[{j}].id"] = Message("is not a line of this record")
                 continue
             kept.add(line_id)
@@ -143,6 +147,7 @@ def deleted_at(ctx: WriteContext) -> None:
     """before_write of a restore: when the parent was deleted, which marks the lines that
     went with it."""
     table = ctx.registry.table(ctx.obj)
+    assert ctx.current is not None
     ctx.state["deleted_at"] = ctx.session.connection().execute(
         select(table.c.deleted_at).where(table.c.id == ctx.current["id"])).scalar()
 
@@ -150,6 +155,7 @@ def deleted_at(ctx: WriteContext) -> None:
 def _cascade_delete(ctx: WriteContext) -> None:
     """A parent's lines go to the recycle bin and come back with it (those it took)."""
     deleted, stamp, actor = ctx.operation == "delete", ctx.state["stamp"], ctx.actor
+    assert ctx.current is not None
     parent_id, parent_deleted_at = ctx.current["id"], ctx.state.get("deleted_at")
     for f in ctx.obj.line_fields:
         child, master = child_of(ctx.registry, f)

@@ -21,6 +21,8 @@ from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["candidates_condition", "check", "record_names"]
+
 
 def record_names(registry: Registry, obj: ObjectDef, field: str) -> list[str]:
     """The fields of the record being edited that the filter of ``field`` reads."""
@@ -38,7 +40,7 @@ def candidates_condition(registry: Registry, obj: ObjectDef, field: str,
     found = registry.logic_of(obj).lookup_filters.get(field)
     if found is None:
         return None
-    target = registry.table(obj.all_fields[field].target)
+    target = registry.table(obj.all_fields[field].target_object)
     constants: dict[str, Any] = {}
     for name in record_names(registry, obj, field):
         value, f = record.get(name), obj.queryable.get(name)
@@ -57,12 +59,13 @@ def check(conn: Connection, registry: Registry, obj: ObjectDef,
     for field in registry.logic_of(obj).lookup_filters:
         if field in errors:
             continue
-        target = registry.table(obj.all_fields[field].target)
+        target = registry.table(obj.all_fields[field].target_object)
         for row in rows:
             value = row.get(field)
             if value is None:
                 continue
             condition = candidates_condition(registry, obj, field, row, coerce=False)
+            assert condition is not None  # the field has a filter
             if conn.execute(select(target.c.id).where(target.c.id == value, condition)).first():
                 continue
             errors[field] = Message("record %(id)d cannot be chosen here (the field's filter "

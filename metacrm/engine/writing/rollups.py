@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Integer,
     bindparam,
@@ -31,8 +32,11 @@ from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.computed import Rollup
 from metacrm.metadata.model import ObjectDef
 
+__all__ = ["REFRESH", "rebuild", "refresh"]
+
 BATCH = 2000
-AGGREGATES = {"count": func.count, "sum": func.sum, "min": func.min, "max": func.max}
+AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {
+    "count": func.count, "sum": func.sum, "min": func.min, "max": func.max}
 
 
 def parents_of(registry: Registry, obj: ObjectDef, rows: Iterable[Mapping[str, Any]],
@@ -44,7 +48,7 @@ def parents_of(registry: Registry, obj: ObjectDef, rows: Iterable[Mapping[str, A
     for parent, rollup in registry.rollups_over.get(obj.name, ()):
         if changed is not None and not rollup.reads & changed:
             continue
-        ids = {r.get(rollup.via) for r in rows} - {None}
+        ids = {r[rollup.via] for r in rows if r.get(rollup.via) is not None}
         if ids:
             out.setdefault(parent, set()).update(ids)
     return out
@@ -76,10 +80,12 @@ def _summarise(conn: Connection, registry: Registry, parent: ObjectDef,
 
 def _aggregate(conn: Connection, registry: Registry, parent: ObjectDef, table, r: Rollup):
     child = registry.table(r.child)
+    value: ColumnElement[Any]
     if r.function == "count":
         value = func.count()
         scale_from = 0
     else:
+        assert r.summed is not None  # every function but count summarises a field
         column = child.c[r.summed]
         value = AGGREGATES[r.function](column)
         scale_from = registry.objects[r.child].all_fields[r.summed].scale

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_sequence
 
+__all__ = ["next_numbers"]
+
 CACHE_KEY = "metacrm.sequence_blocks"
 MAX_BLOCK = 64
 SEQ = re.compile(r"\{seq(?::(\d))?\}")

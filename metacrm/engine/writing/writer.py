@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select
@@ -30,6 +30,8 @@ from metacrm.engine.writing.computing import Computer
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef
+
+__all__ = ["Record", "WRITABLE_SYSTEM", "Writer", "now", "raise_errors", "to_json"]
 
 Record = dict[str, Any]
 WRITABLE_SYSTEM = ("owner", "business_type")
@@ -57,7 +59,7 @@ class ObjectPlan:
         self.sequence: str | None = None  # PostgreSQL: the id sequence, looked up once
         self.exists = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)),
                                                table.c.deleted.is_(False))
-        self._unique: dict[tuple[str, bool], Select] = {}
+        self._unique: dict[tuple[str, str | bool], Any] = {}  # (column, many) or insert
         active = obj.active_fields
         self.defaults = {f.name: f.kind.coerce(f.default, f) for f in active
                          if f.default is not None and not f.kind.generated}
@@ -74,11 +76,11 @@ class ObjectPlan:
                               for bt in obj.business_types if bt.required}
         self.unique = tuple(f for f in active if f.unique)
         self.references = tuple(f for f in active if f.kind.references)
-        self.numbered = tuple(f for f in active if f.kind.generated and f.pattern)
+        self.numbered = tuple((f, f.pattern) for f in active if f.kind.generated and f.pattern)
         self.json = {f.name: f.kind.to_json for f in obj.queryable.values()}
         self.inputs = {f.name: (f, f.kind.coerce) for f in obj.queryable.values()}
         self.picklist_limits = any(bt.picklists for bt in obj.business_types)
-        self.dependent = tuple(f for f in active if f.depends_on)
+        self.dependent = tuple((f, f.depends_on) for f in active if f.depends_on)
         # Fields without a column (line items): a feature's hook writes their values.
         self.unstored = frozenset(f.name for f in active if not f.stored)
 
@@ -152,7 +154,8 @@ def _postgres_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[
 
 _BATCH_INSERT = {"sqlite": _sqlite_batch, "postgresql": _postgres_batch}
 _LAST_ROWID = select(func.last_insert_rowid())
-_EXISTS = {
+# Keyed by what a field's id points at (FieldType.references).
+_EXISTS: dict[str | None, Select] = {
     "user": select(sys_user.c.id).where(sys_user.c.id.in_(bindparam("ids", expanding=True)),
                                         sys_user.c.active.is_(True)),
     "department": select(sys_department.c.id).where(
@@ -163,7 +166,7 @@ _EXISTS = {
 }
 _DEPARTMENTS = select(sys_user.c.id, sys_user.c.department_id).where(
     sys_user.c.id.in_(bindparam("ids", expanding=True)))
-_MISSING = {"user": "no active user with id %(id)d",
+_MISSING: dict[str | None, str] = {"user": "no active user with id %(id)d",
             "department": "no department with id %(id)d",
             "dimension": "no node with id %(id)d in this dimension"}
 
@@ -194,7 +197,7 @@ class Writer:
         governing, _, governing_op = permissions.governing(self.obj, self.table, operation)
         permissions.require(self.session, self.actor, governing, governing_op)
 
-    def compute(self, rows: list[dict[str, Any]], given: Sequence[Iterable[str]] | None,
+    def compute(self, rows: list[dict[str, Any]], given: Sequence[Collection[str]] | None,
                 batch: bool) -> None:
         """Defaults (on create, for fields not given), formulas, required fields and
         validation rules, for a batch; raises on the first row with a problem."""
@@ -245,7 +248,8 @@ class Writer:
         feature's hook takes (``WriteContext.unstored``)."""
         if not self.plan.unstored:
             return dict(values), {}
-        own, unstored = {}, {}
+        own: dict[str, Any] = {}
+        unstored: dict[str, Any] = {}
         for name, value in values.items():
             (unstored if name in self.plan.unstored else own)[name] = value
         return own, unstored
@@ -325,15 +329,15 @@ class Writer:
 
     def check_dependent(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
         """A dependent option must be offered under the controlling field's value."""
-        for f in self.plan.dependent:
-            value, controller = row.get(f.name), row.get(f.depends_on)
+        for f, controlling in self.plan.dependent:
+            value, controller = row.get(f.name), row.get(controlling)
             chosen = value if isinstance(value, list) else [value] if value is not None else []
             for item in chosen:
                 option = f.option(item)
                 if option and option.parents and controller not in option.parents:
                     errors.setdefault(f.name, Message(
                         "'%(value)s' is not available when %(field)s is '%(controller)s'",
-                        value=item, field=f.depends_on, controller=controller or ""))
+                        value=item, field=controlling, controller=controller or ""))
 
     def check_type_offered(self, row: Mapping[str, Any], errors: dict[str, str]) -> None:
         """A business type limited to some departments is for their users (and admins)."""
@@ -373,11 +377,11 @@ class Writer:
 
     def _check_exists(self, f: FieldDef, ids: set[int], errors: dict[str, str]) -> None:
         if f.kind.references == "target":
-            target = self.registry.objects[f.target]
+            target = self.registry.objects[f.target_object]
             stmt = ObjectPlan.of(target, self.registry.table(target)).exists
         else:
             stmt = _EXISTS[f.kind.references]
-        params = {"ids": list(ids)}
+        params: dict[str, Any] = {"ids": list(ids)}
         if f.kind.references == "dimension":
             params["dimension"] = f.dimension
         found = set(self.conn.execute(stmt, params).scalars())
@@ -385,7 +389,8 @@ class Writer:
         if missing:
             errors[f.name] = (
                 Message("no %(object)s record with id %(id)d", id=missing[0],
-                        object=named(f.target, self.registry.objects[f.target].label))
+                        object=named(f.target_object,
+                                     self.registry.objects[f.target_object].label))
                 if f.kind.references == "target"
                 else Message(_MISSING[f.kind.references], id=missing[0]))
 
@@ -413,10 +418,10 @@ class Writer:
                                  id=holder))
 
     def number(self, rows: list[dict[str, Any]], today: dt.date) -> None:
-        for f in self.plan.numbered:
+        for f, pattern in self.plan.numbered:
             key = f"{self.obj.key}.{f.key}"
             for row, value in zip(rows, sequences.next_numbers(
-                    self.session, key, f.pattern, len(rows), today), strict=True):
+                    self.session, key, pattern, len(rows), today), strict=True):
                 row[f.name] = value
 
     # -- reading ----------------------------------------------------------------------
