@@ -9,6 +9,7 @@ these operations: the admin blueprints let no one else in.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,8 +144,8 @@ def save_user(session: Session, registry, user_id: int, *, profile: dict[str, An
         if name not in known:
             errors[f"dimensions.{name}"] = Message("no dimension '%(value)s'", value=name[:63])
         else:
-            steps.append(lambda name=name, ids=ids: dimensions.set_user_values(
-                session, user_id, name, ids))
+            steps.append(functools.partial(dimensions.set_user_values, session, user_id,
+                                           name, ids))
     for step in steps:
         try:
             step()

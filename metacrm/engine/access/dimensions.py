@@ -94,8 +94,7 @@ def offered_nodes(session: Session, actor: Actor, dimension: str) -> list[Node]:
     found = nodes(session, dimension)
     if actor.is_admin:
         return found
-    held = set(session.execute(permissions.dimension_nodes(actor.user_id, dimension))
-               .scalars())
+    held = set(session.execute(permissions.dimension_nodes(actor.uid, dimension)).scalars())
     return [n for n in found if n.id in held]
 
 
