@@ -30,13 +30,14 @@ from metacrm.engine.reading import query, saved_views
 from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
-from metacrm.ui import widgets
+from metacrm.ui import cells, widgets
 from metacrm.ui.i18n import language
 from metacrm.ui.listing import PAGE_SIZES, list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
+SYSTEM_SHOWN = ("owner", "department", "created_at", "updated_at", "version")  # on details
 # Panels other blueprints add to the detail page (the stage path, approvals): name ->
 # function of (object, record) giving the panel's context, or None for no panel.
 DETAIL_PANELS: dict[str, Callable[[ObjectDef, dict[str, Any]], Any]] = {}
@@ -150,18 +151,34 @@ def list_view(object_name: str):
     state = list_state(obj, views, fields)
     try:
         page = records_page(obj, state.params())
-        currency = [f for f in state.column_fields if f.type == "currency"
-                    or (f.computed and f.returns == "currency")]
-        sums = query.totals(db(), registry(), obj, state.params(), currency, actor=actor())
+        sums = query.totals(db(), registry(), obj, state.params(),
+                            cells.summed(state.column_fields), actor=actor())
     except BadQuery as exc:
         state.problems.append(str(exc))
         state.filter, state.sort, state.cursor = state.view.filter, obj.default_sort, None
         page = records_page(obj, state.params())
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
+                           rows=list_rows(obj, state, page),
                            fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
                            all_columns=list(fields.values()), may=may(obj),
                            transfer=transfer_choices(obj))
+
+
+def list_rows(obj: ObjectDef, state: Any, page: query.Page
+              ) -> list[tuple[dict[str, Any], list[cells.Cell]]]:
+    """Each record with its cells: the title links to the record, keeping the list's state
+    for the detail page's previous and next."""
+    lang, args = language(), state.args()
+    out = []
+    for row in page.items:
+        out.append((row, [
+            cells.title_cell(f, row.get(f.name), url_for(
+                ".detail", object_name=obj.name, record_id=row["id"], **args))
+            if f.name == obj.title_field
+            else cells.cell(f, row.get(f.name), row.get(f"{f.name}__title"), lang, cells.LIST)
+            for f in state.column_fields]))
+    return out
 
 
 def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
@@ -564,9 +581,13 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
         page = records_page(other, query.ListParams(
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
+        fields = [other.queryable[c] for c in columns]
+        shown_cells = [f for f in fields if f.name != other.title_field]
         out.append({"obj": other, "field": other.all_fields[field_name], "page": page,
                     "may_create": permissions.granted(db(), actor(), other, "create"),
-                    "columns": [other.queryable[c] for c in columns]})
+                    "columns": fields,
+                    "rows": [(r, cells.row_cells(shown_cells, r, language()))
+                             for r in page.items]})
     return out
 
 
@@ -623,10 +644,16 @@ def detail(object_name: str, record_id: int):
     allowed = record_may(obj, record_id, ("edit", "delete", "transfer"))
     sections = form_sections(obj, bt, on_forms(obj))
     grids = line_grids([f for _, fs in sections for f in fs])
-    return render_template("detail.html", obj=obj, row=row, bt=bt, header=header,
-                           sections=sections, grids=grids,
-                           lines=stored_lines(obj, record_id, grids),
-                           objects=registry().objects,
+    lang = language()
+    lines_cells = {name: [cells.labelled_cells(grids[name].columns, r, lang) for r in rows]
+                   for name, rows in stored_lines(obj, record_id, grids).items()}
+    system = [obj.queryable[n] for n in SYSTEM_SHOWN]
+    return render_template("detail.html", obj=obj, row=row, bt=bt,
+                           header=cells.labelled_cells(header, row, lang),
+                           sections=[(label, cells.labelled_cells(fs, row, lang))
+                                     for label, fs in sections],
+                           system=cells.labelled_cells(system, row, lang),
+                           grids=grids, lines=lines_cells,
                            related=related_lists(obj, record_id),
                            history=history_entries(obj, record_id), neighbours=neighbours,
                            list_args=request.args.to_dict(), change_value=change_value,
