@@ -32,7 +32,7 @@ from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui import cells, widgets
 from metacrm.ui.i18n import language
-from metacrm.ui.listing import PAGE_SIZES, list_state
+from metacrm.ui.listing import PAGE_SIZES, filter_operators, list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
@@ -160,7 +160,8 @@ def list_view(object_name: str):
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
                            rows=list_rows(obj, state, page),
-                           fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
+                           fields=filterable_fields(obj), operators=filter_operators(),
+                           page_sizes=PAGE_SIZES,
                            all_columns=list(fields.values()), may=may(obj),
                            transfer=transfer_choices(obj))
 
