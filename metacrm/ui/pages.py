@@ -37,7 +37,7 @@ from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
-SYSTEM_SHOWN = ("owner", "department", "created_at", "updated_at", "version")  # on details
+RECORD_FACTS = ("owner", "department", "created_at", "updated_at", "version")  # on details
 # Panels other blueprints add to the detail page (the stage path, approvals): name ->
 # function of (object, record) giving the panel's context, or None for no panel.
 DETAIL_PANELS: dict[str, Callable[[ObjectDef, dict[str, Any]], Any]] = {}
@@ -648,7 +648,7 @@ def detail(object_name: str, record_id: int):
     lang = language()
     lines_cells = {name: [cells.labelled_cells(grids[name].columns, r, lang) for r in rows]
                    for name, rows in stored_lines(obj, record_id, grids).items()}
-    system = [obj.queryable[n] for n in SYSTEM_SHOWN]
+    system = [obj.queryable[n] for n in RECORD_FACTS]
     return render_template("detail.html", obj=obj, row=row, bt=bt,
                            header=cells.labelled_cells(header, row, lang),
                            sections=[(label, cells.labelled_cells(fs, row, lang))
