@@ -424,23 +424,45 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
             return source.get(f"{f.name}__title") or ""
         return widgets.display(f, source.get(f.name, f.default), language())
 
-    def filter_names(object_name: str, f: FieldDef) -> list[str]:
-        if not f.filter:
-            return []
-        return lookup_filters.record_names(registry(), registry().object(object_name), f.name)
-
+    offer = form_offers(obj, bt, fields, grids,
+                        stage_limited(obj, bt) if record is None else options_for)
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
-                           options_for=stage_limited(obj, bt) if record is None
-                           else options_for, locked=locked,
+                           offer=offer, locked=locked,
                            widget=lambda f: widgets.READ_ONLY if f.name in locked
                            else widgets.widget(f),
                            widget_of=widgets.widget, read_only_widget=widgets.READ_ONLY,
-                           choices=lambda f: REFERENCE_CHOICES[f.kind.references](f),
                            shown=shown_value, titles=values.get("_titles", {}),
                            grids=grids, rows=rows, blank_row=widgets.blank_row,
-                           filter_names=filter_names, offered=widgets.offered,
+                           offered=widgets.offered,
                            region_selects=widgets.region_selects), status
+
+
+def form_offers(obj: ObjectDef, bt: BusinessTypeDef | None, fields: list[FieldDef],
+                grids: dict[str, widgets.LineColumns],
+                options: Callable[[FieldDef, BusinessTypeDef | None], list]
+                ) -> dict[str, dict[str, Any]]:
+    """What the form's inputs offer, read before rendering so that drawing the form (a
+    grid row after another) runs no SQL: picklist options, the ids a user, department or
+    dimension field offers, and the record fields a lookup's filter reads; each keyed
+    ``<object>.<field>``, for the form's fields and its grids' columns."""
+    placed = [(obj.name, f) for f in fields] + [
+        (grid.child, c) for grid in grids.values() for c in grid.columns]
+    read: dict[tuple[str, str | None], list] = {}  # each source once: the users, a dimension
+    offer: dict[str, dict[str, Any]] = {"options": {}, "choices": {}, "filter_names": {}}
+    for object_name, f in placed:
+        key = f"{object_name}.{f.name}"
+        if f.kind.options:
+            offer["options"][key] = options(f, bt)
+        if f.kind.references in REFERENCE_CHOICES:
+            source = (f.kind.references, f.dimension)
+            if source not in read:
+                read[source] = list(REFERENCE_CHOICES[f.kind.references](f))
+            offer["choices"][key] = read[source]
+        if f.filter:
+            offer["filter_names"][key] = lookup_filters.record_names(
+                registry(), registry().object(object_name), f.name)
+    return offer
 
 
 def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | None:
