@@ -14,7 +14,8 @@ from typing import Any
 
 from flask import url_for
 
-from metacrm.metadata.model import FieldDef
+from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.ui.i18n import language
 from metacrm.ui.widgets import display
 
 
@@ -82,6 +83,19 @@ def title_cell(f: FieldDef, value: Any, href: str) -> Cell:
     """A list's first link, to the record itself."""
     return Cell("—" if value is None else str(value), href=href, numeric=f.kind.numeric,
                 css="record-link")
+
+
+def list_rows(obj: ObjectDef, fields: list[FieldDef], rows: Iterable[Mapping[str, Any]],
+              args: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], list[Cell]]]:
+    """A list page's records with their cells; the title links to the record with the
+    list's ``args``, so its detail page offers the list's previous and next."""
+    lang = language()
+    return [(row, [
+        title_cell(f, row.get(f.name), url_for(
+            "pages.detail", object_name=obj.name, record_id=row["id"], **args))
+        if f.name == obj.title_field
+        else cell(f, row.get(f.name), row.get(f"{f.name}__title"), lang, LIST)
+        for f in fields]) for row in rows]
 
 
 def summed(fields: Iterable[FieldDef]) -> list[FieldDef]:

@@ -159,27 +159,11 @@ def list_view(object_name: str):
         page = records_page(obj, state.params())
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
-                           rows=list_rows(obj, state, page),
+                           rows=cells.list_rows(obj, state.column_fields, page.items, state.args()),
                            fields=filterable_fields(obj), operators=filter_operators(),
                            page_sizes=PAGE_SIZES,
                            all_columns=list(fields.values()), may=may(obj),
                            transfer=transfer_choices(obj))
-
-
-def list_rows(obj: ObjectDef, state: Any, page: query.Page
-              ) -> list[tuple[dict[str, Any], list[cells.Cell]]]:
-    """Each record with its cells: the title links to the record, keeping the list's state
-    for the detail page's previous and next."""
-    lang, args = language(), state.args()
-    out = []
-    for row in page.items:
-        out.append((row, [
-            cells.title_cell(f, row.get(f.name), url_for(
-                ".detail", object_name=obj.name, record_id=row["id"], **args))
-            if f.name == obj.title_field
-            else cells.cell(f, row.get(f.name), row.get(f"{f.name}__title"), lang, cells.LIST)
-            for f in state.column_fields]))
-    return out
 
 
 def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
@@ -424,8 +408,9 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
             return source.get(f"{f.name}__title") or ""
         return widgets.display(f, source.get(f.name, f.default), language())
 
-    offer = form_offers(obj, bt, fields, grids,
-                        stage_limited(obj, bt) if record is None else options_for)
+    offer = widgets.form_offers(registry(), obj, bt, fields, grids,
+                                stage_limited(obj, bt) if record is None else options_for,
+                                REFERENCE_CHOICES)
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
                            offer=offer, locked=locked,
@@ -436,33 +421,6 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
                            grids=grids, rows=rows, blank_row=widgets.blank_row,
                            offered=widgets.offered,
                            region_selects=widgets.region_selects), status
-
-
-def form_offers(obj: ObjectDef, bt: BusinessTypeDef | None, fields: list[FieldDef],
-                grids: dict[str, widgets.LineColumns],
-                options: Callable[[FieldDef, BusinessTypeDef | None], list]
-                ) -> dict[str, dict[str, Any]]:
-    """What the form's inputs offer, read before rendering so that drawing the form (a
-    grid row after another) runs no SQL: picklist options, the ids a user, department or
-    dimension field offers, and the record fields a lookup's filter reads; each keyed
-    ``<object>.<field>``, for the form's fields and its grids' columns."""
-    placed = [(obj.name, f) for f in fields] + [
-        (grid.child, c) for grid in grids.values() for c in grid.columns]
-    read: dict[tuple[str, str | None], list] = {}  # each source once: the users, a dimension
-    offer: dict[str, dict[str, Any]] = {"options": {}, "choices": {}, "filter_names": {}}
-    for object_name, f in placed:
-        key = f"{object_name}.{f.name}"
-        if f.kind.options:
-            offer["options"][key] = options(f, bt)
-        if f.kind.references in REFERENCE_CHOICES:
-            source = (f.kind.references, f.dimension)
-            if source not in read:
-                read[source] = list(REFERENCE_CHOICES[f.kind.references](f))
-            offer["choices"][key] = read[source]
-        if f.filter:
-            offer["filter_names"][key] = lookup_filters.record_names(
-                registry(), registry().object(object_name), f.name)
-    return offer
 
 
 def business_type_for(obj: ObjectDef, name: str | None) -> BusinessTypeDef | None:
