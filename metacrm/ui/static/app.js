@@ -81,9 +81,10 @@
         return box;
       }
       var type = "text";
-      if (field.type === "date") type = "date";
+      if (takes(op) === "days") type = "number";  /* "in the last N days" of a date too */
+      else if (field.type === "date") type = "date";
       else if (field.type === "datetime") type = "datetime-local";
-      else if (numeric.indexOf(field.type) >= 0 || takes(op) === "days") type = "number";
+      else if (numeric.indexOf(field.type) >= 0) type = "number";
       if (field.type === "boolean") {
         var b = el("select", { className: "form-select form-select-sm", "data-role": "value" });
         b.appendChild(el("option", { value: "true", text: labels._yes }));
