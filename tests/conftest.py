@@ -372,6 +372,40 @@ def count_queries(engine: sa.Engine):
 
 
 @pytest.fixture
+def rendering_queries(app, engine: sa.Engine):
+    """The SQL statements run while a template renders, inside the ``with`` block: Flask
+    signals when a render starts and ends, after the view has read what the page shows."""
+    from flask import before_render_template, template_rendered
+
+    @contextmanager
+    def count() -> Iterator[list[str]]:
+        seen: list[str] = []
+        rendering = [False]
+
+        def started(sender, **kw):
+            rendering[0] = True
+
+        def finished(sender, **kw):
+            rendering[0] = False
+
+        def on(conn, cursor, statement, parameters, context, executemany):
+            if rendering[0]:
+                seen.append(statement)
+
+        before_render_template.connect(started, app)
+        template_rendered.connect(finished, app)
+        sa.event.listen(engine, "before_cursor_execute", on)
+        try:
+            yield seen
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", on)
+            template_rendered.disconnect(finished, app)
+            before_render_template.disconnect(started, app)
+
+    return count
+
+
+@pytest.fixture
 def redis_url(engine) -> Iterator[str]:
     """Redis for the test's database; its keys are removed afterwards."""
     require("redis")

@@ -209,6 +209,24 @@ def test_find_a_record_by_search_and_by_filter(page):
     shot(page, "list-filtered")
 
 
+def test_the_filter_builder_asks_each_operator_for_the_value_it_takes(page):
+    page.goto(page.base + "/o/customer")
+    page.click("#toggle-filter")
+    page.click("#add-condition")
+    row = page.locator(".filter-row").last
+    row.locator("[data-role=field]").select_option("created_at")
+    assert row.locator("[data-role=op] option[value=today]").inner_text() == "今天"
+    row.locator("[data-role=op]").select_option("today")
+    assert row.locator("[data-role=value]").count() == 0  # a period needs no value
+    row.locator("[data-role=op]").select_option("last_n_days")
+    assert row.locator("[data-role=value]").get_attribute("type") == "number"
+    row.locator("[data-role=value]").fill("30")
+    page.click("#apply-filter")
+    page.wait_for_url(re.compile(r".*filter=.*"))
+    assert "last_n_days" in page.url and "30" in page.url
+    assert page.locator("table.record-list tbody tr").count() >= 1
+
+
 def test_save_a_view_and_reopen_it(page):
     page.goto(page.base + "/o/opportunity?filter=" + '[["stage","eq","won"]]')
     page.click("#toggle-save")

@@ -10,8 +10,9 @@ import pytest
 from metacrm.engine.actor import SYSTEM
 from metacrm.engine.errors import BadQuery
 from metacrm.engine.reading import query
-from metacrm.engine.reading.operators import FilterContext
+from metacrm.engine.reading.operators import OPERATORS, PERIODS, VALUE_KINDS, FilterContext
 from metacrm.engine.writing import records
+from metacrm.metadata.fieldtypes import FIELD_TYPES, RELATIVE_DATE_OPS
 
 TODAY = dt.date(2026, 6, 17)  # a Wednesday
 
@@ -70,6 +71,16 @@ def names(session, registry, *, object_name="opportunity", **params) -> list[str
 ])
 def test_each_operator_selects_the_right_records(session, registry, deals, condition, expected):
     assert names(session, registry, filter=[condition], sort="id") == expected
+
+
+def test_the_relative_dates_field_types_allow_are_the_catalogues_periods():
+    assert RELATIVE_DATE_OPS == tuple(PERIODS)
+
+
+def test_every_operator_a_field_type_allows_is_in_the_catalogue_with_a_label_and_value_kind():
+    allowed = {op for kind in FIELD_TYPES.values() for op in kind.operators}
+    assert allowed <= set(OPERATORS)
+    assert all(op.label and op.value in VALUE_KINDS for op in OPERATORS.values())
 
 
 def test_and_or_groups_nest(session, registry, deals):

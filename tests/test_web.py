@@ -142,6 +142,22 @@ def test_list_search_filter_sort_and_totals(web, make_record):
     assert ordered.index("Small") < ordered.index("Medium") < ordered.index("Large")
 
 
+def filter_operators(html: str) -> dict:
+    return json.loads(re.search(r'id="filter-operators">(.*?)</script>', html).group(1))
+
+
+def test_the_filter_builder_reads_the_operator_catalogue_in_chinese(web):
+    operators = filter_operators(web.text("/o/opportunity"))
+    assert operators["last_n_days"] == {"label": "最近 N 天", "value": "days"}
+    assert operators["today"]["value"] == "none" and operators["in"]["value"] == "many"
+
+
+def test_the_filter_builder_reads_the_operator_catalogue_in_english(english):
+    operators = filter_operators(english.text("/o/opportunity"))
+    assert operators["eq"] == {"label": "equals", "value": "one"}
+    assert operators["this_quarter"]["label"] == "this quarter"
+
+
 def test_a_bad_filter_in_the_url_is_reported_not_an_error(web):
     response = web.get("/o/opportunity?filter=" + json.dumps([["nope", "eq", 1]]))
     assert response.status_code == 200

@@ -287,13 +287,25 @@ class FieldType:
     # How a value that is not user input is read (a filter value, an audit value, a
     # computed result), where that differs from writing it (generated fields).
     parse: Callable[[Any, FieldDef], Any] | None = None
+    # How pages show a value beyond its text: a link ("web" address, "mail" address), an
+    # option badge, kept line breaks; and whether a list's totals row sums the column.
+    link: str | None = None
+    badge: bool = False
+    multiline: bool = False
+    summed: bool = False
 
     def read_value(self, value: Any, f: FieldDef) -> Any:
         return (self.parse or self.coerce)(value, f)
 
+    @property
+    def numeric(self) -> bool:
+        """Numbers: right-aligned in tables."""
+        return self.storage in ("integer", "decimal")
+
 
 def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: str | None = None,
-               sortable: bool = True) -> FieldType:
+               sortable: bool = True, link: str | None = None,
+               multiline: bool = False) -> FieldType:
     def schema(f: FieldDef) -> dict:
         out = _string_schema(f)
         if fmt:
@@ -301,15 +313,17 @@ def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: s
         return out
 
     return FieldType(name, "string", coerce or _text, _TEXTUAL, schema,
-                     default_max_length=length, searchable=True, sortable=sortable)
+                     default_max_length=length, searchable=True, sortable=sortable,
+                     link=link, multiline=multiline)
 
 
-def _decimal_type(name: str, scale: int, display: Callable) -> FieldType:
+def _decimal_type(name: str, scale: int, display: Callable, *, summed: bool = False
+                  ) -> FieldType:
     return FieldType(
         name, "decimal", _decimal, _ORDERED,
         lambda f: {"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
                    "description": f"decimal number with {f.scale} decimals"},
-        display=display, to_json=_decimal_json, default_scale=scale)
+        display=display, to_json=_decimal_json, default_scale=scale, summed=summed)
 
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
@@ -320,11 +334,11 @@ FIELD_TYPES: dict[str, FieldType] = {
     t.name: t
     for t in (
         _text_type("text", 255),
-        _text_type("textarea", 10000, sortable=False),
+        _text_type("textarea", 10000, sortable=False, multiline=True),
         FieldType("integer", "integer", _integer, _ORDERED,
                   lambda f: {"type": "integer"}, display=_number_display),
         _decimal_type("decimal", 2, _number_display),
-        _decimal_type("currency", 2, _currency_display),
+        _decimal_type("currency", 2, _currency_display, summed=True),
         _decimal_type("percent", 2, _percent_display),
         FieldType("date", "date", _date, _TEMPORAL,
                   lambda f: {"type": "string", "format": "date"},
@@ -336,7 +350,7 @@ FIELD_TYPES: dict[str, FieldType] = {
                   lambda f: {"type": "boolean"}, display=_boolean_display),
         FieldType("select", "string", _select, _EQUALITY,
                   lambda f: {"type": "string", "enum": list(f.option_values)},
-                  display=_option_display, requires=("options",), options=True),
+                  display=_option_display, requires=("options",), options=True, badge=True),
         FieldType("multiselect", "json", _multiselect, ("contains", "not_contains", "is_null"),
                   lambda f: {"type": "array", "uniqueItems": True,
                              "items": {"type": "string", "enum": list(f.option_values)}},
@@ -359,10 +373,11 @@ FIELD_TYPES: dict[str, FieldType] = {
                              "description": f"id of a node of the {f.dimension} dimension"},
                   requires=("dimension",), references="dimension"),
         _text_type("email", 254, coerce=_pattern_text(_EMAIL, Message("is not a valid email address")),
-                   fmt="email"),
+                   fmt="email", link="mail"),
         _text_type("phone", 40, coerce=_pattern_text(_PHONE, Message("is not a valid phone number"))),
         _text_type("url", 2000, coerce=_pattern_text(
-            _URL, Message("is not a valid web address (http:// or https://)")), fmt="uri"),
+            _URL, Message("is not a valid web address (http:// or https://)")), fmt="uri",
+            link="web"),
         FieldType("auto_number", "string", _generated, _TEXTUAL,
                   lambda f: {"type": "string", "readOnly": True},
                   default_max_length=64, searchable=True, generated=True, parse=_text),

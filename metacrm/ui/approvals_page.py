@@ -23,9 +23,9 @@ from metacrm.engine.errors import (
 from metacrm.engine.flows import approval_rules, approvals
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui import pages, widgets
+from metacrm.ui import cells, pages, widgets
 from metacrm.ui.context import actor, unit_of_work
-from metacrm.ui.i18n import label, translate
+from metacrm.ui.i18n import label, language, translate
 from metacrm.ui.runtime import db, registry
 
 if TYPE_CHECKING:
@@ -328,8 +328,9 @@ def detail(approval_id: int):
     if row is not None:
         hidden = permissions.hidden_fields(session, me, obj)
         shown = {n: f for n, f in obj.queryable.items() if n not in hidden}
-        sections = pages.form_sections(obj, pages.business_type_for(
-            obj, row.get("business_type")), shown)
+        sections = [(label_, cells.labelled_cells(fs, row, language(), cells.APPROVAL))
+                    for label_, fs in pages.form_sections(obj, pages.business_type_for(
+                        obj, row.get("business_type")), shown)]
     pending = approval["status"] == "pending"
     task = my_task(approval, found)
     return render_template(

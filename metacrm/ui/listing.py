@@ -9,8 +9,10 @@ from typing import Any
 from flask import request
 
 from metacrm.engine.reading import saved_views
+from metacrm.engine.reading.operators import OPERATORS
 from metacrm.engine.reading.query import MAX_PAGE_SIZE, ListParams
 from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.ui.i18n import translate
 
 PAGE_SIZES = (10, 20, 50, 100)
 
@@ -60,6 +62,13 @@ class ListState:
     @property
     def column_fields(self) -> list[FieldDef]:
         return [self.fields[c] for c in self.columns]
+
+
+def filter_operators() -> dict[str, dict[str, str]]:
+    """The operator catalogue as the filter builder reads it: each operator's label in the
+    user's language and the value it takes."""
+    return {op.name: {"label": translate(op.label), "value": op.value}
+            for op in OPERATORS.values()}
 
 
 def _int(raw: str | None, default: int, low: int, high: int) -> int:

@@ -29,14 +29,15 @@ from metacrm.engine.reading import query, saved_views
 from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
-from metacrm.ui import widgets
+from metacrm.ui import cells, widgets
 from metacrm.ui.context import actor, detail_panels
 from metacrm.ui.i18n import language
-from metacrm.ui.listing import PAGE_SIZES, list_state
+from metacrm.ui.listing import PAGE_SIZES, filter_operators, list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
+RECORD_FACTS = ("owner", "department", "created_at", "updated_at", "version")  # on details
 
 
 @bp.before_request
@@ -143,16 +144,17 @@ def list_view(object_name: str):
     state = list_state(obj, views, fields)
     try:
         page = records_page(obj, state.params())
-        currency = [f for f in state.column_fields if f.type == "currency"
-                    or (f.computed and f.returns == "currency")]
-        sums = query.totals(db(), registry(), obj, state.params(), currency, actor=actor())
+        sums = query.totals(db(), registry(), obj, state.params(),
+                            cells.summed(state.column_fields), actor=actor())
     except BadQuery as exc:
         state.problems.append(str(exc))
         state.filter, state.sort, state.cursor = state.view.filter, obj.default_sort, None
         page = records_page(obj, state.params())
         sums = {}
     return render_template("list.html", obj=obj, state=state, page=page, sums=sums,
-                           fields=filterable_fields(obj), page_sizes=PAGE_SIZES,
+                           rows=cells.list_rows(obj, state.column_fields, page.items, state.args()),
+                           fields=filterable_fields(obj), operators=filter_operators(),
+                           page_sizes=PAGE_SIZES,
                            all_columns=list(fields.values()), may=may(obj),
                            transfer=transfer_choices(obj))
 
@@ -395,22 +397,18 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
             return source.get(f"{f.name}__title") or ""
         return widgets.display(f, source.get(f.name, f.default), language())
 
-    def filter_names(object_name: str, f: FieldDef) -> list[str]:
-        if not f.filter:
-            return []
-        return lookup_filters.record_names(registry(), registry().object(object_name), f.name)
-
+    offer = widgets.form_offers(registry(), obj, bt, fields, grids,
+                                stage_limited(obj, bt) if record is None else options_for,
+                                REFERENCE_CHOICES)
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
-                           options_for=stage_limited(obj, bt) if record is None
-                           else options_for, locked=locked,
+                           offer=offer, locked=locked,
                            widget=lambda f: widgets.READ_ONLY if f.name in locked
                            else widgets.widget(f),
                            widget_of=widgets.widget, read_only_widget=widgets.READ_ONLY,
-                           choices=lambda f: REFERENCE_CHOICES[f.kind.references](f),
                            shown=shown_value, titles=values.get("_titles", {}),
                            grids=grids, rows=rows, blank_row=widgets.blank_row,
-                           filter_names=filter_names, offered=widgets.offered,
+                           offered=widgets.offered,
                            region_selects=widgets.region_selects), status
 
 
@@ -553,9 +551,13 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
         page = records_page(other, query.ListParams(
             filter=[[field_name, "eq", record_id]], columns=columns, page_size=RELATED_ROWS,
             lookup_titles=True))
+        fields = [other.queryable[c] for c in columns]
+        shown_cells = [f for f in fields if f.name != other.title_field]
         out.append({"obj": other, "field": other.all_fields[field_name], "page": page,
                     "may_create": permissions.granted(db(), actor(), other, "create"),
-                    "columns": [other.queryable[c] for c in columns]})
+                    "columns": fields,
+                    "rows": [(r, cells.row_cells(shown_cells, r, language()))
+                             for r in page.items]})
     return out
 
 
@@ -612,10 +614,16 @@ def detail(object_name: str, record_id: int):
     allowed = record_may(obj, record_id, ("edit", "delete", "transfer"))
     sections = form_sections(obj, bt, on_forms(obj))
     grids = line_grids([f for _, fs in sections for f in fs])
-    return render_template("detail.html", obj=obj, row=row, bt=bt, header=header,
-                           sections=sections, grids=grids,
-                           lines=stored_lines(obj, record_id, grids),
-                           objects=registry().objects,
+    lang = language()
+    lines_cells = {name: [cells.labelled_cells(grids[name].columns, r, lang) for r in rows]
+                   for name, rows in stored_lines(obj, record_id, grids).items()}
+    system = [obj.queryable[n] for n in RECORD_FACTS]
+    return render_template("detail.html", obj=obj, row=row, bt=bt,
+                           header=cells.labelled_cells(header, row, lang),
+                           sections=[(label, cells.labelled_cells(fs, row, lang))
+                                     for label, fs in sections],
+                           system=cells.labelled_cells(system, row, lang),
+                           grids=grids, lines=lines_cells,
                            related=related_lists(obj, record_id),
                            history=history_entries(obj, record_id), neighbours=neighbours,
                            list_args=request.args.to_dict(), change_value=change_value,

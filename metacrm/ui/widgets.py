@@ -13,15 +13,17 @@ empty grid means "no lines" rather than "leave the lines alone".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil import tz as dateutil_tz
 from werkzeug.datastructures import MultiDict
 
+from metacrm.engine.schema.registry import Registry
+from metacrm.engine.writing import lookup_filters
 from metacrm.metadata import regions
-from metacrm.metadata.model import FieldDef
+from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui.runtime import runtime
 
 
@@ -295,6 +297,35 @@ def kept_values(form: MultiDict, fields: list[FieldDef]) -> dict[str, Any]:
 
 def form_values(row: Mapping[str, Any], fields: list[FieldDef]) -> dict[str, Any]:
     return {f.name: widget(f).format(row.get(f.name), f) for f in fields}
+
+
+def form_offers(registry: Registry, obj: ObjectDef, bt: BusinessTypeDef | None,
+                fields: list[FieldDef], grids: Mapping[str, LineColumns],
+                options: Callable[[FieldDef, BusinessTypeDef | None], list],
+                sources: Mapping[str, Callable[[FieldDef], Iterable[tuple[int, str]]]]
+                ) -> dict[str, dict[str, Any]]:
+    """What the form's inputs offer, read before rendering so that drawing the form (a
+    grid row after another) runs no SQL: picklist ``options``, the ids a user, department
+    or dimension field offers (from ``sources`` by what it references, each source read
+    once), and the record fields a lookup's filter reads; each keyed ``<object>.<field>``,
+    for the form's fields and its grids' columns."""
+    placed = [(obj.name, f) for f in fields] + [
+        (grid.child, c) for grid in grids.values() for c in grid.columns]
+    read: dict[tuple[str, str | None], list] = {}
+    offer: dict[str, dict[str, Any]] = {"options": {}, "choices": {}, "filter_names": {}}
+    for object_name, f in placed:
+        key = f"{object_name}.{f.name}"
+        if f.kind.options:
+            offer["options"][key] = options(f, bt)
+        if f.kind.references in sources:
+            source = (f.kind.references, f.dimension)
+            if source not in read:
+                read[source] = list(sources[f.kind.references](f))
+            offer["choices"][key] = read[source]
+        if f.filter:
+            offer["filter_names"][key] = lookup_filters.record_names(
+                registry, registry.object(object_name), f.name)
+    return offer
 
 
 # -- helpers for the macros -------------------------------------------------------------

@@ -40,7 +40,7 @@ from metacrm.engine.flows import stage_moves, stages
 from metacrm.engine.reading import query, saved_views
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.model import FieldDef, ObjectDef
-from metacrm.ui import pages, widgets
+from metacrm.ui import cells, pages, widgets
 from metacrm.ui.context import actor
 from metacrm.ui.errors import error_response
 from metacrm.ui.i18n import label, language, translate
@@ -315,11 +315,8 @@ def process_filter(process: StageProcessDef, others: list[StageProcessDef]) -> l
 
 def money_field(obj: ObjectDef, shown: dict[str, FieldDef]) -> FieldDef | None:
     """The object's first currency list column, the one a board sums."""
-    for name in obj.list_columns:
-        f = shown.get(name)
-        if f is not None and (f.type == "currency" or (f.computed and f.returns == "currency")):
-            return f
-    return None
+    money = cells.summed(shown[n] for n in obj.list_columns if n in shown)
+    return money[0] if money else None
 
 
 def chosen_process(obj: ObjectDef, processes: list[StageProcessDef], user_filter: Any

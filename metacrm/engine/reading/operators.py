@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from metacrm.engine.errors import BadQuery
 from metacrm.metadata import regions
 from metacrm.metadata.fieldtypes import InvalidValue
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef
 
 __all__ = ["FilterContext", "compile_condition"]
@@ -82,30 +83,42 @@ def _week_start(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
-def _period(name: str) -> Callable[[dt.date, Any], tuple[dt.date, dt.date]]:
-    day = dt.timedelta(days=1)
-    week = dt.timedelta(days=7)
-    month = relativedelta(months=1)
-    quarter = relativedelta(months=3)
-    year = relativedelta(years=1)
-    table: dict[str, Callable[[dt.date, Any], tuple[dt.date, dt.date]]] = {
-        "today": lambda t, n: (t, t + day),
-        "yesterday": lambda t, n: (t - day, t),
-        "tomorrow": lambda t, n: (t + day, t + 2 * day),
-        "this_week": lambda t, n: (_week_start(t), _week_start(t) + week),
-        "last_week": lambda t, n: (_week_start(t) - week, _week_start(t)),
-        "next_week": lambda t, n: (_week_start(t) + week, _week_start(t) + 2 * week),
-        "this_month": lambda t, n: (t.replace(day=1), t.replace(day=1) + month),
-        "last_month": lambda t, n: (t.replace(day=1) - month, t.replace(day=1)),
-        "next_month": lambda t, n: (t.replace(day=1) + month, t.replace(day=1) + 2 * month),
-        "this_quarter": lambda t, n: (_quarter_start(t), _quarter_start(t) + quarter),
-        "last_quarter": lambda t, n: (_quarter_start(t) - quarter, _quarter_start(t)),
-        "this_year": lambda t, n: (t.replace(month=1, day=1), t.replace(month=1, day=1) + year),
-        "last_year": lambda t, n: (t.replace(month=1, day=1) - year, t.replace(month=1, day=1)),
-        "last_n_days": lambda t, n: (t - dt.timedelta(days=n - 1), t + day),
-        "next_n_days": lambda t, n: (t, t + dt.timedelta(days=n)),
-    }
-    return table[name]
+_DAY = dt.timedelta(days=1)
+_WEEK = dt.timedelta(days=7)
+_MONTH = relativedelta(months=1)
+_QUARTER = relativedelta(months=3)
+_YEAR = relativedelta(years=1)
+Period = Callable[[dt.date, Any], tuple[dt.date, dt.date]]
+
+# The relative-date operators: each one's days [start, end) from today (and n), and label.
+# Field types name them in metadata/fieldtypes.RELATIVE_DATE_OPS (the metadata layer
+# cannot import this one); a test keeps the two the same.
+PERIODS: dict[str, tuple[Period, Message]] = {
+    "today": (lambda t, n: (t, t + _DAY), Message("today")),
+    "yesterday": (lambda t, n: (t - _DAY, t), Message("yesterday")),
+    "tomorrow": (lambda t, n: (t + _DAY, t + 2 * _DAY), Message("tomorrow")),
+    "this_week": (lambda t, n: (_week_start(t), _week_start(t) + _WEEK), Message("this week")),
+    "last_week": (lambda t, n: (_week_start(t) - _WEEK, _week_start(t)), Message("last week")),
+    "next_week": (lambda t, n: (_week_start(t) + _WEEK, _week_start(t) + 2 * _WEEK),
+                  Message("next week")),
+    "this_month": (lambda t, n: (t.replace(day=1), t.replace(day=1) + _MONTH),
+                   Message("this month")),
+    "last_month": (lambda t, n: (t.replace(day=1) - _MONTH, t.replace(day=1)),
+                   Message("last month")),
+    "next_month": (lambda t, n: (t.replace(day=1) + _MONTH, t.replace(day=1) + 2 * _MONTH),
+                   Message("next month")),
+    "this_quarter": (lambda t, n: (_quarter_start(t), _quarter_start(t) + _QUARTER),
+                     Message("this quarter")),
+    "last_quarter": (lambda t, n: (_quarter_start(t) - _QUARTER, _quarter_start(t)),
+                     Message("last quarter")),
+    "this_year": (lambda t, n: (t.replace(month=1, day=1), t.replace(month=1, day=1) + _YEAR),
+                  Message("this year")),
+    "last_year": (lambda t, n: (t.replace(month=1, day=1) - _YEAR, t.replace(month=1, day=1)),
+                  Message("last year")),
+    "last_n_days": (lambda t, n: (t - dt.timedelta(days=n - 1), t + _DAY),
+                    Message("in the last N days")),
+    "next_n_days": (lambda t, n: (t, t + dt.timedelta(days=n)), Message("in the next N days")),
+}
 
 
 def _days(f: FieldDef, value: Any) -> int:
@@ -122,11 +135,21 @@ def _json_contains(col, values: list[str], ctx: FilterContext):
     return exists(select(1).select_from(each).where(each.c.value.in_(values)))
 
 
+# What an operator's value is, for the filter builder: one value, a list of them, a
+# [low, high] pair, true/false, a number of days, or nothing.
+VALUE_KINDS = ("one", "many", "pair", "flag", "days", "none")
+
+
 @dataclass(frozen=True)
 class Operator:
     name: str
     compile: Callable[[Any, FieldDef, Any, FilterContext], ColumnElement]
-    needs_value: bool = True
+    label: Message  # how the filter builder names it
+    value: str = "one"  # one of VALUE_KINDS
+
+    @property
+    def needs_value(self) -> bool:
+        return self.value != "none"
 
 
 def _is_null(col, f, value, ctx):
@@ -165,7 +188,7 @@ def _within(col, f, value, ctx):
 
 
 def _relative(name: str) -> Operator:
-    period = _period(name)
+    period, label = PERIODS[name]
     takes_days = name.endswith("_n_days")
 
     def compile_(col, f, value, ctx):
@@ -173,31 +196,31 @@ def _relative(name: str) -> Operator:
         start, end = period(ctx.today, n)
         return _in_range(col, f, start, end, ctx)
 
-    return Operator(name, compile_, needs_value=takes_days)
+    return Operator(name, compile_, label, value="days" if takes_days else "none")
 
 
 OPERATORS: dict[str, Operator] = {
     op.name: op
     for op in (
-        Operator("eq", lambda col, f, v, ctx: col == _scalar(f, v)),
-        Operator("ne", lambda col, f, v, ctx: or_(col.is_(None), col != _scalar(f, v))),
-        Operator("lt", lambda col, f, v, ctx: col < _scalar(f, v)),
-        Operator("lte", lambda col, f, v, ctx: col <= _scalar(f, v)),
-        Operator("gt", lambda col, f, v, ctx: col > _scalar(f, v)),
-        Operator("gte", lambda col, f, v, ctx: col >= _scalar(f, v)),
-        Operator("in", lambda col, f, v, ctx: col.in_(_list(f, v))),
-        Operator("not_in", lambda col, f, v, ctx: or_(col.is_(None), col.not_in(_list(f, v)))),
-        Operator("contains", _contains),
-        Operator("not_contains", _not_contains),
+        Operator("eq", lambda col, f, v, ctx: col == _scalar(f, v), Message("equals")),
+        Operator("ne", lambda col, f, v, ctx: or_(col.is_(None), col != _scalar(f, v)),
+                 Message("does not equal")),
+        Operator("lt", lambda col, f, v, ctx: col < _scalar(f, v), Message("less than")),
+        Operator("lte", lambda col, f, v, ctx: col <= _scalar(f, v), Message("at most")),
+        Operator("gt", lambda col, f, v, ctx: col > _scalar(f, v), Message("greater than")),
+        Operator("gte", lambda col, f, v, ctx: col >= _scalar(f, v), Message("at least")),
+        Operator("in", lambda col, f, v, ctx: col.in_(_list(f, v)), Message("is any of"),
+                 value="many"),
+        Operator("not_in", lambda col, f, v, ctx: or_(col.is_(None), col.not_in(_list(f, v))),
+                 Message("is none of"), value="many"),
+        Operator("contains", _contains, Message("contains")),
+        Operator("not_contains", _not_contains, Message("does not contain")),
         Operator("starts_with", lambda col, f, v, ctx: col.like(
-            f"{_escape_like(_text(f, v))}%", escape="\\")),
-        Operator("is_null", _is_null),
-        Operator("within", _within),
-        Operator("between", _between),
-        *(_relative(name) for name in (
-            "today", "yesterday", "tomorrow", "this_week", "last_week", "next_week",
-            "this_month", "last_month", "next_month", "this_quarter", "last_quarter",
-            "this_year", "last_year", "last_n_days", "next_n_days")),
+            f"{_escape_like(_text(f, v))}%", escape="\\"), Message("starts with")),
+        Operator("is_null", _is_null, Message("is empty"), value="flag"),
+        Operator("within", _within, Message("is within (region code)")),
+        Operator("between", _between, Message("between"), value="pair"),
+        *(_relative(name) for name in PERIODS),
     )
 }
 

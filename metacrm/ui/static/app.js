@@ -48,17 +48,18 @@
   var rowsBox = document.getElementById("filter-rows");
   if (rowsBox) {
     var fields = readJson("filter-fields", []);
-    var labels = readJson("operator-labels", {});
+    var operators = readJson("filter-operators", {});  /* the engine's operator catalogue */
+    var labels = readJson("filter-words", {});
     var byName = {};
     fields.forEach(function (f) { byName[f.name] = f; });
-    var noValue = ["today", "yesterday", "tomorrow", "this_week", "last_week", "next_week",
-      "this_month", "last_month", "next_month", "this_quarter", "last_quarter", "this_year", "last_year"];
+    /* What an operator's value is: one, many, pair, flag, days or none. */
+    function takes(op) { return (operators[op] || {}).value || "one"; }
     var numeric = ["integer", "decimal", "currency", "percent", "lookup", "user"];
 
     function inputFor(field, op, value) {
       var box = el("div", { className: "filter-value d-flex gap-1 flex-grow-1" });
-      if (noValue.indexOf(op) >= 0) return box;
-      if (op === "is_null") {
+      if (takes(op) === "none") return box;
+      if (takes(op) === "flag") {
         var yn = el("select", { className: "form-select form-select-sm", "data-role": "value" });
         yn.appendChild(el("option", { value: "true", text: labels._yes }));
         yn.appendChild(el("option", { value: "false", text: labels._no }));
@@ -66,8 +67,8 @@
         box.appendChild(yn);
         return box;
       }
-      if (field.options && op !== "between") {
-        var multiple = op === "in" || op === "not_in" || field.type === "multiselect";
+      if (field.options && takes(op) !== "pair") {
+        var multiple = takes(op) === "many" || field.type === "multiselect";
         var sel = el("select", { className: "form-select form-select-sm", "data-role": "value" });
         if (multiple) sel.multiple = true;
         field.options.forEach(function (o) {
@@ -80,9 +81,10 @@
         return box;
       }
       var type = "text";
-      if (field.type === "date") type = "date";
+      if (takes(op) === "days") type = "number";  /* "in the last N days" of a date too */
+      else if (field.type === "date") type = "date";
       else if (field.type === "datetime") type = "datetime-local";
-      else if (numeric.indexOf(field.type) >= 0 || op === "last_n_days" || op === "next_n_days") type = "number";
+      else if (numeric.indexOf(field.type) >= 0) type = "number";
       if (field.type === "boolean") {
         var b = el("select", { className: "form-select form-select-sm", "data-role": "value" });
         b.appendChild(el("option", { value: "true", text: labels._yes }));
@@ -91,11 +93,11 @@
         box.appendChild(b);
         return box;
       }
-      var count = op === "between" ? 2 : 1;
+      var count = takes(op) === "pair" ? 2 : 1;
       for (var i = 0; i < count; i++) {
         var v = Array.isArray(value) ? value[i] : value;
         var input = el("input", { className: "form-control form-control-sm", type: type, "data-role": "value",
-          placeholder: op === "in" || op === "not_in" ? labels._value + ", …" : labels._value });
+          placeholder: takes(op) === "many" ? labels._value + ", …" : labels._value });
         if (type === "number") input.step = "any";
         if (v !== undefined && v !== null) input.value = Array.isArray(v) ? v.join(", ") : v;
         box.appendChild(input);
@@ -118,7 +120,7 @@
       function fillOps(f, chosen) {
         opSel.innerHTML = "";
         f.operators.forEach(function (op) {
-          var opt = el("option", { value: op, text: labels[op] || op });
+          var opt = el("option", { value: op, text: operators[op] ? operators[op].label : op });
           if (op === chosen) opt.selected = true;
           opSel.appendChild(opt);
         });
@@ -159,12 +161,12 @@
         var field = byName[row.querySelector("[data-role=field]").value];
         var op = row.querySelector("[data-role=op]").value;
         var inputs = row.querySelectorAll("[data-role=value]");
-        if (noValue.indexOf(op) >= 0) { conditions.push([field.name, op]); return; }
-        if (op === "is_null") { conditions.push([field.name, op, inputs[0].value === "true"]); return; }
-        if (op === "last_n_days" || op === "next_n_days") {
+        if (takes(op) === "none") { conditions.push([field.name, op]); return; }
+        if (takes(op) === "flag") { conditions.push([field.name, op, inputs[0].value === "true"]); return; }
+        if (takes(op) === "days") {
           conditions.push([field.name, op, parseInt(inputs[0].value || "7", 10)]); return;
         }
-        if (op === "between") {
+        if (takes(op) === "pair") {
           conditions.push([field.name, op, [parseScalar(field, inputs[0].value), parseScalar(field, inputs[1].value)]]);
           return;
         }
@@ -173,11 +175,11 @@
           var chosen = Array.prototype.filter.call(input.options, function (o) { return o.selected; })
             .map(function (o) { return o.value; });
           if (!chosen.length) return;
-          conditions.push([field.name, op, (op === "in" || op === "not_in" || op === "contains" || op === "not_contains") ? chosen : chosen[0]]);
+          conditions.push([field.name, op, (takes(op) === "many" || op === "contains" || op === "not_contains") ? chosen : chosen[0]]);
           return;
         }
         if (input.value === "") return;
-        if (op === "in" || op === "not_in") {
+        if (takes(op) === "many") {
           conditions.push([field.name, op, input.value.split(",").map(function (s) { return parseScalar(field, s.trim()); })
             .filter(function (s) { return s !== ""; })]);
           return;
