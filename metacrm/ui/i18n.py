@@ -40,7 +40,9 @@ def translate(message: str) -> str:
     if isinstance(message, LabelMessage):
         return message.label.get(language())
     if isinstance(message, Message):
-        return gettext(message.template, **in_language(message.params, language()))
+        params = {k: translate(v) if isinstance(v, Message) else v
+                  for k, v in message.params.items()}  # a problem may quote another
+        return gettext(message.template, **in_language(params, language()))
     return message
 
 
