@@ -90,7 +90,7 @@ class ObjectChecker:
     def _names(self) -> Iterator[Problem]:
         if self.raw["object"] in RESERVED_WORDS:
             yield self.problem("name.reserved", ["object"],
-                               Message("'%(object)s' is an SQL reserved word", object=self.raw['object']))
+                               Message("'%(name)s' is an SQL reserved word", name=self.raw['object']))
         seen: set[str] = set()
         keys: set[str] = set()
         for i, f in enumerate(self.raw["fields"]):
