@@ -164,7 +164,8 @@ class _Builder:
         if e.type == ex.ANY or e.type in RESULT_TYPES[f.returns or "decimal"]:
             return True
         self.problem("formula.returns", path,
-                     Message("the formula gives a %(type)s, but the field returns %(returns)s", type=e.type, returns=f.returns))
+                     Message("the formula gives a %(type)s, but the field returns %(returns)s",
+                             type=e.type, returns=f.returns))
         return False
 
     def _default(self, f: FieldDef, path: list) -> Expression | None:
@@ -213,7 +214,8 @@ class _Builder:
         via = child.all_fields.get(spec.via)
         if via is None or via.kind.references != "target" or via.target != self.obj.name:
             self.problem("rollup.relation", [*where, "via"],
-                         Message("'%(other)s.%(via)s' is not a lookup to %(object)s: %(other)s is not "
+                         Message("'%(other)s.%(via)s' is not a lookup to %(object)s: %(other)s is "
+                                 "not "
                                  "related to %(object)s through it", other=spec.object,
                                  via=spec.via, object=self.obj.name))
             return None
@@ -232,11 +234,15 @@ class _Builder:
                                                                     ex.DATETIME)
             if kind not in allowed:
                 self.problem("rollup.field", [*where, "field"],
-                             Message("cannot take the %(function)s of a %(type)s field", function=spec.function, type=summed.type))
+                             Message("cannot take the %(function)s of a %(type)s field",
+                                     function=spec.function, type=summed.type))
                 return None
             if kind not in RESULT_TYPES[f.returns or "decimal"]:
                 self.problem("rollup.returns", [*path, "returns"],
-                             Message("the %(function)s of %(object)s.%(field)s is a %(kind)s, but the field returns %(returns)s", function=spec.function, object=spec.object, field=spec.field, kind=kind, returns=f.returns))
+                             Message("the %(function)s of %(object)s.%(field)s is a %(kind)s, but "
+                                     "the field returns %(returns)s",
+                                     function=spec.function, object=spec.object, field=spec.field,
+                                     kind=kind, returns=f.returns))
                 return None
         condition = None
         if spec.filter:
@@ -259,7 +265,8 @@ class _Builder:
         master = child.master_field
         if master is None or master.target != self.obj.name or (f.via and f.via != master.name):
             self.problem("lines.relation", [*path, "target"],
-                         Message("%(child)s needs a lookup to %(object)s with master: true to be its lines",
+                         Message("%(child)s needs a lookup to %(object)s with master: true to be "
+                                 "its lines",
                                  child=child.name, object=self.obj.name))
 
     def _dependent(self, f: FieldDef, path: list) -> None:
@@ -269,14 +276,16 @@ class _Builder:
                          Message("a %(type)s field cannot depend on another", type=f.type))
         elif controller is None or not controller.kind.options or controller.name == f.name:
             self.problem("field.depends_on", [*path, "depends_on"],
-                         Message("'%(depends_on)s' is not another select field of %(object)s", depends_on=f.depends_on, object=self.obj.name))
+                         Message("'%(depends_on)s' is not another select field of %(object)s",
+                                 depends_on=f.depends_on, object=self.obj.name))
         else:
             allowed = {o.value for o in controller.options}
             for i, option in enumerate(f.options):
                 for value in option.parents:
                     if value not in allowed:
                         self.problem("field.depends_on", [*path, "options", i, "parents"],
-                                     Message("'%(value)s' is not an option of %(field)s", value=value, field=controller.name))
+                                     Message("'%(value)s' is not an option of %(field)s",
+                                             value=value, field=controller.name))
 
     def _rules(self) -> Iterator[tuple[ValidationRuleDef, Expression]]:
         for i, rule in enumerate(self.obj.validation_rules):
@@ -285,7 +294,8 @@ class _Builder:
                 if name not in self.obj.queryable and name not in {
                         f.name for f in self.obj.line_fields}:
                     self.problem("rule.field", [*path, "fields", j],
-                                 Message("'%(name)s' is not a field of %(object)s", name=name, object=self.obj.name))
+                                 Message("'%(name)s' is not a field of %(object)s",
+                                         name=name, object=self.obj.name))
             found = self.compile(rule.condition, [*path, "condition"], "rule.condition",
                                  self.names, expect=ex.BOOLEAN)
             if found is not None and rule.active:

@@ -124,7 +124,8 @@ def update_object(draft: Draft, name: str, changes: dict) -> None:
 def _field(obj: dict, name: str) -> dict:
     found = next((f for f in obj["fields"] if f["name"] == name), None)
     if found is None:
-        raise EditRefused("field", Message("object '%(object)s' has no field '%(name)s'", object=obj['object'], name=name))
+        raise EditRefused("field", Message("object '%(object)s' has no field '%(name)s'",
+                                           object=obj['object'], name=name))
     return found
 
 
@@ -175,7 +176,8 @@ def order_fields(draft: Draft, object_name: str, names: list[str]) -> None:
 def archive_field(draft: Draft, object_name: str, name: str) -> None:
     obj = draft.object(object_name)
     if name == obj["title_field"]:
-        raise EditRefused("field", Message("the title field cannot be archived; choose another first"))
+        raise EditRefused("field", Message("the title field cannot be archived; choose another "
+                                           "first"))
     _field(obj, name)["archived"] = True
 
 
@@ -187,7 +189,8 @@ def purge_field(draft: Draft, object_name: str, name: str) -> None:
     """Remove an archived field and every mention of it; its column is dropped."""
     obj = draft.object(object_name)
     if not _field(obj, name).get("archived"):
-        raise EditRefused("field", Message("only an archived field can be purged; archive it first"))
+        raise EditRefused("field",
+                          Message("only an archived field can be purged; archive it first"))
     obj["fields"] = [f for f in obj["fields"] if f["name"] != name]
     _forget(obj, name)
 
@@ -220,7 +223,8 @@ def _forget(obj: dict, name: str) -> None:
 # -- picklists and options ----------------------------------------------------------------
 def create_picklist(draft: Draft, raw: dict) -> None:
     if raw.get("name") in draft.named("picklist"):
-        raise EditRefused("name", Message("a picklist named '%(name)s' already exists", name=raw.get('name')))
+        raise EditRefused("name", Message("a picklist named '%(name)s' already exists",
+                                          name=raw.get('name')))
     draft.put("picklist", {"name": raw.get("name"), "label": raw.get("label"),
                            "options": list(raw.get("options") or [])})
 
@@ -245,7 +249,8 @@ def _option(options: list[dict], value: str) -> dict:
 
 def add_option(options: list[dict], raw: dict) -> None:
     if any(o["value"] == raw.get("value") for o in options):
-        raise EditRefused("value", Message("an option '%(value)s' already exists", value=raw.get('value')))
+        raise EditRefused("value", Message("an option '%(value)s' already exists",
+                                           value=raw.get('value')))
     options.append({k: v for k, v in raw.items() if v is not None})
 
 
@@ -288,7 +293,8 @@ def remove_business_type(draft: Draft, object_name: str, name: str) -> None:
     obj = draft.object(object_name)
     types = obj.get("business_types", [])
     if not any(bt["name"] == name for bt in types):
-        raise EditRefused("business_type", Message("there is no business type '%(name)s'", name=name))
+        raise EditRefused("business_type", Message("there is no business type '%(name)s'",
+                                                   name=name))
     obj["business_types"] = [bt for bt in types if bt["name"] != name]
     if not obj["business_types"]:
         del obj["business_types"]

@@ -277,7 +277,8 @@ class _Normalise(ast.NodeTransformer):
             parts.append(current.attr)
             current = current.value
         if not isinstance(current, ast.Name):
-            raise ExpressionError(Message("only field names may be followed by '.'"), node.col_offset)
+            raise ExpressionError(Message("only field names may be followed by '.'"),
+                                  node.col_offset)
         parts.append(current.id)
         return ast.copy_location(ast.Name(id=".".join(reversed(parts)), ctx=ast.Load()), node)
 
@@ -295,7 +296,8 @@ def parse(source: str) -> ast.expr:
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError(Message("the expression is empty"))
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(Message("the expression is longer than %(limit)s characters", limit=MAX_LENGTH))
+        raise ExpressionError(Message("the expression is longer than %(limit)s characters",
+                                      limit=MAX_LENGTH))
     if "\n" in source.strip():
         source = " ".join(source.split())
     text = _spell_if(source.strip())
@@ -337,7 +339,8 @@ class _Checker:
     def check(self, node: ast.AST) -> str:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
-            raise self.fail(Message("'%(code)s' is not allowed in an expression", code=ast.unparse(node)), node)
+            raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                    code=ast.unparse(node)), node)
         return method(node)
 
     def _Constant(self, node: ast.Constant) -> str:
@@ -350,13 +353,15 @@ class _Checker:
             return NUMBER
         if isinstance(value, str):
             return TEXT
-        raise self.fail(Message("'%(code)s' is not allowed in an expression", code=ast.unparse(node)), node)
+        raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                code=ast.unparse(node)), node)
 
     def _Name(self, node: ast.Name) -> str:
         kind = self.names.get(node.id)
         if kind is None:
             if node.id in FUNCTIONS:
-                raise self.fail(Message("'%(name)s' is a function; call it as %(name)s(…)", name=node.id), node)
+                raise self.fail(Message("'%(name)s' is a function; call it as %(name)s(…)",
+                                        name=node.id), node)
             raise self.fail(Message("unknown field '%(name)s'", name=node.id), node)
         self.used.add(node.id)
         return kind
@@ -375,7 +380,8 @@ class _Checker:
             return self._expect(kind, BOOLEAN, node.operand, "'not'")
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             return self._expect(kind, NUMBER, node.operand, "a sign")
-        raise self.fail(Message("'%(code)s' is not allowed in an expression", code=ast.unparse(node)), node)
+        raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                code=ast.unparse(node)), node)
 
     def _BoolOp(self, node: ast.BoolOp) -> str:
         word = "'and'" if isinstance(node.op, ast.And) else "'or'"
@@ -385,7 +391,8 @@ class _Checker:
 
     def _BinOp(self, node: ast.BinOp) -> str:
         if type(node.op) not in _NUMERIC_OPS:
-            raise self.fail(Message("'%(code)s' is not allowed in an expression", code=ast.unparse(node)), node)
+            raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                    code=ast.unparse(node)), node)
         left, right = self.check(node.left), self.check(node.right)
         pair, symbol = {left, right} - {ANY}, _SYMBOLS[type(node.op)]
         if pair <= {NUMBER}:
@@ -397,7 +404,8 @@ class _Checker:
             return left
         if isinstance(node.op, ast.Sub) and left == right and left in (DATE, DATETIME):
             return NUMBER
-        raise self.fail(Message("cannot use '%(symbol)s' on %(left)s and %(right)s", symbol=symbol, left=left, right=right), node)
+        raise self.fail(Message("cannot use '%(symbol)s' on %(left)s and %(right)s",
+                                symbol=symbol, left=left, right=right), node)
 
     def _Compare(self, node: ast.Compare) -> str:
         left = self.check(node.left)
@@ -411,11 +419,14 @@ class _Checker:
                 raise self.fail(Message("compare with a blank using is_blank(…)"), node)
             if isinstance(operation, (ast.In, ast.NotIn)):
                 if right != LIST:
-                    raise self.fail(Message("'%(symbol)s' needs a list on its right", symbol=symbol), right_node)
+                    raise self.fail(Message("'%(symbol)s' needs a list on its right",
+                                            symbol=symbol), right_node)
             elif _same(left, right) is None:
-                raise self.fail(Message("cannot compare %(left)s with %(right)s", left=left, right=right), node)
+                raise self.fail(Message("cannot compare %(left)s with %(right)s",
+                                        left=left, right=right), node)
             elif isinstance(operation, _ORDERING) and left in (BOOLEAN, LIST, ID):
-                raise self.fail(Message("a %(left)s cannot be ordered with '%(symbol)s'", left=left, symbol=symbol), node)
+                raise self.fail(Message("a %(left)s cannot be ordered with '%(symbol)s'",
+                                        left=left, symbol=symbol), node)
             left = right
         return BOOLEAN
 
@@ -428,7 +439,8 @@ class _Checker:
         fn = FUNCTIONS.get(name or "")
         if fn is None:
             known = ", ".join(FUNCTION_NAMES)
-            raise self.fail(Message("unknown function '%(name)s' (known: %(known)s)", name=name or ast.unparse(node.func), known=known), node)
+            raise self.fail(Message("unknown function '%(name)s' (known: %(known)s)",
+                                    name=name or ast.unparse(node.func), known=known), node)
         if node.keywords:
             raise self.fail(Message("%(name)s() takes its arguments by position", name=name), node)
         low, high = len(fn.args) - fn.optional, None if fn.variadic else len(fn.args)
@@ -459,7 +471,8 @@ class _Checker:
         if kind == ANY or kind == wanted or (wanted == DATE and kind == DATETIME) or (
                 wanted == NUMBER and kind == ID):
             return wanted
-        raise self.fail(Message("%(what)s needs a %(wanted)s, not a %(kind)s", what=what, wanted=wanted, kind=kind), node)
+        raise self.fail(Message("%(what)s needs a %(wanted)s, not a %(kind)s",
+                                what=what, wanted=wanted, kind=kind), node)
 
 
 # -- the compiled expression -------------------------------------------------------------
@@ -508,7 +521,8 @@ def compile_expression(source: str, names: Mapping[str, str], *,
     kind = checker.check(tree)
     if expect is not None and _same(kind, expect) is None and not (
             expect == NUMBER and kind == ID):
-        raise ExpressionError(Message("the expression gives a %(kind)s, but a %(expect)s is needed", kind=kind, expect=expect))
+        raise ExpressionError(Message("the expression gives a %(kind)s, but a %(expect)s is needed",
+                                      kind=kind, expect=expect))
     return Expression(source=source, tree=tree, type=kind, names=frozenset(checker.used))
 
 
@@ -535,7 +549,8 @@ def check_sql(expression: Expression, constants: frozenset[str] = frozenset()) -
             isinstance(node, ast.BinOp) and not isinstance(node.op, SQL_BINARY)) and not (
             isinstance(node, ast.Call) and FUNCTIONS[node.func.id].sql is None)
         if not fits:
-            raise ExpressionError(Message("'%(code)s' cannot be used in a database filter", code=ast.unparse(node)),
+            raise ExpressionError(Message("'%(code)s' cannot be used in a database filter",
+                                          code=ast.unparse(node)),
                                   getattr(node, "col_offset", None))
         for child in (node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)):
             visit(child)

@@ -72,7 +72,8 @@ def _overlapping_processes(docs: list[Document]) -> Iterator[Problem]:
             if ident in claimed and claimed[ident] != doc.name:
                 path = "business_types" if key is not DEFAULT else "stage_process"
                 yield Problem("stage_process.overlap", doc.source, path,
-                              Message("records of %(object)s (default) already follow '%(process)s'",
+                              Message("records of %(object)s (default) already follow "
+                                      "'%(process)s'",
                                       object=raw["object"], process=claimed[ident])
                               if key is DEFAULT else
                               Message("records of %(object)s type %(type)s already follow "
@@ -95,13 +96,16 @@ class _Checker:
         name = self.raw["object"]
         obj = self.objects.get(name)
         if obj is None and name not in self.known:
-            return None, self.problem("flow.object", ["object"], Message("'%(name)s' is not a known object", name=name))
+            return None, self.problem("flow.object", ["object"],
+                                      Message("'%(name)s' is not a known object", name=name))
         return obj, None
 
     def field_problem(self, obj: ObjectDef, name: str, path: list) -> Problem | None:
         f = obj.all_fields.get(name)
         if f is None or f.archived or not f.stored:
-            return self.problem("flow.field", path, Message("'%(name)s' is not a field of %(object)s", name=name, object=obj.name))
+            return self.problem("flow.field", path, Message("'%(name)s' is not a field of "
+                                                            "%(object)s",
+                                                            name=name, object=obj.name))
         return None
 
     # -- stage processes -----------------------------------------------------------------
@@ -146,42 +150,53 @@ class _Checker:
         shares = sum(e.get("share", 0) for e in s.get("key_events", []))
         if s["win_rate"] + shares > 100:
             yield self.problem("stage.win_rate", ["stages", i, "key_events"],
-                               Message("the win rate and the key events' shares add up to more than 100"))
+                               Message("the win rate and the key events' shares add up to more "
+                                       "than 100"))
 
     def _stage_approval(self, i: int, name: str, flows: dict[str, Document]) -> Iterator[Problem]:
         path = ["stages", i, "approval"]
         flow = flows.get(name)
         if flow is None:
-            yield self.problem("stage.approval", path, Message("approval flow '%(name)s' does not exist", name=name))
+            yield self.problem("stage.approval", path, Message("approval flow '%(name)s' does not "
+                                                               "exist", name=name))
         elif flow.content["object"] != self.raw["object"]:
             yield self.problem("stage.approval", path,
-                               Message("approval flow '%(name)s' is for %(object)s", name=name, object=flow.content['object']))
+                               Message("approval flow '%(name)s' is for %(object)s",
+                                       name=name, object=flow.content['object']))
         elif flow.content.get("trigger", "submit") != "stage":
             yield self.problem("stage.approval", path,
-                               Message("approval flow '%(name)s' needs 'trigger: stage'", name=name))
+                               Message("approval flow '%(name)s' needs 'trigger: stage'",
+                                       name=name))
 
     def _stage_fields(self, obj: ObjectDef) -> Iterator[Problem]:
         raw = self.raw
         f = obj.all_fields.get(raw["field"])
         if f is None or f.archived or f.type != "select":
             yield self.problem("stage_process.field", ["field"],
-                               Message("'%(field)s' is not a select field of %(object)s: a stage process needs the field that holds the stage", field=raw['field'], object=obj.name))
+                               Message("'%(field)s' is not a select field of %(object)s: a stage "
+                                       "process needs the field that holds the stage",
+                                       field=raw['field'], object=obj.name))
         else:
             options = {o.value for o in f.options}
             for i, s in enumerate(raw["stages"]):
                 if s["name"] not in options:
                     yield self.problem("stage.option", ["stages", i, "name"],
-                                       Message("'%(name)s' is not an option of %(object)s.%(field)s", name=s['name'], object=obj.name, field=f.name))
+                                       Message("'%(name)s' is not an option of "
+                                               "%(object)s.%(field)s",
+                                               name=s['name'], object=obj.name, field=f.name))
         if raw.get("win_rate_field"):
             rate = obj.all_fields.get(raw["win_rate_field"])
             if rate is None or rate.archived or rate.computed or \
                     rate.kind.storage not in NUMBER_STORAGE:
                 yield self.problem("stage_process.win_rate_field", ["win_rate_field"],
-                                   Message("'%(win_rate_field)s' is not a number field of %(object)s", win_rate_field=raw['win_rate_field'], object=obj.name))
+                                   Message("'%(win_rate_field)s' is not a number field of "
+                                           "%(object)s",
+                                           win_rate_field=raw['win_rate_field'], object=obj.name))
         for i, name in enumerate(raw.get("business_types", [])):
             if obj.business_type(name) is None:
                 yield self.problem("stage_process.business_type", ["business_types", i],
-                                   Message("'%(name)s' is not a business type of %(object)s", name=name, object=obj.name))
+                                   Message("'%(name)s' is not a business type of %(object)s",
+                                           name=name, object=obj.name))
         for i, s in enumerate(raw["stages"]):
             for j, name in enumerate(s.get("required", [])):
                 found = self.field_problem(obj, name, ["stages", i, "required", j])
@@ -213,11 +228,13 @@ class _Checker:
             if approvers["type"] == "submitter_chooses" and \
                     raw.get("trigger", "submit") != "submit":
                 yield self.problem("step.approvers", [*path, "approvers", "type"],
-                                   Message("only a flow the user submits lets the submitter choose approvers"))
+                                   Message("only a flow the user submits lets the submitter "
+                                           "choose approvers"))
             for key in ("users", "role", "level"):
                 if key in approvers and key not in APPROVER_KEYS[approvers["type"]]:
                     yield self.problem("step.approvers", [*path, "approvers", key],
-                                       Message("%(type)s approvers take no '%(key)s'", type=approvers['type'], key=key))
+                                       Message("%(type)s approvers take no '%(key)s'",
+                                               type=approvers['type'], key=key))
         if raw.get("trigger", "submit") != "field_change" and raw.get("trigger_fields"):
             yield self.problem("flow.trigger_fields", ["trigger_fields"],
                                Message("only a field_change trigger has trigger fields"))
@@ -244,9 +261,12 @@ class _Checker:
                 if found:
                     yield found
                 elif not f.writable:
-                    yield self.problem("flow.update", path, Message("'%(name)s' cannot be set", name=name))
+                    yield self.problem("flow.update", path,
+                                       Message("'%(name)s' cannot be set", name=name))
                 elif (obj.name, name) in managed:
-                    yield self.problem("flow.update", path, Message("'%(name)s' changes only by moving the record along its stage path", name=name))
+                    yield self.problem("flow.update", path,
+                                       Message("'%(name)s' changes only by moving the record "
+                                               "along its stage path", name=name))
                 elif value is not None:
                     try:
                         f.kind.coerce(value, f)

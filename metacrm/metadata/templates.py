@@ -25,7 +25,8 @@ def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.exists():
-            problems.append(Problem("file.missing", str(path), "(file)", Message("no such file or folder")))
+            problems.append(Problem("file.missing", str(path), "(file)",
+                                    Message("no such file or folder")))
     known = set(known_objects)
     for path in iter_files(p for p in paths if p.exists()):
         doc, found = load_document(path, display_path(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
@@ -13,6 +13,8 @@ DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
 
 def select_language() -> str:
+    if (caller := g.get("actor")) is not None:  # the API's caller, by bearer token
+        return caller.language
     if current_user and current_user.is_authenticated:
         return current_user.actor.language
     chosen = session.get("language")
