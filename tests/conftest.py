@@ -308,6 +308,14 @@ def english(web) -> Browser:
     return web
 
 
+@pytest.fixture
+def english_admin(engine: sa.Engine, admin: Actor) -> Actor:
+    """The admin reads English: the web pages and the API answer in it."""
+    with Session(engine) as s, s.begin():
+        users.set_language(s, admin, "en")
+    return admin
+
+
 class ApiClient:
     """The Flask test client with a bearer token and JSON helpers."""
 

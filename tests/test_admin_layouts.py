@@ -172,7 +172,7 @@ def test_related_lists_chosen_ordered_and_with_columns(app, web, make_record):
     assert re.findall(r'related-list" data-object="(\w+)"', html) == ["contact", "opportunity"]
 
 
-def test_a_bad_layout_is_refused_with_a_clear_message_and_nothing_changes(app, web):
+def test_a_bad_layout_is_refused_with_a_clear_message_and_nothing_changes(app, web, english):
     before = current(app)
     web.text(LAYOUT)
     response = web.post(f"{LAYOUT}/list", {"col.name": "1", "sort_field": "nonsense"})

@@ -115,7 +115,7 @@ def test_a_missing_object_is_404(api):
     assert api.get(f"{ADMIN}/objects/spaceship").status_code == 404
 
 
-def test_a_duplicate_object_is_refused_and_nothing_changes(equipment):
+def test_a_duplicate_object_is_refused_and_nothing_changes(equipment, english_admin):
     before = newest(equipment)
     [problem] = problems(equipment.post(f"{ADMIN}/objects", json=EQUIPMENT))
     assert problem["path"] == "object" and "already exists" in problem["message"]
@@ -135,7 +135,7 @@ def test_an_object_is_relabelled(equipment):
     assert document(equipment)["label"] == label("Machines", "机器")
 
 
-def test_a_bad_object_setting_names_its_path(equipment):
+def test_a_bad_object_setting_names_its_path(equipment, english_admin):
     before = newest(equipment)
     found = problems(equipment.patch(f"{ADMIN}/objects/equipment",
                                      json={"title_field": "nothing"}))
@@ -152,7 +152,7 @@ def test_an_added_field_is_accepted_by_the_records_api_at_once(equipment):
     assert record(equipment, name="Lathe", serial_no="S-1")["serial_no"] == "S-1"
 
 
-def test_a_duplicate_field_name_is_refused_and_nothing_changes(equipment):
+def test_a_duplicate_field_name_is_refused_and_nothing_changes(equipment, english_admin):
     before = newest(equipment)
     [problem] = problems(add_field(equipment, {"name": "name", "type": "text",
                                                "label": label("Name")}))
@@ -160,7 +160,7 @@ def test_a_duplicate_field_name_is_refused_and_nothing_changes(equipment):
     assert newest(equipment) == before
 
 
-def test_a_reserved_word_is_refused_with_its_path(equipment, engine):
+def test_a_reserved_word_is_refused_with_its_path(equipment, english_admin, engine):
     before = newest(equipment)
     [problem] = problems(add_field(equipment, {"name": "select", "type": "text",
                                                "label": label("Select")}))
@@ -170,7 +170,14 @@ def test_a_reserved_word_is_refused_with_its_path(equipment, engine):
     assert "select" not in {c["name"] for c in sa.inspect(engine).get_columns("o_equipment")}
 
 
-def test_a_lookup_to_a_missing_object_is_refused(equipment):
+def test_a_chinese_admin_reads_the_refusal_in_chinese(equipment):
+    [problem] = problems(add_field(equipment, {"name": "select", "type": "text",
+                                               "label": label("Select")}))
+    assert problem["path"] == "fields[1].name"
+    assert problem["message"] == "“select”是 SQL 保留字，不能用作名称"
+
+
+def test_a_lookup_to_a_missing_object_is_refused(equipment, english_admin):
     before = newest(equipment)
     response = add_field(equipment, {"name": "site", "type": "lookup", "target": "nowhere",
                                      "label": label("Site")})
@@ -359,7 +366,7 @@ def test_a_business_type_is_named_by_its_address(equipment):
     assert response.status_code == 422 and "name" in response.get_json()["error"]["fields"]
 
 
-def test_layouts_are_replaced_and_checked(with_code):
+def test_layouts_are_replaced_and_checked(with_code, english_admin):
     url = f"{ADMIN}/objects/equipment/layouts"
     form = [{"label": label("Main", "基本"), "fields": ["code", "name"]}]
     ok(put(with_code, url, json={"form": form, "list": {"columns": ["name", "code"]}}))

@@ -39,7 +39,7 @@ def test_creating_a_picklist_with_its_first_value(app, web):
     assert created.label.zh == "区域等级" and [o.label.zh for o in created.options] == ["一线"]
 
 
-def test_a_bad_picklist_is_refused_keeping_what_was_typed(app, web):
+def test_a_bad_picklist_is_refused_keeping_what_was_typed(app, web, english):
     web.text(PICKLISTS)
     response = web.post(PICKLISTS, {"name": "source", "label_zh": "重复", "label_en": "Dup",
                                     "value": "x", "option_zh": "X", "option_en": "X"})
@@ -57,7 +57,7 @@ def test_adding_a_value(app, web):
     assert picklist(app).options[-1].label.zh == "合作伙伴"
 
 
-def test_adding_a_value_twice_is_refused_by_the_form(app, web):
+def test_adding_a_value_twice_is_refused_by_the_form(app, web, english):
     web.text(SOURCE)
     response = web.post(f"{SOURCE}/options", {"value": "website", "label_zh": "网站",
                                               "label_en": "Site"})

@@ -219,3 +219,45 @@ def test_no_eval_or_exec_in_the_package():
         and node.func.id in ("eval", "exec")
     ]
     assert offenders == []
+
+
+# Where the engine may name a language: where a user's chosen language is stored, and the
+# export, which writes a file in the language the caller (the UI) chose: a spreadsheet
+# cannot be worded later, so its words are picked when it is written.
+LANGUAGE_ALLOWED = {"engine/access/users.py", "engine/access/org.py",
+                    "engine/access/admin.py", "engine/reading/export.py"}
+
+
+def language_choices(tree: ast.AST) -> list[int]:
+    """Lines that pick a language: ``.zh``/``.en``, ``.get("zh")``, ``language=``, or a
+    ``language`` parameter."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("zh", "en"):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Call):
+            if getattr(node.func, "attr", None) == "get" and any(
+                    isinstance(a, ast.Constant) and a.value in ("zh", "en") for a in node.args):
+                found.append(node.lineno)
+            if any(k.arg == "language" for k in node.keywords):
+                found.append(node.lineno)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = node.args.args + node.args.kwonlyargs + node.args.posonlyargs
+            if any(a.arg == "language" for a in arguments):
+                found.append(node.lineno)
+    return found
+
+
+def test_the_engine_embeds_no_language():
+    chosen = []
+    for path in sorted((PACKAGE / "engine").rglob("*.py")):
+        where = str(path.relative_to(PACKAGE).as_posix())
+        if where not in LANGUAGE_ALLOWED:
+            chosen += [f"{where}:{line}" for line in language_choices(
+                ast.parse(path.read_text(encoding="utf-8")))]
+    assert chosen == []
+
+
+def test_the_language_finder_finds_a_choice():
+    code = "def f(x, language): return x.label.zh or x.get('en') or g(language='zh')"
+    assert len(language_choices(ast.parse(code))) == 4

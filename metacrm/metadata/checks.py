@@ -15,6 +15,7 @@ from metacrm.metadata.fieldtypes import (
 )
 from metacrm.metadata.flow_checks import check_flows
 from metacrm.metadata.loader import Document, TemplateSet
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
 from metacrm.metadata.reserved import RESERVED_WORDS
@@ -34,14 +35,16 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
         for i, raw in enumerate(doc.content["picklists"]):
             if raw["name"] in picklists:
                 problems.append(Problem("picklist.duplicate", doc.source, f"picklists[{i}].name",
-                                        f"picklist '{raw['name']}' is defined twice"))
+                                        Message("picklist '%(name)s' is defined twice",
+                                                name=raw['name'])))
             picklists[raw["name"]] = build_picklist(raw)
             problems.extend(_check_options(doc.source, f"picklists[{i}].options", raw["options"]))
     names = Counter(d.name for d in objects)
     for doc in objects:
         if names[doc.name] > 1:
             problems.append(Problem("object.duplicate", doc.source, "object",
-                                    f"object '{doc.name}' is defined in more than one file"))
+                                    Message("object '%(name)s' is defined in more than one file",
+                                            name=doc.name)))
     manifest = templates.manifest
     groups = {g["name"] for g in manifest.content.get("groups", [])} if manifest else None
     all_objects = known_objects | set(names)
@@ -89,30 +92,32 @@ class ObjectChecker:
     def _names(self) -> Iterator[Problem]:
         if self.raw["object"] in RESERVED_WORDS:
             yield self.problem("name.reserved", ["object"],
-                               f"'{self.raw['object']}' is an SQL reserved word")
+                               Message("'%(name)s' is an SQL reserved word",
+                                       name=self.raw['object']))
         seen: set[str] = set()
         keys: set[str] = set()
         for i, f in enumerate(self.raw["fields"]):
             name, key = f["name"], f.get("key", f["name"])
             if name in seen:
                 yield self.problem("field.duplicate", ["fields", i, "name"],
-                                   f"field '{name}' is defined twice")
+                                   Message("field '%(name)s' is defined twice", name=name))
             if key in keys:
                 yield self.problem("field.duplicate_key", ["fields", i, "key"],
-                                   f"key '{key}' is used by another field")
+                                   Message("key '%(key)s' is used by another field", key=key))
             seen.add(name)
             keys.add(key)
             if name in SYSTEM_COLUMN_NAMES:
                 yield self.problem("name.system", ["fields", i, "name"],
-                                   f"'{name}' is a system column")
+                                   Message("'%(name)s' is a system column", name=name))
             elif name in RESERVED_WORDS:
                 yield self.problem("name.reserved", ["fields", i, "name"],
-                                   f"'{name}' is an SQL reserved word")
+                                   Message("'%(name)s' is an SQL reserved word", name=name))
         bts = Counter(b["name"] for b in self.raw.get("business_types", []))
         for i, b in enumerate(self.raw.get("business_types", [])):
             if bts[b["name"]] > 1:
                 yield self.problem("business_type.duplicate", ["business_types", i, "name"],
-                                   f"business type '{b['name']}' is defined twice")
+                                   Message("business type '%(name)s' is defined twice",
+                                           name=b['name']))
 
     def _fields(self) -> Iterator[Problem]:
         for i, f in enumerate(self.raw["fields"]):
@@ -123,35 +128,39 @@ class ObjectChecker:
                     continue
                 if key not in f:
                     yield self.problem("field.missing_option", path,
-                                       f"a {f['type']} field needs '{key}'")
+                                       Message("a %(type)s field needs '%(key)s'",
+                                               type=f['type'], key=key))
             if "options" in f and not kind.options:
                 yield self.problem("field.stray_option", [*path, "options"],
-                                   f"a {f['type']} field has no options")
+                                   Message("a %(type)s field has no options", type=f['type']))
             if "options" in f:
                 yield from _check_options(self.doc.source, format_path([*path, "options"]),
                                           f["options"])
             if "picklist" in f and f["picklist"] not in self.picklists:
                 yield self.problem("field.picklist", [*path, "picklist"],
-                                   f"picklist '{f['picklist']}' does not exist")
+                                   Message("picklist '%(picklist)s' does not exist",
+                                           picklist=f['picklist']))
             if "target" in f and f["target"] not in self.objects:
                 yield self.problem("field.target", [*path, "target"],
-                                   f"lookup target '{f['target']}' is not a known object")
+                                   Message("lookup target '%(target)s' is not a known object",
+                                           target=f['target']))
             if "target" in f and kind.references != "target" and f["type"] != "lines":
                 yield self.problem("field.stray_option", [*path, "target"],
-                                   f"a {f['type']} field has no target")
+                                   Message("a %(type)s field has no target", type=f['type']))
             if "dimension" in f and kind.references != "dimension":
                 yield self.problem("field.stray_option", [*path, "dimension"],
-                                   f"a {f['type']} field has no dimension")
+                                   Message("a %(type)s field has no dimension", type=f['type']))
             if "max_length" in f and kind.storage != "string":
                 yield self.problem("field.stray_option", [*path, "max_length"],
-                                   f"a {f['type']} field has no maximum length")
+                                   Message("a %(type)s field has no maximum length",
+                                           type=f['type']))
             if kind.storage == "decimal" and f.get("scale", kind.default_scale) >= f.get(
                     "precision", 18):
                 yield self.problem("field.precision", [*path, "scale"],
-                                   "scale must be smaller than precision")
+                                   Message("scale must be smaller than precision"))
             if f.get("unique") and not kind.sortable:
                 yield self.problem("field.unique", [*path, "unique"],
-                                   f"a {f['type']} field cannot be unique")
+                                   Message("a %(type)s field cannot be unique", type=f['type']))
             yield from self._check_computed_keys(f, path)
             if f["type"] == "auto_number":
                 yield from self._check_pattern(f, path)
@@ -166,61 +175,72 @@ class ObjectChecker:
         for key, types in owners.items():
             if key in f and f["type"] not in types:
                 yield self.problem("field.stray_option", [*path, key],
-                                   f"a {f['type']} field has no '{key}'")
+                                   Message("a %(type)s field has no '%(key)s'",
+                                           type=f['type'], key=key))
         if f.get("master") and not f.get("required"):
             yield self.problem("field.master", [*path, "required"],
-                               "a master lookup must be required: a line belongs to a parent")
+                               Message("a master lookup must be required: a line belongs to a "
+                                       "parent"))
 
     def _check_pattern(self, f: dict, path: list) -> Iterator[Problem]:
         pattern = f.get("pattern")
         if not pattern:
-            yield self.problem("field.missing_option", path, "an auto_number field needs 'pattern'")
+            yield self.problem("field.missing_option", path,
+                               Message("an auto_number field needs 'pattern'"))
         elif len(SEQ_TOKEN.findall(pattern)) != 1:
             yield self.problem("field.pattern", [*path, "pattern"],
-                               "the pattern needs exactly one {seq} or {seq:N}")
+                               Message("the pattern needs exactly one {seq} or {seq:N}"))
         elif re.search(r"[{}]", AUTO_NUMBER_TOKEN.sub("", pattern)):
             yield self.problem("field.pattern", [*path, "pattern"],
-                               "unknown token; use {seq:N}, {yyyy}, {yy}, {mm}, {dd}")
+                               Message("unknown token; use {seq:N}, {yyyy}, {yy}, {mm}, {dd}"))
 
     def _check_default(self, f: dict, path: list) -> Iterator[Problem]:
         kind = FIELD_TYPES[f["type"]]
         if kind.references or kind.generated or kind.storage == "none":
             yield self.problem("field.default", [*path, "default"],
-                               f"a {f['type']} field cannot have a constant default")
+                               Message("a %(type)s field cannot have a constant default",
+                                       type=f['type']))
             return
         definition = build_field(f, self.picklists)
         try:
             definition.kind.coerce(f["default"], definition)
         except InvalidValue as exc:
-            yield self.problem("field.default", [*path, "default"], f"default {exc}")
+            yield self.problem("field.default", [*path, "default"],
+                               Message("default %(problem)s", problem=exc.message))
 
     def _references(self) -> Iterator[Problem]:
         raw = self.raw
         if raw["title_field"] not in self.active:
             yield self.problem("object.title_field", ["title_field"],
-                               f"'{raw['title_field']}' is not a field of {raw['object']}")
+                               Message("'%(name)s' is not a field of %(object)s",
+                                       name=raw['title_field'], object=raw['object']))
         for i, name in enumerate(raw.get("search_fields", [])):
             field = self.fields.get(name)
             if field is None or name not in self.active:
                 yield self.problem("object.search_field", ["search_fields", i],
-                                   f"'{name}' is not a field of {raw['object']}")
+                                   Message("'%(name)s' is not a field of %(object)s",
+                                           name=name, object=raw['object']))
             elif not build_field(field, self.picklists).kind.searchable:
                 yield self.problem("object.search_field", ["search_fields", i],
-                                   f"a {field['type']} field cannot be searched by keyword")
+                                   Message("a %(type)s field cannot be searched by keyword",
+                                           type=field['type']))
         layouts = raw.get("layouts", {})
         for i, name in enumerate(layouts.get("list", {}).get("columns", [])):
             if name not in self.queryable:
                 yield self.problem("layout.column", ["layouts", "list", "columns", i],
-                                   f"'{name}' is not a field of {raw['object']}")
+                                   Message("'%(name)s' is not a field of %(object)s",
+                                           name=name, object=raw['object']))
         for name in layouts.get("list", {}).get("sort", "").replace("-", "").split(","):
             if name and name not in self.queryable:
                 yield self.problem("layout.sort", ["layouts", "list", "sort"],
-                                   f"'{name}' is not a field of {raw['object']}")
+                                   Message("'%(name)s' is not a field of %(object)s",
+                                           name=name, object=raw['object']))
         for s, section in enumerate(layouts.get("form", [])):
             for i, name in enumerate(section["fields"]):
                 if name not in self.active:
                     yield self.problem("layout.field", ["layouts", "form", s, "fields", i],
-                                       f"'{name}' is not a field of {raw['object']}")
+                                       Message("'%(name)s' is not a field of %(object)s",
+                                               name=name, object=raw['object']))
         for b, bt in enumerate(raw.get("business_types", [])):
             yield from self._check_business_type(b, bt)
         for r, related in enumerate(layouts.get("related", [])):
@@ -229,10 +249,12 @@ class ObjectChecker:
             for i, name in enumerate(index["fields"]):
                 if name not in self.queryable:
                     yield self.problem("index.field", ["indexes", x, "fields", i],
-                                       f"'{name}' is not a field of {raw['object']}")
+                                       Message("'%(name)s' is not a field of %(object)s",
+                                               name=name, object=raw['object']))
         if self.groups is not None and raw.get("group") and raw["group"] not in self.groups:
             yield self.problem("object.group", ["group"],
-                               f"navigation group '{raw['group']}' is not in the template manifest")
+                               Message("navigation group '%(group)s' is not in the template "
+                                       "manifest", group=raw['group']))
 
     def _check_business_type(self, b: int, bt: dict) -> Iterator[Problem]:
         for key in ("fields", "required"):
@@ -240,30 +262,35 @@ class ObjectChecker:
                 if name not in self.active:
                     yield self.problem(f"business_type.{key.rstrip('s')}",
                                        ["business_types", b, key, i],
-                                       f"'{name}' is not a field of {self.raw['object']}")
+                                       Message("'%(name)s' is not a field of %(object)s",
+                                               name=name, object=self.raw['object']))
         shown = set(bt.get("fields", [])) or self.active
         for i, name in enumerate(bt.get("required", [])):
             if name in self.active and name not in shown:
                 yield self.problem("business_type.required", ["business_types", b, "required", i],
-                                   f"'{name}' is required but not among this type's fields")
+                                   Message("'%(name)s' is required but not among this type's "
+                                           "fields", name=name))
         for s, section in enumerate(bt.get("form", [])):
             for i, name in enumerate(section["fields"]):
                 if name not in self.active:
                     yield self.problem("business_type.form",
                                        ["business_types", b, "form", s, "fields", i],
-                                       f"'{name}' is not a field of {self.raw['object']}")
+                                       Message("'%(name)s' is not a field of %(object)s",
+                                               name=name, object=self.raw['object']))
         for name, values in bt.get("picklists", {}).items():
             field = self.fields.get(name)
             path = ["business_types", b, "picklists", name]
             if field is None or not FIELD_TYPES[field["type"]].options:
                 yield self.problem("business_type.picklist", path,
-                                   f"'{name}' is not a select field of {self.raw['object']}")
+                                   Message("'%(name)s' is not a select field of %(object)s",
+                                           name=name, object=self.raw['object']))
                 continue
             allowed = {o.value for o in build_field(field, self.picklists).options}
             for i, value in enumerate(values):
                 if value not in allowed:
                     yield self.problem("business_type.picklist", [*path, i],
-                                       f"'{value}' is not an option of {name}")
+                                       Message("'%(value)s' is not an option of %(field)s",
+                                               value=value, field=name))
 
 
     def _check_related(self, r: int, related: dict) -> Iterator[Problem]:
@@ -272,7 +299,7 @@ class ObjectChecker:
         other, name = related["object"], related["field"]
         if other not in self.objects:
             yield self.problem("layout.related", [*path, "object"],
-                               f"'{other}' is not a known object")
+                               Message("'%(name)s' is not a known object", name=other))
             return
         fields = self.raw["fields"] if other == self.raw["object"] else \
             self.documents.get(other)
@@ -282,12 +309,14 @@ class ObjectChecker:
         f = by_name.get(name)
         if f is None or f["type"] != "lookup" or f.get("target") != self.raw["object"]:
             yield self.problem("layout.related", [*path, "field"],
-                               f"'{name}' is not a lookup from {other} to {self.raw['object']}")
+                               Message("'%(name)s' is not a lookup from %(other)s to %(object)s",
+                                       name=name, other=other, object=self.raw['object']))
         known = set(by_name) | {s.name for s in SYSTEM_FIELDS}
         for i, column in enumerate(related.get("columns", [])):
             if column not in known or by_name.get(column, {}).get("type") == "lines":
                 yield self.problem("layout.related", [*path, "columns", i],
-                                   f"'{column}' is not a field of {other}")
+                                   Message("'%(name)s' is not a field of %(object)s",
+                                           name=column, object=other))
 
 
 def _check_options(source: str, path: str, options: list[dict]) -> Iterator[Problem]:
@@ -295,5 +324,5 @@ def _check_options(source: str, path: str, options: list[dict]) -> Iterator[Prob
     for i, option in enumerate(options):
         if option["value"] in seen:
             yield Problem("option.duplicate", source, f"{path}[{i}].value",
-                          f"option '{option['value']}' is listed twice")
+                          Message("option '%(value)s' is listed twice", value=option['value']))
         seen.add(option["value"])

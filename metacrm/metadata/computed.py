@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.expressions import Expression, ExpressionError
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef, RollupDef, ValidationRuleDef
 
 ROLLUP_FUNCTIONS = ("count", "sum", "min", "max")
@@ -127,7 +128,7 @@ class _Builder:
         try:
             return ex.compile_expression(source, names, expect=expect)
         except ExpressionError as exc:
-            self.problem(code, path, str(exc))
+            self.problem(code, path, exc.message)
             return None
 
     def build(self) -> ObjectLogic:
@@ -163,17 +164,18 @@ class _Builder:
         if e.type == ex.ANY or e.type in RESULT_TYPES[f.returns or "decimal"]:
             return True
         self.problem("formula.returns", path,
-                     f"the formula gives a {e.type}, but the field returns {f.returns}")
+                     Message("the formula gives a %(type)s, but the field returns %(returns)s",
+                             type=e.type, returns=f.returns))
         return False
 
     def _default(self, f: FieldDef, source: str, path: list) -> Expression | None:
         if f.default is not None:
             self.problem("field.default", [*path, "default_expression"],
-                         "give either default or default_expression, not both")
+                         Message("give either default or default_expression, not both"))
             return None
         if f.kind.generated or f.type == "lines":
             self.problem("field.default", [*path, "default_expression"],
-                         f"a {f.type} field cannot have a default")
+                         Message("a %(type)s field cannot have a default", type=f.type))
             return None
         expect = value_type(f)
         found = self.compile(source, [*path, "default_expression"],
@@ -186,7 +188,7 @@ class _Builder:
         if f.kind.references != "target" or target is None:
             if f.kind.references != "target":
                 self.problem("lookup.filter", [*path, "filter"],
-                             f"a {f.type} field cannot have a lookup filter")
+                             Message("a %(type)s field cannot have a lookup filter", type=f.type))
             return None
         names = {**Names(target, self.objects, hops=False).types,
                  **Names(self.obj, self.objects, prefix=RECORD, hops=False).types}
@@ -197,7 +199,7 @@ class _Builder:
             try:
                 ex.check_sql(found, constants)
             except ExpressionError as exc:
-                self.problem("lookup.filter", [*path, "filter"], str(exc))
+                self.problem("lookup.filter", [*path, "filter"], exc.message)
                 return None
         return found
 
@@ -206,18 +208,20 @@ class _Builder:
         where = [*path, "rollup"]
         if child is None:
             self.problem("rollup.object", [*where, "object"],
-                         f"'{spec.object}' is not a known object")
+                         Message("'%(name)s' is not a known object", name=spec.object))
             return None
         via = child.all_fields.get(spec.via)
         if via is None or via.kind.references != "target" or via.target != self.obj.name:
             self.problem("rollup.relation", [*where, "via"],
-                         f"'{spec.object}.{spec.via}' is not a lookup to {self.obj.name}: "
-                         f"{spec.object} is not related to {self.obj.name} through it")
+                         Message("'%(other)s.%(via)s' is not a lookup to %(object)s: %(other)s is "
+                                 "not "
+                                 "related to %(object)s through it", other=spec.object,
+                                 via=spec.via, object=self.obj.name))
             return None
         summed = child.queryable.get(spec.field or "")
         if spec.function == "count":
             if spec.field:
-                self.problem("rollup.field", [*where, "field"], "count needs no field")
+                self.problem("rollup.field", [*where, "field"], Message("count needs no field"))
         elif summed is None:
             self.problem("rollup.field", [*where, "field"],
                          f"'{spec.field}' is not a field of {spec.object}" if spec.field
@@ -229,12 +233,15 @@ class _Builder:
                                                                     ex.DATETIME)
             if kind not in allowed:
                 self.problem("rollup.field", [*where, "field"],
-                             f"cannot take the {spec.function} of a {summed.type} field")
+                             Message("cannot take the %(function)s of a %(type)s field",
+                                     function=spec.function, type=summed.type))
                 return None
             if kind not in RESULT_TYPES[f.returns or "decimal"]:
                 self.problem("rollup.returns", [*path, "returns"],
-                             f"the {spec.function} of {spec.object}.{spec.field} is a {kind}, "
-                             f"but the field returns {f.returns}")
+                             Message("the %(function)s of %(object)s.%(field)s is a %(kind)s, but "
+                                     "the field returns %(returns)s",
+                                     function=spec.function, object=spec.object, field=spec.field,
+                                     kind=kind, returns=f.returns))
                 return None
         condition = None
         if spec.filter:
@@ -245,7 +252,7 @@ class _Builder:
             try:
                 ex.check_sql(condition)
             except ExpressionError as exc:
-                self.problem("rollup.filter", [*where, "filter"], str(exc))
+                self.problem("rollup.filter", [*where, "filter"], exc.message)
                 return None
         return Rollup(field=f, child=child.name, via=via.name, function=spec.function,
                       summed=summed.name if summed else None, filter=condition)
@@ -257,24 +264,27 @@ class _Builder:
         master = child.master_field
         if master is None or master.target != self.obj.name or (f.via and f.via != master.name):
             self.problem("lines.relation", [*path, "target"],
-                         f"{child.name} needs a lookup to {self.obj.name} with master: true "
-                         "to be its lines")
+                         Message("%(child)s needs a lookup to %(object)s with master: true to be "
+                                 "its lines",
+                                 child=child.name, object=self.obj.name))
 
     def _dependent(self, f: FieldDef, path: list) -> None:
         controller = self.obj.all_fields.get(f.depends_on or "")
         if not f.kind.options:
             self.problem("field.depends_on", [*path, "depends_on"],
-                         f"a {f.type} field cannot depend on another")
+                         Message("a %(type)s field cannot depend on another", type=f.type))
         elif controller is None or not controller.kind.options or controller.name == f.name:
             self.problem("field.depends_on", [*path, "depends_on"],
-                         f"'{f.depends_on}' is not another select field of {self.obj.name}")
+                         Message("'%(depends_on)s' is not another select field of %(object)s",
+                                 depends_on=f.depends_on, object=self.obj.name))
         else:
             allowed = {o.value for o in controller.options}
             for i, option in enumerate(f.options):
                 for value in option.parents:
                     if value not in allowed:
                         self.problem("field.depends_on", [*path, "options", i, "parents"],
-                                     f"'{value}' is not an option of {controller.name}")
+                                     Message("'%(value)s' is not an option of %(field)s",
+                                             value=value, field=controller.name))
 
     def _rules(self) -> Iterator[tuple[ValidationRuleDef, Expression]]:
         for i, rule in enumerate(self.obj.validation_rules):
@@ -283,7 +293,8 @@ class _Builder:
                 if name not in self.obj.queryable and name not in {
                         f.name for f in self.obj.line_fields}:
                     self.problem("rule.field", [*path, "fields", j],
-                                 f"'{name}' is not a field of {self.obj.name}")
+                                 Message("'%(name)s' is not a field of %(object)s",
+                                         name=name, object=self.obj.name))
             found = self.compile(rule.condition, [*path, "condition"], "rule.condition",
                                  self.names, expect=ex.BOOLEAN)
             if found is not None and rule.active:

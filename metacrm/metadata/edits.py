@@ -12,6 +12,7 @@ import copy
 from dataclasses import dataclass, field
 
 from metacrm.metadata.loader import Document, TemplateSet
+from metacrm.metadata.messages import Message
 
 # Keys of a field an edit may not change: the API name and the stable key name the column.
 IMMUTABLE_FIELD_KEYS = ("name", "key")
@@ -52,13 +53,13 @@ class Draft:
     def object(self, name: str) -> dict:
         found = self.named("object").get(name)
         if found is None:
-            raise EditRefused("object", f"there is no object '{name}'")
+            raise EditRefused("object", Message("there is no object '%(name)s'", name=name))
         return found
 
     def picklist(self, name: str) -> dict:
         found = self.named("picklist").get(name)
         if found is None:
-            raise EditRefused("picklist", f"there is no picklist '{name}'")
+            raise EditRefused("picklist", Message("there is no picklist '%(name)s'", name=name))
         return found
 
     def put(self, kind: str, content: dict) -> None:
@@ -88,9 +89,9 @@ def create_object(draft: Draft, raw: dict) -> None:
     """A new object with its title field; the rest of its fields are added one by one."""
     name = raw.get("object")
     if not isinstance(name, str) or not name:
-        raise EditRefused("object", "an object needs an API name")
+        raise EditRefused("object", Message("an object needs an API name"))
     if name in draft.named("object"):
-        raise EditRefused("object", f"an object named '{name}' already exists")
+        raise EditRefused("object", Message("an object named '%(name)s' already exists", name=name))
     title = raw.get("title") or {}
     title_name = title.get("name") or "name"
     content = {"object": name, "label": raw.get("label")}
@@ -112,7 +113,7 @@ def update_object(draft: Draft, name: str, changes: dict) -> None:
     obj = draft.object(name)
     for key, value in changes.items():
         if key not in OBJECT_SETTINGS:
-            raise EditRefused(key, "this setting cannot be changed here")
+            raise EditRefused(key, Message("this setting cannot be changed here"))
         if value is None or value == []:
             obj.pop(key, None)
         else:
@@ -123,7 +124,8 @@ def update_object(draft: Draft, name: str, changes: dict) -> None:
 def _field(obj: dict, name: str) -> dict:
     found = next((f for f in obj["fields"] if f["name"] == name), None)
     if found is None:
-        raise EditRefused("field", f"object '{obj['object']}' has no field '{name}'")
+        raise EditRefused("field", Message("object '%(object)s' has no field '%(name)s'",
+                                           object=obj['object'], name=name))
     return found
 
 
@@ -132,8 +134,10 @@ def add_field(draft: Draft, object_name: str, raw: dict) -> None:
     name = raw.get("name")
     existing = next((f for f in obj["fields"] if f["name"] == name), None)
     if existing is not None:
-        hint = " (archived: restore it instead)" if existing.get("archived") else ""
-        raise EditRefused("name", f"a field named '{name}' already exists{hint}")
+        if existing.get("archived"):
+            raise EditRefused("name", Message("a field named '%(name)s' already exists "
+                                              "(archived: restore it instead)", name=name))
+        raise EditRefused("name", Message("a field named '%(name)s' already exists", name=name))
     obj["fields"].append({k: v for k, v in raw.items() if v is not None})
     form = obj.get("layouts", {}).get("form")
     if form:
@@ -145,7 +149,7 @@ def update_field(draft: Draft, object_name: str, name: str, changes: dict) -> No
     f = _field(draft.object(object_name), name)
     for key, value in changes.items():
         if key in IMMUTABLE_FIELD_KEYS and value != f.get(key):
-            raise EditRefused(key, "a field's API name cannot change; relabel it instead")
+            raise EditRefused(key, Message("a field's API name cannot change; relabel it instead"))
         if value is None:
             f.pop(key, None)
         else:
@@ -172,7 +176,8 @@ def order_fields(draft: Draft, object_name: str, names: list[str]) -> None:
 def archive_field(draft: Draft, object_name: str, name: str) -> None:
     obj = draft.object(object_name)
     if name == obj["title_field"]:
-        raise EditRefused("field", "the title field cannot be archived; choose another first")
+        raise EditRefused("field", Message("the title field cannot be archived; choose another "
+                                           "first"))
     _field(obj, name)["archived"] = True
 
 
@@ -184,7 +189,8 @@ def purge_field(draft: Draft, object_name: str, name: str) -> None:
     """Remove an archived field and every mention of it; its column is dropped."""
     obj = draft.object(object_name)
     if not _field(obj, name).get("archived"):
-        raise EditRefused("field", "only an archived field can be purged; archive it first")
+        raise EditRefused("field",
+                          Message("only an archived field can be purged; archive it first"))
     obj["fields"] = [f for f in obj["fields"] if f["name"] != name]
     _forget(obj, name)
 
@@ -217,7 +223,8 @@ def _forget(obj: dict, name: str) -> None:
 # -- picklists and options ----------------------------------------------------------------
 def create_picklist(draft: Draft, raw: dict) -> None:
     if raw.get("name") in draft.named("picklist"):
-        raise EditRefused("name", f"a picklist named '{raw.get('name')}' already exists")
+        raise EditRefused("name", Message("a picklist named '%(name)s' already exists",
+                                          name=raw.get('name')))
     draft.put("picklist", {"name": raw.get("name"), "label": raw.get("label"),
                            "options": list(raw.get("options") or [])})
 
@@ -236,13 +243,14 @@ def options_of(draft: Draft, picklist: str | None = None, object_name: str | Non
 def _option(options: list[dict], value: str) -> dict:
     found = next((o for o in options if o["value"] == value), None)
     if found is None:
-        raise EditRefused("value", f"there is no option '{value}'")
+        raise EditRefused("value", Message("there is no option '%(value)s'", value=value))
     return found
 
 
 def add_option(options: list[dict], raw: dict) -> None:
     if any(o["value"] == raw.get("value") for o in options):
-        raise EditRefused("value", f"an option '{raw.get('value')}' already exists")
+        raise EditRefused("value", Message("an option '%(value)s' already exists",
+                                           value=raw.get('value')))
     options.append({k: v for k, v in raw.items() if v is not None})
 
 
@@ -255,7 +263,7 @@ def update_option(options: list[dict], value: str, changes: dict) -> None:
     option = _option(options, value)
     for key, new in changes.items():
         if key not in OPTION_SETTINGS:
-            raise EditRefused(key, "an option's value cannot change; relabel it instead")
+            raise EditRefused(key, Message("an option's value cannot change; relabel it instead"))
         if new is None or (key == "active" and new is True):
             option.pop(key, None)
         else:
@@ -265,7 +273,7 @@ def update_option(options: list[dict], value: str, changes: dict) -> None:
 def order_options(options: list[dict], values: list[str]) -> None:
     by_value = {o["value"]: o for o in options}
     if sorted(values) != sorted(by_value):
-        raise EditRefused("order", "give every option's value exactly once")
+        raise EditRefused("order", Message("give every option's value exactly once"))
     options[:] = [by_value[v] for v in values]
 
 
@@ -285,7 +293,8 @@ def remove_business_type(draft: Draft, object_name: str, name: str) -> None:
     obj = draft.object(object_name)
     types = obj.get("business_types", [])
     if not any(bt["name"] == name for bt in types):
-        raise EditRefused("business_type", f"there is no business type '{name}'")
+        raise EditRefused("business_type", Message("there is no business type '%(name)s'",
+                                                   name=name))
     obj["business_types"] = [bt for bt in types if bt["name"] != name]
     if not obj["business_types"]:
         del obj["business_types"]
@@ -329,7 +338,7 @@ def set_layout_part(draft: Draft, object_name: str, part: str, value: list | dic
     """Replace one part of the layouts (form, list or related), keeping the others. ``None``
     drops it (the default applies); an empty related list means no related lists at all."""
     if part not in ("form", "list", "related"):
-        raise EditRefused("layouts", f"there is no layout part '{part}'")
+        raise EditRefused("layouts", Message("there is no layout part '%(part)s'", part=part))
     obj = draft.object(object_name)
     layouts = dict(obj.get("layouts", {}))
     if value is None:

@@ -35,6 +35,8 @@ from typing import Any, cast
 from dateutil.relativedelta import relativedelta
 from simpleeval import SimpleEval
 
+from metacrm.metadata.messages import Message
+
 # The value types of the language; "any" is a blank literal or a value of unknown type.
 NUMBER, TEXT, DATE, DATETIME, BOOLEAN, LIST, ID, ANY = (
     "number", "text", "date", "datetime", "boolean", "list", "id", "any")
@@ -46,9 +48,11 @@ MAX_LENGTH = 2000
 class ExpressionError(ValueError):
     """An expression that cannot be parsed or checked; says where."""
 
-    def __init__(self, message: str, column: int | None = None):
+    def __init__(self, message: Message, column: int | None = None):
         self.column = column
-        super().__init__(message if column is None else f"{message} (at column {column + 1})")
+        self.message = message if column is None else Message(
+            "%(problem)s (at column %(column)s)", problem=message, column=column + 1)
+        super().__init__(self.message)
 
 
 # -- functions ---------------------------------------------------------------------------
@@ -273,7 +277,8 @@ class _Normalise(ast.NodeTransformer):
             parts.append(current.attr)
             current = current.value
         if not isinstance(current, ast.Name):
-            raise ExpressionError("only field names may be followed by '.'", node.col_offset)
+            raise ExpressionError(Message("only field names may be followed by '.'"),
+                                  node.col_offset)
         parts.append(current.id)
         return ast.copy_location(ast.Name(id=".".join(reversed(parts)), ctx=ast.Load()), node)
 
@@ -292,16 +297,17 @@ class _Normalise(ast.NodeTransformer):
 def parse(source: str) -> ast.expr:
     """The normalised tree of one expression, or ExpressionError."""
     if not isinstance(source, str) or not source.strip():
-        raise ExpressionError("the expression is empty")
+        raise ExpressionError(Message("the expression is empty"))
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"the expression is longer than {MAX_LENGTH} characters")
+        raise ExpressionError(Message("the expression is longer than %(limit)s characters",
+                                      limit=MAX_LENGTH))
     if "\n" in source.strip():
         source = " ".join(source.split())
     text = _spell_if(source.strip())
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}",
+        raise ExpressionError(Message("syntax error: %(msg)s", msg=exc.msg),
                               (exc.offset or 1) - 1) from None
     normaliser = _Normalise()
     normaliser.source = text
@@ -330,13 +336,14 @@ class _Checker:
         self.names = names
         self.used: set[str] = set()
 
-    def fail(self, message: str, node: ast.AST) -> ExpressionError:
+    def fail(self, message: Message, node: ast.AST) -> ExpressionError:
         return ExpressionError(message, getattr(node, "col_offset", None))
 
     def check(self, node: ast.AST) -> str:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
-            raise self.fail(f"'{ast.unparse(node)}' is not allowed in an expression", node)
+            raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                    code=ast.unparse(node)), node)
         return method(node)
 
     def _Constant(self, node: ast.Constant) -> str:
@@ -349,21 +356,23 @@ class _Checker:
             return NUMBER
         if isinstance(value, str):
             return TEXT
-        raise self.fail(f"'{ast.unparse(node)}' is not allowed in an expression", node)
+        raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                code=ast.unparse(node)), node)
 
     def _Name(self, node: ast.Name) -> str:
         kind = self.names.get(node.id)
         if kind is None:
             if node.id in FUNCTIONS:
-                raise self.fail(f"'{node.id}' is a function; call it as {node.id}(…)", node)
-            raise self.fail(f"unknown field '{node.id}'", node)
+                raise self.fail(Message("'%(name)s' is a function; call it as %(name)s(…)",
+                                        name=node.id), node)
+            raise self.fail(Message("unknown field '%(name)s'", name=node.id), node)
         self.used.add(node.id)
         return kind
 
     def _List(self, node: ast.List | ast.Tuple) -> str:
         kinds = {self.check(x) for x in node.elts} - {ANY}
         if len(kinds) > 1:
-            raise self.fail("a list must hold values of one type", node)
+            raise self.fail(Message("a list must hold values of one type"), node)
         return LIST
 
     _Tuple = _List
@@ -374,7 +383,8 @@ class _Checker:
             return self._expect(kind, BOOLEAN, node.operand, "'not'")
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             return self._expect(kind, NUMBER, node.operand, "a sign")
-        raise self.fail(f"'{ast.unparse(node)}' is not allowed in an expression", node)
+        raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                code=ast.unparse(node)), node)
 
     def _BoolOp(self, node: ast.BoolOp) -> str:
         word = "'and'" if isinstance(node.op, ast.And) else "'or'"
@@ -384,7 +394,8 @@ class _Checker:
 
     def _BinOp(self, node: ast.BinOp) -> str:
         if type(node.op) not in _NUMERIC_OPS:
-            raise self.fail(f"'{ast.unparse(node)}' is not allowed in an expression", node)
+            raise self.fail(Message("'%(code)s' is not allowed in an expression",
+                                    code=ast.unparse(node)), node)
         left, right = self.check(node.left), self.check(node.right)
         pair, symbol = {left, right} - {ANY}, _SYMBOLS[type(node.op)]
         if pair <= {NUMBER}:
@@ -396,7 +407,8 @@ class _Checker:
             return left
         if isinstance(node.op, ast.Sub) and left == right and left in (DATE, DATETIME):
             return NUMBER
-        raise self.fail(f"cannot use '{symbol}' on {left} and {right}", node)
+        raise self.fail(Message("cannot use '%(symbol)s' on %(left)s and %(right)s",
+                                symbol=symbol, left=left, right=right), node)
 
     def _Compare(self, node: ast.Compare) -> str:
         left = self.check(node.left)
@@ -404,17 +416,20 @@ class _Checker:
             right = self.check(right_node)
             symbol = _SYMBOLS.get(type(operation))
             if symbol is None:
-                raise self.fail("use ==, !=, <, <=, >, >=, in or not in to compare", node)
+                raise self.fail(Message("use ==, !=, <, <=, >, >=, in or not in to compare"), node)
             if isinstance(right_node, ast.Constant) and right_node.value is None or (
                     isinstance(node.left, ast.Constant) and node.left.value is None):
-                raise self.fail("compare with a blank using is_blank(…)", node)
+                raise self.fail(Message("compare with a blank using is_blank(…)"), node)
             if isinstance(operation, (ast.In, ast.NotIn)):
                 if right != LIST:
-                    raise self.fail(f"'{symbol}' needs a list on its right", right_node)
+                    raise self.fail(Message("'%(symbol)s' needs a list on its right",
+                                            symbol=symbol), right_node)
             elif _same(left, right) is None:
-                raise self.fail(f"cannot compare {left} with {right}", node)
+                raise self.fail(Message("cannot compare %(left)s with %(right)s",
+                                        left=left, right=right), node)
             elif isinstance(operation, _ORDERING) and left in (BOOLEAN, LIST, ID):
-                raise self.fail(f"a {left} cannot be ordered with '{symbol}'", node)
+                raise self.fail(Message("a %(left)s cannot be ordered with '%(symbol)s'",
+                                        left=left, symbol=symbol), node)
             left = right
         return BOOLEAN
 
@@ -427,17 +442,13 @@ class _Checker:
         fn = FUNCTIONS.get(name or "")
         if fn is None:
             known = ", ".join(FUNCTION_NAMES)
-            raise self.fail(f"unknown function '{name or ast.unparse(node.func)}' "
-                            f"(known: {known})", node)
+            raise self.fail(Message("unknown function '%(name)s' (known: %(known)s)",
+                                    name=name or ast.unparse(node.func), known=known), node)
         if node.keywords:
-            raise self.fail(f"{name}() takes its arguments by position", node)
+            raise self.fail(Message("%(name)s() takes its arguments by position", name=name), node)
         low, high = len(fn.args) - fn.optional, None if fn.variadic else len(fn.args)
         if len(node.args) < low or (high is not None and len(node.args) > high):
-            wanted = f"{low}" if high == low else f"{low} or more" if high is None else (
-                f"{low} to {high}")
-            plural = "" if wanted == "1" else "s"
-            raise self.fail(f"{name}() takes {wanted} argument{plural}, not {len(node.args)}",
-                            node)
+            raise self.fail(_arity(function_name(node), low, high, len(node.args)), node)
         values = []
         for i, arg in enumerate(node.args):
             wanted_type = fn.args[min(i, len(fn.args) - 1)]
@@ -455,7 +466,7 @@ class _Checker:
         for n in nodes:
             found = _same(kind, self.check(n))
             if found is None:
-                raise self.fail("the values must all be of one type", where)
+                raise self.fail(Message("the values must all be of one type"), where)
             kind = found
         return kind
 
@@ -463,10 +474,25 @@ class _Checker:
         if kind == ANY or kind == wanted or (wanted == DATE and kind == DATETIME) or (
                 wanted == NUMBER and kind == ID):
             return wanted
-        raise self.fail(f"{what} needs a {wanted}, not a {kind}", node)
+        raise self.fail(Message("%(what)s needs a %(wanted)s, not a %(kind)s",
+                                what=what, wanted=wanted, kind=kind), node)
 
 
 # -- the compiled expression -------------------------------------------------------------
+def _arity(name: str, low: int, high: int | None, given: int) -> Message:
+    """How many arguments a function takes, in words."""
+    if high is None:
+        return Message("%(name)s() takes %(low)s or more arguments, not %(given)s",
+                       name=name, low=low, given=given)
+    if high != low:
+        return Message("%(name)s() takes %(low)s to %(high)s arguments, not %(given)s",
+                       name=name, low=low, high=high, given=given)
+    if low == 1:
+        return Message("%(name)s() takes 1 argument, not %(given)s", name=name, given=given)
+    return Message("%(name)s() takes %(low)s arguments, not %(given)s", name=name, low=low,
+                   given=given)
+
+
 @dataclass(frozen=True)
 class Expression:
     """A parsed and checked expression: evaluate it per record, or turn it into SQL."""
@@ -498,7 +524,8 @@ def compile_expression(source: str, names: Mapping[str, str], *,
     kind = checker.check(tree)
     if expect is not None and _same(kind, expect) is None and not (
             expect == NUMBER and kind == ID):
-        raise ExpressionError(f"the expression gives a {kind}, but a {expect} is needed")
+        raise ExpressionError(Message("the expression gives a %(kind)s, but a %(expect)s is needed",
+                                      kind=kind, expect=expect))
     return Expression(source=source, tree=tree, type=kind, names=frozenset(checker.used))
 
 
@@ -530,7 +557,8 @@ def check_sql(expression: Expression, constants: frozenset[str] = frozenset()) -
             isinstance(node, ast.BinOp) and not isinstance(node.op, SQL_BINARY)) and not (
             isinstance(node, ast.Call) and FUNCTIONS[function_name(node)].sql is None)
         if not fits:
-            raise ExpressionError(f"'{ast.unparse(node)}' cannot be used in a database filter",
+            raise ExpressionError(Message("'%(code)s' cannot be used in a database filter",
+                                          code=ast.unparse(node)),
                                   getattr(node, "col_offset", None))
         for child in (node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)):
             visit(child)

@@ -14,6 +14,7 @@ from metacrm.metadata.computed import Names
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.loader import Document, TemplateSet
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 from metacrm.metadata.problems import Problem, format_path
 
@@ -38,8 +39,7 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
         for doc in templates.of_kind(kind):
             if counts[doc.name] > 1:
                 problems.append(Problem(f"{kind}.duplicate", doc.source, kind,
-                                        f"{kind.replace('_', ' ')} '{doc.name}' is defined "
-                                        "in more than one file"))
+                                        _duplicate_flow(kind, doc.name)))
     for doc in templates.of_kind("stage_process"):
         problems.extend(_Checker(doc, objects, known_objects).stage_process(flows))
     # The stage and win-rate fields change only by a stage move, so no outcome sets them.
@@ -51,20 +51,34 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
     return problems
 
 
+DEFAULT = "(default)"  # the process records follow when no business type names one
+
+
+def _duplicate_flow(kind: str, name: str) -> Message:
+    if kind == "stage_process":
+        return Message("stage process '%(name)s' is defined in more than one file", name=name)
+    return Message("approval flow '%(name)s' is defined in more than one file", name=name)
+
+
 def _overlapping_processes(docs: list[Document]) -> Iterator[Problem]:
     """A record must follow one process: one default per object, one per business type."""
     claimed: dict[tuple[str, str], str] = {}
     for doc in docs:
         raw = doc.content
-        keys = [f"type {b}" for b in raw.get("business_types", [])] or (
-            [] if raw.get("departments") else ["(default)"])
+        keys = list(raw.get("business_types", [])) or (
+            [] if raw.get("departments") else [DEFAULT])
         for key in keys:
             ident = (raw["object"], key)
             if ident in claimed and claimed[ident] != doc.name:
-                path = "business_types" if key != "(default)" else "stage_process"
+                path = "business_types" if key is not DEFAULT else "stage_process"
                 yield Problem("stage_process.overlap", doc.source, path,
-                              f"records of {raw['object']} {key} already follow "
-                              f"'{claimed[ident]}'")
+                              Message("records of %(object)s (default) already follow "
+                                      "'%(process)s'",
+                                      object=raw["object"], process=claimed[ident])
+                              if key is DEFAULT else
+                              Message("records of %(object)s type %(type)s already follow "
+                                      "'%(process)s'", object=raw["object"], type=key,
+                                      process=claimed[ident]))
             claimed.setdefault(ident, doc.name)
 
 
@@ -82,13 +96,16 @@ class _Checker:
         name = self.raw["object"]
         obj = self.objects.get(name)
         if obj is None and name not in self.known:
-            return None, self.problem("flow.object", ["object"], f"'{name}' is not a known object")
+            return None, self.problem("flow.object", ["object"],
+                                      Message("'%(name)s' is not a known object", name=name))
         return obj, None
 
     def field_problem(self, obj: ObjectDef, name: str, path: list) -> Problem | None:
         f = obj.all_fields.get(name)
         if f is None or f.archived or not f.stored:
-            return self.problem("flow.field", path, f"'{name}' is not a field of {obj.name}")
+            return self.problem("flow.field", path, Message("'%(name)s' is not a field of "
+                                                            "%(object)s",
+                                                            name=name, object=obj.name))
         return None
 
     # -- stage processes -----------------------------------------------------------------
@@ -102,24 +119,24 @@ class _Checker:
         for i, s in enumerate(stages):
             if names[s["name"]] > 1:
                 yield self.problem("stage.duplicate", ["stages", i, "name"],
-                                   f"stage '{s['name']}' is listed twice")
+                                   Message("stage '%(name)s' is listed twice", name=s['name']))
         types = Counter(s.get("type", "open") for s in stages)
         for kind in ("won", "lost"):
             if types[kind] > 1:
                 yield self.problem("stage.terminal", ["stages"],
-                                   f"a process has at most one {kind} stage")
+                                   Message("a process has at most one %(kind)s stage", kind=kind))
         if not types["open"]:
-            yield self.problem("stage.open", ["stages"], "a process needs an open stage")
+            yield self.problem("stage.open", ["stages"], Message("a process needs an open stage"))
         for i, s in enumerate(stages):
             yield from self._stage_items(i, s)
             if s.get("approval"):
                 yield from self._stage_approval(i, s["approval"], flows)
             if s.get("reason_field") and s.get("type") != "lost":
                 yield self.problem("stage.reason_field", ["stages", i, "reason_field"],
-                                   "only a lost stage asks for a reason")
+                                   Message("only a lost stage asks for a reason"))
             if s.get("type") == "lost" and not s.get("reason_field"):
                 yield self.problem("stage.reason_field", ["stages", i],
-                                   "a lost stage needs 'reason_field': the lost reason")
+                                   Message("a lost stage needs 'reason_field': the lost reason"))
         if obj is not None:
             yield from self._stage_fields(obj)
 
@@ -129,48 +146,57 @@ class _Checker:
             for j, item in enumerate(s.get(key, [])):
                 if seen[item["name"]] > 1:
                     yield self.problem("stage.duplicate", ["stages", i, key, j, "name"],
-                                       f"'{item['name']}' is listed twice")
+                                       Message("'%(name)s' is listed twice", name=item['name']))
         shares = sum(e.get("share", 0) for e in s.get("key_events", []))
         if s["win_rate"] + shares > 100:
             yield self.problem("stage.win_rate", ["stages", i, "key_events"],
-                               "the win rate and the key events' shares add up to more than 100")
+                               Message("the win rate and the key events' shares add up to more "
+                                       "than 100"))
 
     def _stage_approval(self, i: int, name: str, flows: dict[str, Document]) -> Iterator[Problem]:
         path = ["stages", i, "approval"]
         flow = flows.get(name)
         if flow is None:
-            yield self.problem("stage.approval", path, f"approval flow '{name}' does not exist")
+            yield self.problem("stage.approval", path, Message("approval flow '%(name)s' does not "
+                                                               "exist", name=name))
         elif flow.content["object"] != self.raw["object"]:
             yield self.problem("stage.approval", path,
-                               f"approval flow '{name}' is for {flow.content['object']}")
+                               Message("approval flow '%(name)s' is for %(object)s",
+                                       name=name, object=flow.content['object']))
         elif flow.content.get("trigger", "submit") != "stage":
             yield self.problem("stage.approval", path,
-                               f"approval flow '{name}' needs 'trigger: stage'")
+                               Message("approval flow '%(name)s' needs 'trigger: stage'",
+                                       name=name))
 
     def _stage_fields(self, obj: ObjectDef) -> Iterator[Problem]:
         raw = self.raw
         f = obj.all_fields.get(raw["field"])
         if f is None or f.archived or f.type != "select":
             yield self.problem("stage_process.field", ["field"],
-                               f"'{raw['field']}' is not a select field of {obj.name}: a "
-                               "stage process needs the field that holds the stage")
+                               Message("'%(field)s' is not a select field of %(object)s: a stage "
+                                       "process needs the field that holds the stage",
+                                       field=raw['field'], object=obj.name))
         else:
             options = {o.value for o in f.options}
             for i, s in enumerate(raw["stages"]):
                 if s["name"] not in options:
                     yield self.problem("stage.option", ["stages", i, "name"],
-                                       f"'{s['name']}' is not an option of {obj.name}.{f.name}")
+                                       Message("'%(name)s' is not an option of "
+                                               "%(object)s.%(field)s",
+                                               name=s['name'], object=obj.name, field=f.name))
         if raw.get("win_rate_field"):
             rate = obj.all_fields.get(raw["win_rate_field"])
             if rate is None or rate.archived or rate.computed or \
                     rate.kind.storage not in NUMBER_STORAGE:
                 yield self.problem("stage_process.win_rate_field", ["win_rate_field"],
-                                   f"'{raw['win_rate_field']}' is not a number field of "
-                                   f"{obj.name}")
+                                   Message("'%(win_rate_field)s' is not a number field of "
+                                           "%(object)s",
+                                           win_rate_field=raw['win_rate_field'], object=obj.name))
         for i, name in enumerate(raw.get("business_types", [])):
             if obj.business_type(name) is None:
                 yield self.problem("stage_process.business_type", ["business_types", i],
-                                   f"'{name}' is not a business type of {obj.name}")
+                                   Message("'%(name)s' is not a business type of %(object)s",
+                                           name=name, object=obj.name))
         for i, s in enumerate(raw["stages"]):
             for j, name in enumerate(s.get("required", [])):
                 found = self.field_problem(obj, name, ["stages", i, "required", j])
@@ -193,24 +219,25 @@ class _Checker:
             path = ["steps", i]
             if names[step["name"]] > 1:
                 yield self.problem("step.duplicate", [*path, "name"],
-                                   f"step '{step['name']}' is listed twice")
+                                   Message("step '%(name)s' is listed twice", name=step['name']))
             role = step["approvers"].get("role")
             if role and roles is not None and role not in roles:
                 yield self.problem("step.role", [*path, "approvers", "role"],
-                                   f"role '{role}' does not exist")
+                                   Message("role '%(role)s' does not exist", role=role))
             approvers = step["approvers"]
             if approvers["type"] == "submitter_chooses" and \
                     raw.get("trigger", "submit") != "submit":
                 yield self.problem("step.approvers", [*path, "approvers", "type"],
-                                   "only a flow the user submits lets the submitter choose "
-                                   "approvers")
+                                   Message("only a flow the user submits lets the submitter "
+                                           "choose approvers"))
             for key in ("users", "role", "level"):
                 if key in approvers and key not in APPROVER_KEYS[approvers["type"]]:
                     yield self.problem("step.approvers", [*path, "approvers", key],
-                                       f"{approvers['type']} approvers take no '{key}'")
+                                       Message("%(type)s approvers take no '%(key)s'",
+                                               type=approvers['type'], key=key))
         if raw.get("trigger", "submit") != "field_change" and raw.get("trigger_fields"):
             yield self.problem("flow.trigger_fields", ["trigger_fields"],
-                               "only a field_change trigger has trigger fields")
+                               Message("only a field_change trigger has trigger fields"))
         if obj is not None:
             yield from self._flow_fields(obj, managed)
 
@@ -221,7 +248,7 @@ class _Checker:
                 ex.compile_expression(raw["condition"], Names(obj, self.objects),
                                       expect=ex.BOOLEAN)
             except ex.ExpressionError as exc:
-                yield self.problem("flow.condition", ["condition"], str(exc))
+                yield self.problem("flow.condition", ["condition"], exc.message)
         for i, name in enumerate(raw.get("trigger_fields", [])):
             found = self.field_problem(obj, name, ["trigger_fields", i])
             if found:
@@ -235,12 +262,14 @@ class _Checker:
                     continue
                 f = obj.all_fields[name]
                 if not f.writable:
-                    yield self.problem("flow.update", path, f"'{name}' cannot be set")
+                    yield self.problem("flow.update", path,
+                                       Message("'%(name)s' cannot be set", name=name))
                 elif (obj.name, name) in managed:
-                    yield self.problem("flow.update", path, f"'{name}' changes only by moving "
-                                       "the record along its stage path")
+                    yield self.problem("flow.update", path,
+                                       Message("'%(name)s' changes only by moving the record "
+                                               "along its stage path", name=name))
                 elif value is not None:
                     try:
                         f.kind.coerce(value, f)
                     except InvalidValue as exc:
-                        yield self.problem("flow.update", path, f"{exc}")
+                        yield self.problem("flow.update", path, exc.message)

@@ -18,7 +18,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from metacrm.metadata.messages import Message
 from metacrm.metadata.problems import Problem, format_path
+from metacrm.metadata.schema_messages import schema_message
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # The top-level key of a document tells its kind, and the kind names its schema.
@@ -65,42 +67,42 @@ class TemplateSet:
 
 def schema_problem(source: str, error: ValidationError) -> Problem:
     """A JSON Schema error as a problem of ``source``, in words a template author reads."""
-    message = error.message
-    if error.validator == "additionalProperties":
-        message = message.replace("Additional properties are not allowed", "unknown key")
-    if len(message) > 300:
-        message = message[:297] + "..."
-    return Problem(f"schema.{error.validator}", source, format_path(error.absolute_path), message)
+    return Problem(f"schema.{error.validator}", source, format_path(error.absolute_path),
+                   schema_message(error))
 
 
 def parse_file(path: Path, display: str) -> tuple[Any, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem("file.unreadable", display, "(file)", str(exc))]
+        return None, [Problem("file.unreadable", display, "(file)",
+                              Message("%(detail)s", detail=str(exc)))]
     try:
         if path.suffix == ".json":
             return json.loads(text), []
         return yaml.safe_load(text), []
     except json.JSONDecodeError as exc:
-        return None, [Problem("file.syntax", display, f"line {exc.lineno}", exc.msg)]
+        return None, [Problem("file.syntax", display, f"line {exc.lineno}",
+                              Message("%(detail)s", detail=exc.msg))]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        return None, [Problem("file.syntax", display, where, str(getattr(exc, "problem", exc)))]
+        detail = str(getattr(exc, "problem", exc))
+        return None, [Problem("file.syntax", display, where, Message("%(detail)s", detail=detail))]
 
 
 def classify(raw: Any, display: str) -> tuple[str | None, list[Problem]]:
     if not isinstance(raw, dict):
         return None, [Problem("file.not_mapping", display, "(root)",
-                              "a definition file must hold a mapping")]
+                              Message("a definition file must hold a mapping"))]
     kinds = [k for k in DOCUMENT_KINDS if k in raw]
     if len(kinds) > 1 and set(kinds) & FLOW_KINDS:  # a flow names its object
         kinds.remove("object")
     if len(kinds) != 1:
         expected = ", ".join(DOCUMENT_KINDS)
         return None, [Problem("file.kind", display, "(root)",
-                              f"expected exactly one of the top-level keys: {expected}")]
+                              Message("expected exactly one of the top-level keys: %(keys)s",
+                                      keys=expected))]
     return kinds[0], []
 
 

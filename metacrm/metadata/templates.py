@@ -8,6 +8,7 @@ from typing import Any
 
 from metacrm.metadata.checks import check_template_set
 from metacrm.metadata.loader import TemplateSet, display_path, iter_files, load_document
+from metacrm.metadata.messages import Message
 from metacrm.metadata.problems import DefinitionError, Problem
 
 
@@ -24,7 +25,8 @@ def load_paths(paths: Iterable[Path | str], *, known_objects: Iterable[str] = ()
     folders = [Path(p) for p in paths]
     for path in folders:
         if not path.exists():
-            problems.append(Problem("file.missing", str(path), "(file)", "no such file or folder"))
+            problems.append(Problem("file.missing", str(path), "(file)",
+                                    Message("no such file or folder")))
     known = set(known_objects)
     for path in iter_files(p for p in folders if p.exists()):
         doc, found = load_document(path, display_path(path))

@@ -17,6 +17,7 @@ from metacrm.engine.access import dimensions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import admin_changes
 from metacrm.ui.runtime import db, registry
@@ -214,7 +215,8 @@ def default_of(key: str, raw: dict[str, Any]) -> Any:
 def _raw_of(draft: Draft, object_name: str, name: str) -> dict[str, Any]:
     found = next((f for f in draft.object(object_name)["fields"] if f["name"] == name), None)
     if found is None:
-        raise EditRefused("field", f"object '{object_name}' has no field '{name}'")
+        raise EditRefused("field", Message("object '%(object)s' has no field '%(name)s'",
+                                           object=object_name, name=name))
     return found
 
 

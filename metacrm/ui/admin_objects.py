@@ -13,6 +13,7 @@ from metacrm.engine import customise
 from metacrm.engine.schema.schema_sync import PlanOptions
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui import admin_fields, customising
 from metacrm.ui.admin_fields import problem_map, type_labels
@@ -152,7 +153,8 @@ def update(object_name: str):
 def _move(draft: Draft, object_name: str, name: str, step: int) -> None:
     names = [f["name"] for f in draft.object(object_name)["fields"]]
     if name not in names:
-        raise EditRefused("field", f"object '{object_name}' has no field '{name}'")
+        raise EditRefused("field", Message("object '%(object)s' has no field '%(name)s'",
+                                           object=object_name, name=name))
     i = names.index(name)
     j = min(max(i + step, 0), len(names) - 1)
     names[i], names[j] = names[j], names[i]

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import PicklistDef
 from metacrm.ui import customising
 from metacrm.ui.context import actor
@@ -124,7 +125,7 @@ def move(name: str, value: str):
     def reorder(options: list[dict]) -> None:
         values = [o["value"] for o in options]
         if value not in values:
-            raise edits.EditRefused("value", f"there is no option '{value}'")
+            raise edits.EditRefused("value", Message("there is no option '%(value)s'", value=value))
         i = values.index(value)
         j = min(max(i + step, 0), len(values) - 1)
         values[i], values[j] = values[j], values[i]

@@ -12,6 +12,7 @@ from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.schema import schema_sync
 from metacrm.metadata.edits import EditRefused
 from metacrm.metadata.problems import DefinitionError
+from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, runtime
 
 # What a refused change can raise; each carries the parts of the request it concerns.
@@ -48,11 +49,12 @@ def rollback(actor_name: str, version: int, *, preview: bool = False) -> customi
 def problems(exc: Exception) -> list[dict[str, Any]]:
     """A refusal as a list of {path, message} (and, for data in the way, the records)."""
     if isinstance(exc, EditRefused):
-        return [{"path": exc.path, "message": exc.message}]
+        return [{"path": exc.path, "message": translate(exc.message)}]
     if isinstance(exc, DefinitionError):
-        return [{"path": p.path, "message": p.message, "document": p.file}
+        return [{"path": p.path, "message": translate(p.message), "document": p.file}
                 for p in exc.problems]
     if isinstance(exc, SchemaChangeRefused):
-        return [{"path": f"{r['object']}.{r['field']}", "message": r["reason"], **r}
+        return [{"path": f"{r['object']}.{r['field']}", **r, "message": translate(r["reason"]),
+                 "reason": translate(r["reason"])}
                 for r in customise.refused_summary(exc)]
     raise TypeError(exc)

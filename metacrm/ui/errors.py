@@ -79,7 +79,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DefinitionError)
     def _definition(e: DefinitionError):
         return error_response(422, "invalid_metadata", "the metadata is not valid",
-                              problems=[str(p) for p in e.problems])
+                              problems=[f"{p.file}: {p.path}: {translate(p.message)}"
+                                        for p in e.problems])
 
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError):

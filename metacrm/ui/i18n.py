@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
@@ -13,6 +13,8 @@ DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
 
 def select_language() -> str:
+    if (caller := g.get("actor")) is not None:  # the API's caller, by bearer token
+        return caller.language
     if current_user and current_user.is_authenticated:
         return current_user.actor.language
     chosen = session.get("language")
@@ -40,7 +42,9 @@ def translate(message: str) -> str:
     if isinstance(message, LabelMessage):
         return message.label.get(language())
     if isinstance(message, Message):
-        return gettext(message.template, **in_language(message.params, language()))
+        params = {k: translate(v) if isinstance(v, Message) else v
+                  for k, v in message.params.items()}  # a problem may quote another
+        return gettext(message.template, **in_language(params, language()))
     return message
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.schema.tables import field_column
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 __all__ = ["AddColumn", "Conversion", "ConvertColumn", "CreateIndex", "CreateTable", "FillBlanks",
@@ -329,7 +330,8 @@ class Planner:
         value = fill.value if fill is not None else f.default
         if count and value is None:
             yield Refused(obj.name, field_name=f.name, count=count, conversion="fill",
-                          reason="a new required field needs a default for the existing records")
+                          reason=Message("a new required field needs a default for the "
+                                         "existing records"))
             return
         fill = self._fill_value(obj, f, value, count) if count else None
         if isinstance(fill, Refused):
@@ -347,7 +349,8 @@ class Planner:
             return f.kind.coerce(value, f)
         except InvalidValue as exc:
             return Refused(obj.name, field_name=f.name, count=count, conversion="fill",
-                           reason=f"the value to fill in does not fit the field: {exc}")
+                           reason=Message("the value to fill in does not fit the field: "
+                                          "%(problem)s", problem=exc.message))
 
     def _removed(self, obj: ObjectDef, before: FieldDef) -> Iterator[Change]:
         if f"{obj.name}.{before.name}" in self.options.purge:
@@ -355,8 +358,8 @@ class Planner:
                              indexes=self._indexes_on(obj.table_name, before.column))
         else:
             yield Refused(obj.name, field_name=before.name,
-                          reason="a field leaves the metadata only by an explicit purge; "
-                                 "archive it instead")
+                          reason=Message("a field leaves the metadata only by an explicit purge; "
+                                         "archive it instead"))
 
     def _field_changes(self, obj: ObjectDef, table: Table, before: FieldDef,
                        after: FieldDef) -> Iterator[Change]:
@@ -371,7 +374,8 @@ class Planner:
                 pass
             elif after.kind.options and before.kind.storage == after.kind.storage:
                 yield from self._count(obj, table, after, column.not_in(_all_options(after)),
-                                       f"values are not options of the new {after.type} field")
+                                       Message("values are not options of the new %(type)s field",
+                                               type=after.type))
             else:
                 yield from self._retype(obj, table, before, after)
             return
@@ -385,7 +389,7 @@ class Planner:
                     obj.name, field=after, count=count, value=value)
             else:
                 yield from self._count(obj, table, after, column.is_(None),
-                                       "required, but some records have no value",
+                                       Message("required, but some records have no value"),
                                        conversion="fill")
         if after.unique and not before.unique:
             yield from self._duplicates(obj, table, after)
@@ -393,21 +397,24 @@ class Planner:
         if after.kind.storage == "string" and limit and limit < (
                 before.max_length or before.kind.default_max_length or limit + 1):
             yield from self._count(obj, table, after, func.length(column) > limit,
-                                   f"some values are longer than {limit} characters")
+                                   Message("some values are longer than %(limit)s characters",
+                                           limit=limit))
         if after.kind.options and after.kind.storage == "string":
             removed = set(_all_options(before)) - set(_all_options(after))
             if removed:
                 yield from self._count(obj, table, after, column.in_(sorted(removed)),
-                                       f"options in use were removed: {', '.join(sorted(removed))}"
-                                       " (deactivate them instead)")
+                                       Message("options in use were removed: %(values)s "
+                                               "(deactivate them instead)",
+                                               values=", ".join(sorted(removed))))
 
     def _retype(self, obj: ObjectDef, table: Table, before: FieldDef,
                 after: FieldDef) -> Iterator[Change]:
         column = table.c[after.column]
         indexes = self._indexes_on(obj.table_name, after.column)
         refused = list(self._count(obj, table, after, column.is_not(None),
-                                   f"type change {before.type} -> {after.type} needs an "
-                                   "explicit conversion of existing values",
+                                   Message("type change %(before)s -> %(after)s needs an explicit "
+                                           "conversion of existing values", before=before.type,
+                                           after=after.type),
                                    conversion="convert" if _convertible(before, after) else None))
         if not refused:
             yield ReplaceColumn(obj.name, field=after, indexes=indexes)
@@ -454,7 +461,7 @@ class Planner:
         dupes = (select(column).where(column.is_not(None)).group_by(column)
                  .having(func.count() > 1).subquery())
         yield from self._count(obj, table, f, column.in_(select(dupes.c[0])),
-                               "unique, but some records share a value")
+                               Message("unique, but some records share a value"))
 
     def _indexes_on(self, table_name: str, column: str) -> list[str]:
         found = [i["name"] for i in self.inspector.get_indexes(table_name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select
@@ -166,9 +166,13 @@ _EXISTS: dict[str | None, Select] = {
 }
 _DEPARTMENTS = select(sys_user.c.id, sys_user.c.department_id).where(
     sys_user.c.id.in_(bindparam("ids", expanding=True)))
-_MISSING: dict[str | None, str] = {"user": "no active user with id %(id)d",
-            "department": "no department with id %(id)d",
-            "dimension": "no node with id %(id)d in this dimension"}
+# What a reference to a missing row says, by what the field references (written out so
+# the translation catalogue sees each template).
+_MISSING: dict[str | None, Callable[[int], Message]] = {
+    "user": lambda i: Message("no active user with id %(id)d", id=i),
+    "department": lambda i: Message("no department with id %(id)d", id=i),
+    "dimension": lambda i: Message("no node with id %(id)d in this dimension", id=i),
+}
 
 
 def to_json(f: FieldDef, value: Any) -> Any:
@@ -392,7 +396,7 @@ class Writer:
                         object=named(f.target_object,
                                      self.registry.objects[f.target_object].label))
                 if f.kind.references == "target"
-                else Message(_MISSING[f.kind.references], id=missing[0]))
+                else _MISSING[f.kind.references](missing[0]))
 
     def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                      exclude_id: int | None = None) -> None:
