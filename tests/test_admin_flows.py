@@ -14,7 +14,7 @@ from metacrm.engine import instance
 from metacrm.engine.flows import stages
 from metacrm.metadata.flows import ApproverDef, StepDef, build_approval_flow
 from metacrm.metadata.labels import Label
-from metacrm.ui import diagrams
+from metacrm.ui.admin import diagrams
 
 from conftest import SAMPLE, SAMPLE_FLOWS, signed_in
 

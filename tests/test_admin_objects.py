@@ -389,7 +389,7 @@ def test_a_type_change_previews_the_values_lost_then_converts(english, equipment
 
 def test_saving_an_unchanged_field_form_changes_nothing(english, engine, registry):
     """Every field of the sample, as its edit form shows it, saves to the same definition."""
-    from metacrm.ui.admin_fields import values_of
+    from metacrm.ui.admin.fields import values_of
 
     before = version(engine)
     for obj in registry.active_objects:

@@ -16,22 +16,18 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.instance import ensure_system_tables
 from metacrm.engine.schema.metastore import RegistryCache
 from metacrm.engine.schema.version_signal import VersionSignal
-from metacrm.ui import (
-    admin,
-    admin_api,
-    admin_meta_api,
-    api,
-    api_flows,
-    approvals_page,
-    auth,
-    pages,
-    scenes,
-    sharing,
-    todo,
-    workflow,
-)
+from metacrm.ui import auth
+from metacrm.ui.admin import home as admin
+from metacrm.ui.api import admin as admin_api
+from metacrm.ui.api import flows as api_flows
+from metacrm.ui.api import metadata as admin_meta_api
+from metacrm.ui.api import records as api
 from metacrm.ui.errors import register_error_handlers
+from metacrm.ui.flows import approvals as approvals_page
+from metacrm.ui.flows import path as workflow
+from metacrm.ui.flows import todo
 from metacrm.ui.i18n import init_i18n
+from metacrm.ui.records import pages, scenes, sharing
 from metacrm.ui.runtime import Runtime, SessionUser, close_db, db, registry
 
 MAX_BODY_BYTES = 2 * 1024 * 1024

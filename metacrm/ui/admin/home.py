@@ -13,19 +13,17 @@ from flask_login import login_required
 from metacrm.engine.access import admin
 from metacrm.engine.access.permissions import OPERATION_LABELS, OPERATIONS
 from metacrm.engine.errors import ObjectNotFound, ValidationFailed
-from metacrm.ui import (
-    admin_departments,
-    admin_dimensions,
-    admin_flows,
-    admin_layouts,
-    admin_objects,
-    admin_picklists,
-    admin_roles,
-    admin_types,
-    admin_users,
-    admin_versions,
-)
-from metacrm.ui.admin_forms import arg_int, choices
+from metacrm.ui.admin import departments as admin_departments
+from metacrm.ui.admin import dimensions as admin_dimensions
+from metacrm.ui.admin import flows as admin_flows
+from metacrm.ui.admin import layouts as admin_layouts
+from metacrm.ui.admin import objects as admin_objects
+from metacrm.ui.admin import picklists as admin_picklists
+from metacrm.ui.admin import roles as admin_roles
+from metacrm.ui.admin import types as admin_types
+from metacrm.ui.admin import users as admin_users
+from metacrm.ui.admin import versions as admin_versions
+from metacrm.ui.admin.forms import arg_int, choices
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 

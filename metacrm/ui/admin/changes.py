@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from metacrm.engine import customise
 from metacrm.engine.errors import SchemaChangeRefused
 from metacrm.engine.schema import schema_sync
-from metacrm.ui import customising
+from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
 
 STEP = "_step"  # "" (first try), "preview" (answers given), "apply" (confirmed)

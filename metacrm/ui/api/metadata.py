@@ -22,9 +22,9 @@ from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
 from metacrm.metadata.loader import schema_validator
 from metacrm.metadata.messages import Message
-from metacrm.ui import customising
-from metacrm.ui.admin_json import arg_flag, arg_int, created, only, strings
-from metacrm.ui.api import current_actor, json_body
+from metacrm.ui.admin import customising
+from metacrm.ui.api.admin_json import arg_flag, arg_int, created, only, strings
+from metacrm.ui.api.records import current_actor, json_body
 from metacrm.ui.errors import ApiError, error_response
 from metacrm.ui.runtime import db, registry, runtime
 

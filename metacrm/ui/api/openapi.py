@@ -217,7 +217,7 @@ SHARING_SCHEMAS: dict[str, Any] = {
 }
 
 
-# -- stage paths, approvals, todos and notifications (metacrm.ui.api_flows) ----------------
+# -- stage paths, approvals, todos and notifications (metacrm.ui.api.flows) ----------------
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 

@@ -16,8 +16,8 @@ from metacrm.engine.access import admin, dimensions, org, roles, user_import
 from metacrm.engine.access.permissions import FIELD_ACCESS
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.metadata.messages import Message
-from metacrm.ui.admin_dimensions import switch
-from metacrm.ui.admin_json import (
+from metacrm.ui.admin.dimensions import switch
+from metacrm.ui.api.admin_json import (
     USER_FIELDS,
     arg_int,
     created,
@@ -31,7 +31,7 @@ from metacrm.ui.admin_json import (
     user_json,
     whole,
 )
-from metacrm.ui.api import current_actor, json_body
+from metacrm.ui.api.records import current_actor, json_body
 from metacrm.ui.errors import ApiError, error_response
 from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry

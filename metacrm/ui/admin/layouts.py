@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.metadata import edits
 from metacrm.metadata.model import FieldDef, ObjectDef
-from metacrm.ui import customising
+from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import registry
 

@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 
 from metacrm.engine import customise
 from metacrm.engine.schema.template_export import export_files
-from metacrm.ui import customising
-from metacrm.ui.admin_forms import arg_int
+from metacrm.ui.admin import customising
+from metacrm.ui.admin.forms import arg_int
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import runtime
 

@@ -19,7 +19,7 @@ from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
-from metacrm.ui import admin_changes
+from metacrm.ui.admin import changes as admin_changes
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("fields", __name__, url_prefix="/<object_name>/fields")

@@ -40,11 +40,11 @@ from metacrm.engine.flows import stage_moves, stages
 from metacrm.engine.reading import query, saved_views
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.model import FieldDef, ObjectDef
-from metacrm.ui import cells, pages, widgets
 from metacrm.ui.context import actor
 from metacrm.ui.errors import error_response
 from metacrm.ui.i18n import label, language, translate
-from metacrm.ui.listing import list_state
+from metacrm.ui.records import cells, pages, widgets
+from metacrm.ui.records.listing import list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("workflow", __name__)

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from metacrm.engine.access import org
 from metacrm.engine.errors import ValidationFailed
-from metacrm.ui.admin_forms import choices, form_int
+from metacrm.ui.admin.forms import choices, form_int
 from metacrm.ui.runtime import db
 
 bp = Blueprint("departments", __name__, url_prefix="/departments")

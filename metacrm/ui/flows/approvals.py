@@ -23,9 +23,9 @@ from metacrm.engine.errors import (
 from metacrm.engine.flows import approval_rules, approvals
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui import cells, pages, widgets
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label, language, translate
+from metacrm.ui.records import cells, pages, widgets
 from metacrm.ui.runtime import db, registry
 
 if TYPE_CHECKING:

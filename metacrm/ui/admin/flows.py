@@ -15,7 +15,7 @@ from metacrm.engine.access import roles
 from metacrm.metadata.flows import ApprovalFlowDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui import diagrams
+from metacrm.ui.admin import diagrams
 from metacrm.ui.i18n import language
 from metacrm.ui.runtime import db, registry
 

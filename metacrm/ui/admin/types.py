@@ -18,7 +18,7 @@ from metacrm.engine.access import org
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.metadata import edits
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef, SectionDef
-from metacrm.ui import customising
+from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 

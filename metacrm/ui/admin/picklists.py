@@ -16,7 +16,7 @@ from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import PicklistDef
-from metacrm.ui import customising
+from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import registry
 

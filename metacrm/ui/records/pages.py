@@ -29,10 +29,10 @@ from metacrm.engine.reading import query, saved_views
 from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
-from metacrm.ui import cells, widgets
 from metacrm.ui.context import actor, detail_panels
 from metacrm.ui.i18n import language
-from metacrm.ui.listing import PAGE_SIZES, filter_operators, list_state
+from metacrm.ui.records import cells, widgets
+from metacrm.ui.records.listing import PAGE_SIZES, filter_operators, list_state
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)

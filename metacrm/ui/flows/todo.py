@@ -16,8 +16,8 @@ from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.labels import Label
 from metacrm.ui.context import actor
 from metacrm.ui.i18n import label
+from metacrm.ui.records.widgets import user_timezone
 from metacrm.ui.runtime import db, registry
-from metacrm.ui.widgets import user_timezone
 
 bp = Blueprint("todo", __name__)
 TABS = ("approvals", "assigned", "stage_work", "handled")

@@ -15,8 +15,9 @@ from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft, EditRefused
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
-from metacrm.ui import admin_fields, customising
-from metacrm.ui.admin_fields import problem_map, type_labels
+from metacrm.ui.admin import customising
+from metacrm.ui.admin import fields as admin_fields
+from metacrm.ui.admin.fields import problem_map, type_labels
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry
 

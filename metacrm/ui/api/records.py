@@ -19,8 +19,8 @@ from metacrm.engine.reading import query
 from metacrm.engine.writing import lines, records
 from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
+from metacrm.ui.api.openapi import openapi_document
 from metacrm.ui.errors import ApiError
-from metacrm.ui.openapi import openapi_document
 from metacrm.ui.runtime import db, registry, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

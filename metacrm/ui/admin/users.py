@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from metacrm.engine.access import admin, dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
-from metacrm.ui.admin_forms import arg_int, choices, form_int, form_ints
+from metacrm.ui.admin.forms import arg_int, choices, form_int, form_ints
 from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry
 

@@ -16,7 +16,7 @@ from flask import url_for
 
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.i18n import language
-from metacrm.ui.widgets import display
+from metacrm.ui.records.widgets import display
 
 
 @dataclass(frozen=True)

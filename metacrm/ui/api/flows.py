@@ -29,7 +29,7 @@ from metacrm.engine.writing import records
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui.api import current_actor, json_body, record_json
+from metacrm.ui.api.records import current_actor, json_body, record_json
 from metacrm.ui.errors import ApiError
 from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry

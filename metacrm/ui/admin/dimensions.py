@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from metacrm.engine.access import admin, dimensions
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui.admin_forms import form_int
+from metacrm.ui.admin.forms import form_int
 from metacrm.ui.context import actor
 from metacrm.ui.runtime import db, registry, runtime
 

@@ -17,7 +17,7 @@ from metacrm.engine.access.permissions import (
 )
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
-from metacrm.ui.admin_forms import form_int
+from metacrm.ui.admin.forms import form_int
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")

@@ -1,0 +1,1 @@
+"""The administration screens under /admin, for super administrators."""

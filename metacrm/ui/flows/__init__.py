@@ -1,0 +1,1 @@
+"""Workflow pages: the stage path and kanban, approvals, the todo centre."""

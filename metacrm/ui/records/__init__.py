@@ -1,0 +1,1 @@
+"""The generated record pages: lists and scenes, forms, detail pages, sharing."""
