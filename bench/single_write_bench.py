@@ -19,6 +19,7 @@ Rounds alternate between the sides (a shared machine drifts); medians are compar
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -129,6 +130,15 @@ def orm(inst: Instance, actor: Actor, values: list[dict]) -> Callable[[], None]:
     return run
 
 
+def cpu_timed(fn: Callable[[], None], into: list[float]) -> Callable[[], None]:
+    """``fn``, noting the CPU time of this process it took (the rounds time the wall)."""
+    def run() -> None:
+        start = time.process_time()
+        fn()
+        into.append(time.process_time() - start)
+    return run
+
+
 def statements_per_create(inst: Instance, actor: Actor) -> int:
     """Statements of a warm create (the second in the session), transaction control apart."""
     registry = inst.registry()
@@ -149,9 +159,12 @@ def run(inst: Instance, rec: Recorder, count: int, repeat: int) -> None:
     values = inputs(count)
     runs = {"orm": orm(inst, rep, values), "employee": service(inst, rep, values),
             "admin": service(inst, inst.actor, values)}
-    samples = interleaved(runs, repeat, warmup=1)
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    samples = interleaved({name: cpu_timed(fn, cpu[name]) for name, fn in runs.items()},
+                          repeat, warmup=1)
     clear(inst, CLEARED)
     rate = {name: count / median(times) for name, times in samples.items()}
+    per_record = {name: median(times) / count * 1000 for name, times in cpu.items()}
     rec.add("single", f"ORM add + commit x{count:,} (1 per transaction)", rate["orm"],
             "rec/s", key=True)
     rec.add("single", f"records.create, own-scope user x{count:,}", rate["employee"], "rec/s",
@@ -161,5 +174,9 @@ def run(inst: Instance, rec: Recorder, count: int, repeat: int) -> None:
             rate["employee"] / rate["orm"], "x", TARGET)
     rec.add("single", "records.create (admin) / ORM (rec/s)", rate["admin"] / rate["orm"],
             "x", TARGET)
+    rec.add("single", "CPU ms per record: ORM", per_record["orm"], "ms",
+            note="this process only: commits waiting on the disk do not count")
+    rec.add("single", "CPU ms per record: records.create (own scope)", per_record["employee"],
+            "ms")
     rec.add("single", "statements of a warm plain create", statements_per_create(inst, rep),
             "stmts", "<= 3", note="BEGIN/COMMIT apart; the ORM sends 1")
