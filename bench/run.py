@@ -1,6 +1,7 @@
 """Run the benchmarks: ``python -m bench`` or ``python bench/run.py``.
 
-For each database: the create benchmark on an empty instance, then for each size a fresh
+For each database: the create benchmark on an empty instance, the single-write one (one
+record per transaction against a plain ORM) on its own, then for each size a fresh
 instance seeded with that many opportunities, on which the list, request-path, HTTP and
 schema benchmarks run in that order (the schema one changes the table, so it is last).
 The permission-scope benchmark seeds its own instance (an org chart, scoped customers)
@@ -31,6 +32,7 @@ from bench import (  # noqa: E402
     schema_bench,
     scope_bench,
     seed,
+    single_write_bench,
 )
 from bench.common import (  # noqa: E402
     FLOWS,
@@ -42,8 +44,8 @@ from bench.common import (  # noqa: E402
 )
 from bench.report import Recorder  # noqa: E402
 
-BENCHES = ("create", "lines", "list", "path", "http", "schema", "scope", "flows")
-UNSIZED = ("create", "lines", "scope", "flows")  # each seeds its own instance
+BENCHES = ("create", "single", "lines", "list", "path", "http", "schema", "scope", "flows")
+UNSIZED = ("create", "single", "lines", "scope", "flows")  # each seeds its own instance
 QUICK_SCOPE_SIZE = 100_000
 FLOWS_SIZE, QUICK_FLOWS_SIZE = 100_000, 10_000
 
@@ -74,6 +76,8 @@ class Volumes:
     def __init__(self, quick: bool):
         self.list_repeat = 10 if quick else 30
         self.create_count = 10_000 if quick else 100_000
+        self.single_writes = 300 if quick else 2_000  # per round, one transaction each
+        self.single_repeat = 3 if quick else 5
         self.lines_quotes = 1_000 if quick else 10_000
         self.http_requests = 400 if quick else 2000
         self.path_requests = 100 if quick else 500
@@ -138,6 +142,15 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
             inst = install_instance(url)
             guarded(rec, "create", lambda: create_bench.run(inst, rec, cfg.create_count))
             inst.engine.dispose()
+    if "single" in args.only:
+        rec.size = None
+        with database(kind, workdir) as url:
+            inst = single_write_bench.install(url, workdir)
+            try:
+                guarded(rec, "single", lambda: single_write_bench.run(
+                    inst, rec, cfg.single_writes, cfg.single_repeat))
+            finally:
+                inst.engine.dispose()
     if "lines" in args.only:
         rec.size = None
         with database(kind, workdir) as url:

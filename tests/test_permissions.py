@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
@@ -221,6 +221,22 @@ def test_a_team_member_sees_a_record_beyond_the_role_scope(crm):
     teams.put_member(crm.session, crm.registry.object("customer"), north, crm.user("manager"),
                      "read", None, SYSTEM)
     assert listed(crm, "customer", actor) == crm.expected("customer", "own", "manager") | {north}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_a_row_in_hand_is_judged_as_the_sql_condition_judges_it(crm, scope):
+    """A write checks the values it stores without a statement: the same verdict."""
+    obj, table = crm.registry.object("customer"), crm.registry.table("customer")
+    north = crm.org.records["customer"]["rep_north"]
+    for key in ACTORS:
+        actor = crm.grant(key, "edit", scope, "customer")
+        teams.put_member(crm.session, obj, north, crm.user(key), "write", None, SYSTEM)
+        rows = [dict(r._mapping) for r in crm.session.execute(select(table))]
+        in_sql = set(crm.session.execute(select(table.c.id).where(
+            permissions.condition(crm.session, actor, obj, table, "edit"))).scalars())
+        in_hand = {row["id"] for row in rows
+                   if permissions.admits(crm.session, actor, obj, table, "edit", [row])}
+        assert in_hand == in_sql and north in in_hand
 
 
 # -- explain ------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Entries are buffered on the session and written with one executemany just before the
 transaction commits (or before the log is read), so auditing costs one statement per
-transaction instead of one per record, and a rolled-back change leaves no entry.
+transaction instead of one per record, and a rolled-back change leaves no entry. On
+PostgreSQL a new record's entry can instead ride in its INSERT (``with_create_entry``),
+so a one-record transaction sends one statement, not two.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Insert, bindparam, event, insert, literal, select
 from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_audit
@@ -32,10 +34,36 @@ def record(session: Session, obj_name: str, record_id: int, action: str, actor_i
 
 
 COLUMNS = ("object", "record_id", "action", "actor_id", "at", "changes")
+_INSERT = insert(sys_audit)
 
 
 def _insert_rows(session: Session, rows: list[dict]) -> None:
-    session.execute(insert(sys_audit), rows)
+    session.connection().execute(_INSERT, rows)
+
+
+# -- a new record's entry in its own INSERT (PostgreSQL) --------------------------------
+def foldable(session: Session, dialect: str) -> bool:
+    """Whether a new record's entry may ride in its INSERT: PostgreSQL (a data-modifying
+    WITH), and no entry is waiting in the buffer (it would then be written after)."""
+    return dialect == "postgresql" and not session.info.get(BUFFER_KEY)
+
+
+def with_create_entry(stmt: Insert, obj_name: str) -> Insert:
+    """``stmt`` (an INSERT … RETURNING id) followed, in the same statement, by the new
+    record's "create" entry; returns the id, or no row when ``stmt`` inserted none (a
+    unique index refused it). Its parameters are ``entry_params``."""
+    new = stmt.cte("new_record")
+    return insert(sys_audit).from_select(list(COLUMNS), select(
+        literal(obj_name), new.c.id, literal("create"),
+        bindparam("_audit_actor", type_=sys_audit.c.actor_id.type),
+        bindparam("_audit_at", type_=sys_audit.c.at.type),
+        bindparam("_audit_changes", type_=sys_audit.c.changes.type))
+    ).returning(sys_audit.c.record_id)
+
+
+def entry_params(actor_id: int | None, at: dt.datetime, changes: dict[str, list[Any]]
+                 ) -> dict[str, Any]:
+    return {"_audit_actor": actor_id, "_audit_at": at, "_audit_changes": changes}
 
 
 def _copy_rows(session: Session, rows: list[dict]) -> None:

@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from metacrm.engine.access import dimensions, org, permissions, roles, user_import, users
+from metacrm.engine.access import (
+    dimensions,
+    org,
+    permissions,
+    roles,
+    scopes,
+    user_import,
+    users,
+)
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_department, sys_role, sys_user, sys_user_role
 from metacrm.metadata.messages import Message
@@ -68,7 +76,7 @@ def list_users(session: Session, flt: UserFilter) -> UserPage:
         stmt = stmt.where(or_(func.lower(u.c.username).contains(needle, autoescape=True),
                               func.lower(u.c.display_name).contains(needle, autoescape=True)))
     if flt.department_id is not None:
-        stmt = stmt.where(u.c.department_id.in_(permissions.department_tree(flt.department_id)))
+        stmt = stmt.where(u.c.department_id.in_(scopes.department_tree(flt.department_id)))
     if flt.active is not None:
         stmt = stmt.where(u.c.active.is_(flt.active))
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from metacrm.engine.access import permissions
+from metacrm.engine.access import permissions, scopes
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import (
     sys_department,
@@ -101,7 +101,7 @@ def names_upward(session: Session, department_id: int | None) -> set[str]:
 
 
 def subtree_ids(session: Session, department_id: int) -> set[int]:
-    return set(session.execute(permissions.department_tree(department_id)).scalars())
+    return set(session.execute(scopes.department_tree(department_id)).scalars())
 
 
 def _check_department_values(session: Session, name: Any, parent_id: Any, head_id: Any,
@@ -236,7 +236,7 @@ def update_user(session: Session, registry, user_id: int, *, display_name: str |
     if superior_id is not None and superior_id != current.superior_id:
         if _user_row(session, superior_id) is None:
             errors["superior_id"] = Message("no user with id %(id)s", id=superior_id)
-        elif superior_id in set(session.execute(permissions.subordinates(user_id)).scalars()):
+        elif superior_id in set(session.execute(scopes.subordinates(user_id)).scalars()):
             errors["superior_id"] = Message("a user's superior cannot be the user or one of "
                                             "their subordinates")
         values["superior_id"] = superior_id

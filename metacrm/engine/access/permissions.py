@@ -1,6 +1,6 @@
 """Data permissions compiled to SQL: (user, object, operation) → one WHERE condition.
 
-A user's roles grant each operation on each object a data scope (the SCOPES catalogue);
+A user's roles grant each operation on each object a data scope (``scopes.SCOPES``);
 an object with the ``team`` feature adds the records the user is a team member of, and
 an object with dimension fields narrows the scope to the user's dimension values. The
 result is a single SQL condition, so lists, counts, type-ahead, related lists, exports
@@ -16,40 +16,38 @@ Built conditions are cached by everything they depend on.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     CompoundSelect,
     Select,
-    String,
     Table,
     and_,
-    any_,
-    bindparam,
     exists,
     false,
     func,
     literal,
-    literal_column,
     not_,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.visitors import InternalTraversal
 
+from metacrm.engine.access.scopes import (
+    ID_LISTS,
+    MAX_LISTED_IDS,
+    SCOPES,
+    SUBTREES,
+    Row,
+    ScopeContext,
+)
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied
 from metacrm.engine.systables import (
-    sys_department,
     sys_dimension_node,
     sys_role,
     sys_role_field,
@@ -64,10 +62,10 @@ from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef
 
 __all__ = ["ALL_OBJECTS", "Access", "FIELD_ACCESS", "OPERATIONS", "OPERATION_LABELS", "Parts",
-           "SCOPES", "Unindexed", "Verdict", "access_from_rows", "access_of", "access_rows", "can",
-           "condition", "count_pieces", "department_tree", "dimension_nodes", "explain",
+           "SCOPES", "Verdict", "access_from_rows", "access_of", "access_rows", "can",
+           "condition", "count_pieces", "dimension_nodes", "explain",
            "field_access", "forget_access", "governing", "granted", "hidden_fields", "parts",
-           "record_operations", "remember_access", "require", "subordinates", "verb",
+           "record_operations", "remember_access", "require", "verb",
            "visible_fields", "without_hidden"]
 
 OPERATIONS = ("read", "create", "edit", "delete", "transfer", "import", "export")
@@ -92,128 +90,6 @@ FIELD_ACCESS = ("hidden", "read_only", "editable")  # from least to most
 _FIELD_RANK = {a: i for i, a in enumerate(FIELD_ACCESS)}
 
 
-# An org subtree of up to this many ids goes into the condition as a list (cheap to build,
-# cheap to test, one cached statement shape); a larger one stays a subquery.
-MAX_LISTED_IDS = 500
-
-
-@dataclass(frozen=True)
-class ScopeContext:
-    table: Table
-    user_id: int
-    department_id: int | None
-    dialect: str
-    ids: dict[str, list[int]]  # each subtree scope's ids, resolved for the request
-    ordered: bool = False  # for a sorted page rather than a count
-
-    def within(self, column, scope: str) -> ColumnElement:
-        """``column`` is one of an org subtree's ids: a list bound as one parameter."""
-        if self.ordered:
-            column = Unindexed(column)
-        ids = self.ids[scope]
-        if len(ids) > MAX_LISTED_IDS:
-            return column.in_(SUBTREES[scope](self.user_id, self.department_id))
-        return ID_LISTS[self.dialect](column, f"scope_{scope}", ids)
-
-
-class Unindexed(ColumnElement):
-    """A column SQLite must not pick an index for: ``+column`` (SQLite's documented way).
-
-    A sorted page of a department tree reads the ordering index and tests each row (a few
-    rows per row shown); left to itself SQLite's planner, which has no histograms, would
-    rather fetch the whole subtree through the department index and sort it. PostgreSQL
-    has the statistics to choose, and gets the plain column.
-    """
-
-    inherit_cache = True
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
-
-    def __init__(self, column):
-        self.column = column
-        self.type = column.type
-
-
-@compiles(Unindexed)
-def _plain(element: Unindexed, compiler, **kw) -> str:
-    return compiler.process(element.column, **kw)
-
-
-@compiles(Unindexed, "sqlite")
-def _unary_plus(element: Unindexed, compiler, **kw) -> str:
-    return "+" + compiler.process(element.column, **kw)
-
-
-# A list of ids as one parameter: a JSON array read by json_each on SQLite, an array on
-# PostgreSQL; neither needs a placeholder per id nor a new statement per list length.
-ID_LISTS: dict[str, Callable[[Any, str, list[int]], ColumnElement]] = {
-    "sqlite": lambda column, key, ids: column.in_(
-        select(literal_column("value")).select_from(
-            func.json_each(bindparam(key, json.dumps(ids), type_=String())))),
-    "postgresql": lambda column, key, ids: column == any_(
-        bindparam(key, ids, type_=postgresql.ARRAY(BigInteger()))),
-}
-
-
-def subordinates(user_id: int) -> Select:
-    """The user and everyone below them through the superior chain (UNION stops cycles)."""
-    tree = select(sys_user.c.id).where(sys_user.c.id == user_id) \
-        .cte("subordinates", recursive=True, nesting=True)
-    tree = tree.union(select(sys_user.c.id).where(sys_user.c.superior_id == tree.c.id))
-    return select(tree.c.id)
-
-
-def department_tree(department_id: int | None) -> Select:
-    """The department and all departments below it (none for no department)."""
-    tree = select(sys_department.c.id).where(sys_department.c.id == department_id) \
-        .cte("departments", recursive=True, nesting=True)
-    tree = tree.union(select(sys_department.c.id)
-                      .where(sys_department.c.parent_id == tree.c.id))
-    return select(tree.c.id)
-
-
-def _department(ctx: ScopeContext) -> ColumnElement:
-    if ctx.department_id is None:
-        return false()
-    return ctx.table.c.department == ctx.department_id
-
-
-def _department_tree(ctx: ScopeContext) -> ColumnElement:
-    if ctx.department_id is None:
-        return false()
-    return ctx.within(ctx.table.c.department, "department_tree")
-
-
-def _own_and_subordinates(ctx: ScopeContext) -> ColumnElement:
-    return ctx.within(ctx.table.c.owner, "own_and_subordinates")
-
-
-# The scopes that reach an org subtree: (user id, department id) → the subtree's ids.
-SUBTREES: dict[str, Callable[[int, int | None], Select]] = {
-    "department_tree": lambda user_id, department_id: department_tree(department_id),
-    "own_and_subordinates": lambda user_id, department_id: subordinates(user_id),
-}
-
-
-@dataclass(frozen=True)
-class DataScope:
-    """One entry of the scope catalogue: how far a grant reaches."""
-
-    name: str
-    label: dict[str, str]
-    build: Callable[[ScopeContext], ColumnElement]
-
-
-SCOPES: dict[str, DataScope] = {s.name: s for s in (
-    DataScope("none", {"en": "None", "zh": "无权限"}, lambda ctx: false()),
-    DataScope("own", {"en": "Own", "zh": "本人"}, lambda ctx: ctx.table.c.owner == ctx.user_id),
-    DataScope("own_and_subordinates", {"en": "Own and subordinates", "zh": "本人及下属"},
-              _own_and_subordinates),
-    DataScope("department", {"en": "Own department", "zh": "本部门"}, _department),
-    DataScope("department_tree", {"en": "Department and sub-departments",
-                                  "zh": "本部门及下属部门"}, _department_tree),
-    DataScope("all", {"en": "All", "zh": "全部"}, lambda ctx: true()),
-)}
-
 
 @dataclass(frozen=True)
 class RoleGrant:
@@ -234,6 +110,7 @@ class Access:
     _fields: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     _subtrees: dict[str, list[int]] = field(default_factory=dict)
     _teams: dict[tuple, list[int] | None] = field(default_factory=dict)
+    _field_access: dict[str, tuple[ObjectDef, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def uid(self) -> int:
@@ -282,9 +159,16 @@ class Access:
         return {g.scope for g in self.grants(object_name, operation)}
 
     def field_access(self, obj: ObjectDef) -> dict[str, str]:
-        """Fields the user may not edit: name → hidden | read_only (most permissive role)."""
+        """Fields the user may not edit: name → hidden | read_only (most permissive role);
+        worked out once per object definition (the Access goes when its rules change)."""
         if self.is_super:
             return {}
+        known = self._field_access.get(obj.name)
+        if known is None or known[0] is not obj:
+            known = self._field_access[obj.name] = (obj, self._work_out_field_access(obj))
+        return known[1]
+
+    def _work_out_field_access(self, obj: ObjectDef) -> dict[str, str]:
         readers = {g.role for g in self.grants(obj.name, "read")} or set(self.roles)
         out: dict[str, str] = {}
         for name in obj.all_fields:
@@ -466,16 +350,44 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
             select(parent_table.c.id).where(inner.condition()))
         return Parts([], [], within)
     found = access.grants(obj.name, operation)
-    ctx = ScopeContext(table, actor.uid, access.department_id,
-                       session.get_bind().dialect.name,
-                       {g.scope: access.subtree(session, g.scope) for g in found
-                        if g.scope in SUBTREES}, ordered)
+    ctx = _scope_context(session, access, table, found, ordered)
     grants = [(g, SCOPES[g.scope].build(ctx)) for g in found]
     dims = [(f, dimension_condition(table, f, actor.uid)) for f in obj.dimension_fields]
     today = today or dt.date.today()
     team = team_condition(table, obj, actor.uid, operation, today,
                           access.teams(session, obj, operation, today), ctx.dialect)
     return Parts(grants, dims, team)
+
+
+def _scope_context(session: Session, access: Access, table: Table, found: list[RoleGrant],
+                   ordered: bool = False) -> ScopeContext:
+    return ScopeContext(table, access.user_id, access.department_id,  # type: ignore[arg-type]
+                        session.get_bind().dialect.name,
+                        {g.scope: access.subtree(session, g.scope) for g in found
+                         if g.scope in SUBTREES}, ordered)
+
+
+def admits(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
+           rows: Sequence[Row]) -> bool | None:
+    """Whether every row, with the values it is stored with, lies in the actor's scope
+    for the operation: the test ``condition`` makes, on the same values, without a
+    statement. None when it takes the database (a line's parent, dimension subtrees, too
+    many team records to list)."""
+    access = access_of(session, actor)
+    if access.is_super:
+        return True
+    found = access.grants(obj.name, operation)
+    if obj.master_field is not None or (found and obj.dimension_fields):
+        return None
+    team: list[int] = []
+    if operation in TEAM_ACCESS and "team" in obj.features:
+        listed = access.teams(session, obj, operation, dt.date.today())
+        if listed is None:
+            return None
+        team = listed
+    ctx = _scope_context(session, access, table, found)
+    holds = [SCOPES[g.scope].holds for g in found]
+    return all(any(h(ctx, row) for h in holds) or row.get("id") in team for row in rows)
 
 
 def condition(session: Session, actor: Actor, obj: ObjectDef, table: Table,

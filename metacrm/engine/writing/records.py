@@ -108,12 +108,16 @@ def _create(ctx: WriteContext, batch: Sequence[Mapping[str, Any]]) -> list[Recor
               "updated_by": actor.user_id, "version": 1, "deleted": False}
     for row in rows:
         row.update(stamps)
-    _insert(w, rows)
+    folded = len(rows) == 1 and audit.foldable(ctx.session, w.conn.dialect.name)
+    if folded:  # the audit entry is written by the INSERT itself
+        _insert_one(w, rows[0], audit.entry_params(actor.user_id, stamp, changes[0]))
+    else:
+        _insert(w, rows)
     ids = [row["id"] for row in rows]
-    if not ctx.is_line and not w.in_scope(ids, "create"):
+    if not ctx.is_line and not w.in_scope(ids, "create", rows):
         raise PermissionDenied(Message("you may not create %(object)s records with this owner "
                                        "or these values", object=named(w.obj.name, w.obj.label)))
-    for row, change_ in zip(rows, changes, strict=True):
+    for row, change_ in zip(rows, [] if folded else changes, strict=not folded):
         audit.record(ctx.session, w.obj.name, row["id"], "create", actor.user_id, stamp,
                      change_)
     hooks.run("after_write", ctx)
@@ -146,12 +150,17 @@ def _insert(w: Writer, rows: list[dict[str, Any]]) -> None:
         row["id"] = new_id
 
 
-def _insert_one(w: Writer, row: dict[str, Any]) -> None:
-    """One statement: the unique indexes refuse a taken value, then we say which."""
-    if not w.plan.unique:
+def _insert_one(w: Writer, row: dict[str, Any], entry: dict[str, Any] | None = None) -> None:
+    """One statement: the unique indexes refuse a taken value, then we say which. With
+    ``entry`` (``audit.entry_params``) the same statement writes the audit entry."""
+    if entry is not None:
+        stmt = w.plan.insert_audited(frozenset(row), bool(w.plan.unique))
+        new_id = w.conn.execute(stmt, {**row, **entry}).scalar()
+    elif not w.plan.unique:
         row["id"] = w.conn.execute(w.plan.insert, row).scalar_one()
         return
-    new_id = w.conn.execute(w.plan.insert_new(w.conn.dialect.name), row).scalar()
+    else:
+        new_id = w.conn.execute(w.plan.insert_new(w.conn.dialect.name), row).scalar()
     if new_id is None:
         errors: dict[str, Any] = {}
         w.check_unique([row], errors)

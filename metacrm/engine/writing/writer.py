@@ -12,10 +12,11 @@ import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select
+from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from metacrm.engine import audit
 from metacrm.engine.access import dimensions, org, permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import (
@@ -59,7 +60,9 @@ class ObjectPlan:
         self.sequence: str | None = None  # PostgreSQL: the id sequence, looked up once
         self.exists = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)),
                                                table.c.deleted.is_(False))
+        self.name = obj.name
         self._unique: dict[tuple[str, str | bool], Any] = {}  # (column, many) or insert
+        self._audited: dict[tuple[frozenset[str], bool], Insert] = {}
         active = obj.active_fields
         self.defaults = {f.name: f.kind.coerce(f.default, f) for f in active
                          if f.default is not None and not f.kind.generated}
@@ -104,6 +107,21 @@ class ObjectPlan:
             self._unique[("insert", dialect)] = stmt
         return stmt
 
+    def insert_audited(self, columns: frozenset[str], unique: bool) -> Insert:
+        """PostgreSQL: the INSERT of a record with these columns and its audit entry, in
+        one statement; with ``unique``, a taken value inserts nothing (no id back)."""
+        key = (columns, unique)
+        stmt = self._audited.get(key)
+        if stmt is None:
+            if len(self._audited) >= MAX_AUDITED_SHAPES:
+                self._audited.clear()
+            add = postgresql.insert(self.table).values({c: bindparam(c) for c in columns})
+            if unique:
+                add = add.on_conflict_do_nothing()
+            stmt = self._audited[key] = audit.with_create_entry(
+                add.returning(self.table.c.id), self.name)
+        return stmt
+
     def holder(self, column: str, many: bool) -> Select:
         """Finds a record already holding one of the values (one value: no IN list)."""
         stmt = self._unique.get((column, many))
@@ -126,6 +144,9 @@ class ObjectPlan:
         convert = self.json
         return {k: (None if v is None else convert[k](v)) for k, v in values.items()
                 if k in convert}
+
+
+MAX_AUDITED_SHAPES = 64  # sets of columns given: a form sends few, an import one
 
 
 def _sqlite_batch(plan: ObjectPlan, conn, rows: list[dict[str, Any]]) -> list[int]:
@@ -235,13 +256,21 @@ class Writer:
             elif rule == "read_only" and value != before.get(name):
                 errors[name] = Message("is read-only")
 
-    def in_scope(self, ids: list[int], operation: str) -> bool:
+    def in_scope(self, ids: list[int], operation: str,
+                 rows: Sequence[Mapping[str, Any]] = ()) -> bool:
+        """Whether the records lie in the actor's scope; ``rows``: their stored values,
+        when the write knows them all (then most scopes need no statement)."""
+        if rows:
+            found = permissions.admits(self.session, self.actor, self.obj, self.table,
+                                       operation, rows)
+            if found is not None:
+                return found
         condition = self.allowed(operation)
         if condition is None:
             return True
-        found = self.conn.execute(select(func.count()).select_from(self.table).where(
+        inside = self.conn.execute(select(func.count()).select_from(self.table).where(
             self.table.c.id.in_(ids), condition)).scalar_one()
-        return found == len(ids)
+        return inside == len(ids)
 
     def visible(self, row: Record) -> Record:
         return permissions.without_hidden(row, self.hidden)
