@@ -1,5 +1,6 @@
-"""What every page handler needs: the signed-in actor, one unit of work per action, and
-the detail page's panels as the app factory registered them."""
+"""What every page handler needs: the signed-in actor, what they may do and see on an
+object (the buttons and fields a page offers; the server checks again), 404s, one unit
+of work per action, and the detail page's panels as the app factory registered them."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from flask import abort
 from flask_login import current_user
 
+from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
-from metacrm.metadata.model import ObjectDef
-from metacrm.ui.runtime import db, runtime
+from metacrm.engine.errors import ObjectNotFound
+from metacrm.engine.flows import stages
+from metacrm.engine.reading import query
+from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.ui.runtime import db, registry, runtime
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -40,3 +46,58 @@ def unit_of_work() -> Iterator[Session]:
 def detail_panels() -> dict[str, Panel]:
     """Name → the function giving a panel's context on a record's page (None: no panel)."""
     return runtime().panels
+
+
+# -- what the user may do and see ------------------------------------------------------
+def may(obj: ObjectDef) -> dict[str, bool]:
+    """What the user's roles allow on the object: which buttons a page offers."""
+    return {op: permissions.granted(db(), actor(), obj, op) for op in permissions.OPERATIONS}
+
+
+def visible(obj: ObjectDef) -> dict[str, FieldDef]:
+    """The fields the user may see (hidden ones are absent everywhere)."""
+    return permissions.visible_fields(db(), actor(), obj)
+
+
+def on_forms(obj: ObjectDef) -> dict[str, FieldDef]:
+    """The fields forms and detail pages may show: the visible ones and the line items
+    (which have no column, so lists and filters never name them)."""
+    hidden = permissions.hidden_fields(db(), actor(), obj)
+    return {**visible(obj), **{f.name: f for f in obj.line_fields if f.name not in hidden}}
+
+
+def read_only(obj: ObjectDef) -> frozenset[str]:
+    return frozenset(n for n, a in permissions.field_access(db(), actor(), obj).items()
+                     if a == "read_only")
+
+
+def edit_locked(obj: ObjectDef) -> frozenset[str]:
+    """What an edit form shows as text: read-only fields, and the stage fields (a record
+    moves along its stage path, not in the form)."""
+    return read_only(obj) | stages.managed_fields(registry(), obj)
+
+
+def records_page(obj: ObjectDef, params: query.ListParams, **kw: Any) -> query.Page:
+    """A page of records as the signed-in user may see them."""
+    return query.list_records(db(), registry(), obj, params, actor=actor(), **kw)
+
+
+def object_or_404(name: str) -> ObjectDef:
+    try:
+        return registry().object(name)
+    except ObjectNotFound:
+        abort(404)
+
+
+def fetch_or_404(obj: ObjectDef, record_id: int, **params: Any) -> dict[str, Any]:
+    """One record with its lookups' titles, through the same compiler as lists."""
+    page = records_page(obj, query.ListParams(
+        filter=[["id", "eq", record_id]], lookup_titles=True, count="none", **params))
+    if not page.items:
+        abort(404)
+    return page.items[0]
+
+
+def record_may(obj: ObjectDef, record_id: int, operations: tuple[str, ...]) -> dict[str, bool]:
+    return permissions.record_operations(db(), actor(), obj, registry().table(obj), record_id,
+                                         operations)

@@ -23,9 +23,10 @@ from metacrm.engine.errors import (
 from metacrm.engine.flows import approval_rules, approvals
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.model import ObjectDef
+from metacrm.ui import context
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label, language, translate
-from metacrm.ui.records import cells, pages, widgets
+from metacrm.ui.records import cells, forms, widgets
 from metacrm.ui.runtime import db, registry
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def comment() -> str | None:
 
 @bp.post("/o/<object_name>/<int:record_id>/approvals")
 def submit(object_name: str, record_id: int):
-    obj = pages.object_or_404(object_name)
+    obj = context.object_or_404(object_name)
     flows = registry().flows_of(obj.name, "submit")
     name = request.form.get("flow") or (flows[0].name if len(flows) == 1 else "")
     flow = registry().approval_flows.get(name)
@@ -329,7 +330,7 @@ def detail(approval_id: int):
         hidden = permissions.hidden_fields(session, me, obj)
         shown = {n: f for n, f in obj.queryable.items() if n not in hidden}
         sections = [(label_, cells.labelled_cells(fs, row, language(), cells.APPROVAL))
-                    for label_, fs in pages.form_sections(obj, pages.business_type_for(
+                    for label_, fs in forms.form_sections(obj, forms.business_type_for(
                         obj, row.get("business_type")), shown)]
     pending = approval["status"] == "pending"
     task = my_task(approval, found)
@@ -342,7 +343,7 @@ def detail(approval_id: int):
         may_decide=task is not None,
         may_withdraw=pending and approval["submitter_id"] == me.user_id,
         may_open_record=obj is not None and row is not None
-        and pages.record_may(obj, approval["record_id"], ("read",))["read"],
+        and context.record_may(obj, approval["record_id"], ("read",))["read"],
         users=[u for u in users.active_users(session) if u[0] != me.user_id]
         if task else [], task_label=task_label,
         kind_label=kind_label)

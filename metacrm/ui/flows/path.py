@@ -40,10 +40,11 @@ from metacrm.engine.flows import stage_moves, stages
 from metacrm.engine.reading import query, saved_views
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.ui import context
 from metacrm.ui.context import actor
 from metacrm.ui.errors import error_response
 from metacrm.ui.i18n import label, language, translate
-from metacrm.ui.records import cells, pages, widgets
+from metacrm.ui.records import cells, widgets
 from metacrm.ui.records.listing import list_state
 from metacrm.ui.runtime import db, registry
 
@@ -132,7 +133,7 @@ def path_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
         "state": found, "process": process, "current": current, "names": names,
         "reached": reached(process, current, history), "checks": done,
         "history": history, "people": users.display_names(session, {p for p in people if p}),
-        "may_edit": pages.record_may(obj, row["id"], ("edit",))["edit"],
+        "may_edit": context.record_may(obj, row["id"], ("edit",))["edit"],
         "locked": found.approval is not None, "flow": flow,
         "won": process.terminal_of("won"), "lost": lost, "reason_field": reason,
         "reasons": [o for o in reason.options if o.active] if reason else [],
@@ -157,9 +158,9 @@ def posted_values(obj: ObjectDef) -> dict[str, Any]:
     user may see and write."""
     names = {n for p in registry().processes_of(obj.name) for s in p.stages
              for n in (*s.required, *([s.reason_field] if s.reason_field else []))}
-    shown = pages.visible(obj)
+    shown = context.visible(obj)
     fields = [shown[n] for n in sorted(names) if n in shown and n in request.form]
-    return widgets.parse_form(request.form, fields, pages.edit_locked(obj))
+    return widgets.parse_form(request.form, fields, context.edit_locked(obj))
 
 
 def version_of() -> int | None:
@@ -216,7 +217,7 @@ def attempt(obj: ObjectDef, record_id: int, call: Callable[[], Any],
 
 @bp.post("/o/<object_name>/<int:record_id>/stage")
 def move(object_name: str, record_id: int):
-    obj = pages.object_or_404(object_name)
+    obj = context.object_or_404(object_name)
     to = request.form.get("to", "")[:63]
     values = posted_values(obj)
     processes = registry().processes_of(obj.name)
@@ -246,7 +247,7 @@ def _flag(name: str) -> bool:
 
 @bp.post("/o/<object_name>/<int:record_id>/stage/work")
 def tick(object_name: str, record_id: int):
-    obj = pages.object_or_404(object_name)
+    obj = context.object_or_404(object_name)
     item, done = request.form.get("item", "")[:63], _flag("done")
     refused = attempt(obj, record_id, lambda: stages.tick_work(
         db(), registry(), obj, record_id, item, actor=actor(), done=done))[1]
@@ -260,7 +261,7 @@ def tick(object_name: str, record_id: int):
 
 @bp.post("/o/<object_name>/<int:record_id>/stage/event")
 def key_event(object_name: str, record_id: int):
-    obj = pages.object_or_404(object_name)
+    obj = context.object_or_404(object_name)
     event, done = request.form.get("event", "")[:63], _flag("done")
     found = next((e for p in registry().processes_of(obj.name) for s in p.stages
                   for e in s.key_events if e.name == event), None)
@@ -293,7 +294,7 @@ def download(attachment_id: int):
     found = stages.attachment(db(), attachment_id)
     if found is None or found["object"] not in registry().objects:
         abort(404)
-    pages.fetch_or_404(registry().object(found["object"]), found["record_id"],
+    context.fetch_or_404(registry().object(found["object"]), found["record_id"],
                        columns=["id"])
     kind = found["content_type"]
     return send_file(io.BytesIO(found["content"]), as_attachment=True,
@@ -329,7 +330,7 @@ def chosen_process(obj: ObjectDef, processes: list[StageProcessDef], user_filter
             abort(404)
         return found
     for p in processes:
-        page = pages.records_page(obj, query.ListParams(
+        page = context.records_page(obj, query.ListParams(
             filter=[*process_filter(p, processes), *user_filter], columns=["id"],
             page_size=1, count="none"))
         if page.items:
@@ -350,7 +351,7 @@ def board_columns(obj: ObjectDef, process: StageProcessDef, base: list, q: str |
                                    [money] if money is not None else [], actor=actor())
     columns = []
     for s in process.stages:
-        page = pages.records_page(obj, query.ListParams(
+        page = context.records_page(obj, query.ListParams(
             filter=[*base, [process.field, "eq", s.name]], q=q, columns=wanted,
             page_size=KANBAN_CARDS, count="none", lookup_titles=True))
         found = figures.get(s.name, {})
@@ -377,12 +378,12 @@ def editable(obj: ObjectDef, ids: list[int]) -> set[int]:
 
 @bp.get("/o/<object_name>/kanban")
 def kanban(object_name: str):
-    obj = pages.object_or_404(object_name)
+    obj = context.object_or_404(object_name)
     permissions.require(db(), actor(), obj, "read")
     processes = registry().processes_of(obj.name)
     if not processes:
         abort(404)
-    shown = pages.visible(obj)
+    shown = context.visible(obj)
     state = list_state(obj, saved_views.views_for(db(), actor(), obj.name), shown)
     user_filter = [state.filter] if state.filter not in (None, [], {}) else []
     problems = []

@@ -17,10 +17,9 @@ from metacrm.engine.errors import BadQuery, ValidationFailed
 from metacrm.engine.flows import transfer as transfers
 from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import saved_views
-from metacrm.ui.context import actor
+from metacrm.ui.context import actor, object_or_404, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.records.listing import list_state
-from metacrm.ui.records.pages import object_or_404, visible
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("sharing", __name__)
