@@ -22,6 +22,7 @@ from metacrm.ui.api import admin as admin_api
 from metacrm.ui.api import flows as api_flows
 from metacrm.ui.api import metadata as admin_meta_api
 from metacrm.ui.api import records as api
+from metacrm.ui.context import in_one_unit_of_work
 from metacrm.ui.errors import register_error_handlers
 from metacrm.ui.flows import approvals as approvals_page
 from metacrm.ui.flows import path as workflow
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
                       admin_api.bp, admin_meta_api.bp, api_flows.bp, workflow.bp, approvals_page.bp,
                       todo.bp):
         app.register_blueprint(blueprint)
+    # The JSON API's views each run in one unit of work: none of them commits itself.
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.split(".")[0] in {api.bp.name, api_flows.bp.name, admin_api.bp.name}:
+            app.view_functions[endpoint] = in_one_unit_of_work(view)
     # The record page's panels beyond its fields, in the order they show.
     app.extensions["metacrm"].panels.update(path=workflow.path_panel,
                                             approvals=approvals_page.record_panel)

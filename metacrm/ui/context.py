@@ -4,6 +4,7 @@ of work per action, and the detail page's panels as the app factory registered t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,17 @@ def unit_of_work() -> Iterator[Session]:
         session.rollback()
         raise
     session.commit()
+
+
+def in_one_unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view whose writes are one transaction: committed when it answers, rolled back
+    when it raises (the app's error handlers then answer)."""
+    @functools.wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with unit_of_work():
+            return view(*args, **kwargs)
+
+    return run
 
 
 def detail_panels() -> dict[str, Panel]:

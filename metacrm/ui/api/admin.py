@@ -71,7 +71,6 @@ def create_user():
                   superior_id=whole(body, "superior_id"), roles=role_names(body))
     session = db()
     user_id = admin.create_user(session, values)
-    session.commit()
     return created(user_json(admin.user_detail(session, user_id)),
                    url_for(".get_user", user_id=user_id))
 
@@ -96,7 +95,6 @@ def update_user(user_id: int):
     admin.save_user(session, registry(), user_id, profile=profile,
                     role_names=role_names(body), active=active,
                     dimension_values=dimension_values(body))
-    session.commit()
     return jsonify(user_json(admin.user_detail(session, user_id)))
 
 
@@ -104,7 +102,6 @@ def update_user(user_id: int):
 def reset_password(user_id: int):
     body = json_body()
     org.reset_password(db(), user_id, text(body, "password") or "")
-    db().commit()
     return no_content()
 
 
@@ -118,7 +115,6 @@ def import_users():
                  for line, problems in result.errors]
         return error_response(422, "validation_failed", "some lines are not valid; "
                               "nothing was imported", {}, lines=lines)
-    db().commit()
     return jsonify({"created": result.created}), 201
 
 
@@ -141,7 +137,6 @@ def create_department():
     only(body, ("name", "parent_id", "head_id"))
     department_id = org.create_department(db(), text(body, "name") or "",
                                           whole(body, "parent_id"), whole(body, "head_id"))
-    db().commit()
     return created(_department(department_id), url_for(".list_departments"))
 
 
@@ -152,14 +147,12 @@ def update_department(department_id: int):
     org.update_department(db(), department_id, name=text(body, "name"),
                           parent_id=whole(body, "parent_id"), head_id=whole(body, "head_id"),
                           clear_head="head_id" in body and body["head_id"] is None)
-    db().commit()
     return jsonify(_department(department_id))
 
 
 @bp.delete("/departments/<int:department_id>")
 def delete_department(department_id: int):
     org.delete_department(db(), department_id)
-    db().commit()
     return no_content()
 
 
@@ -175,7 +168,6 @@ def create_role():
     only(body, ("name", "label", "description"))
     role_id = roles.create_role(db(), text(body, "name") or "", body.get("label"),
                                 description=text(body, "description"))
-    db().commit()
     return created(role_json(roles.get_role(db(), role_id)),
                    url_for(".get_role", role_id=role_id))
 
@@ -201,14 +193,12 @@ def update_role(role_id: int):
     only(body, ("label", "description"))
     roles.update_role(db(), role_id, label=body.get("label"),
                       description=text(body, "description"))
-    db().commit()
     return jsonify(role_json(roles.get_role(db(), role_id)))
 
 
 @bp.delete("/roles/<int:role_id>")
 def delete_role(role_id: int):
     roles.delete_role(db(), role_id)
-    db().commit()
     return no_content()
 
 
@@ -224,7 +214,6 @@ def put_grants(role_id: int):
     roles.get_role(db(), role_id)
     roles.set_grants(db(), role_id, {(c["object"], c["operation"]): c["scope"]
                                      for c in cells}, registry())
-    db().commit()
     return jsonify({"grants": _grants(role_id)})
 
 
@@ -249,7 +238,6 @@ def put_field_rules(role_id: int, object_name: str):
     roles.get_role(db(), role_id)
     obj = registry().object(object_name)
     roles.set_field_rules(db(), role_id, obj, wanted)
-    db().commit()
     return jsonify({"object": obj.name, "fields": _field_rules(role_id, obj)})
 
 
@@ -272,7 +260,6 @@ def create_dimension():
     only(body, ("name", "label"))
     name = text(body, "name") or ""
     dimensions.create_dimension(db(), name, body.get("label"))
-    db().commit()
     return created(dimension_json(admin.dimension(db(), name)),
                    url_for(".list_dimensions"))
 
@@ -288,7 +275,6 @@ def add_node(name: str):
         parent_id = dimensions.nodes(session, name)[0].id  # the root
     admin.node_in(session, name, parent_id)
     node_id = dimensions.add_node(session, parent_id, text(body, "name") or "")
-    session.commit()
     node = next(n for n in dimensions.nodes(session, name) if n.id == node_id)
     return created({"id": node.id, "name": node.name, "parent_id": node.parent_id,
                     "depth": node.depth}, url_for(".list_dimensions"))
@@ -300,14 +286,12 @@ def rename_node(node_id: int):
     only(body, ("name",))
     name = text(body, "name") or ""
     dimensions.rename_node(db(), node_id, name)
-    db().commit()
     return jsonify({"id": node_id, "name": name.strip()})
 
 
 @bp.delete("/dimension-nodes/<int:node_id>")
 def delete_node(node_id: int):
     dimensions.delete_node(db(), node_id)
-    db().commit()
     return no_content()
 
 

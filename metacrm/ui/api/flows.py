@@ -298,11 +298,9 @@ def move_stage(object_name: str, record_id: int):
                          values=values, version=version, chosen=_chosen(body))
     if result.moved:
         out = record_json(obj, result.record, actor)
-        db().commit()
         return jsonify(out)
     out = {"approval_id": result.approval_id,
            "approval": approval_detail(result.approval_id, actor)}
-    db().commit()
     response = jsonify(out)
     response.status_code = 202
     response.headers["Location"] = url_for(".get_approval", approval_id=result.approval_id)
@@ -353,7 +351,6 @@ def _attachment(raw: Any) -> tuple[str, str, bytes] | None:
 
 def _stage_after_write(obj: ObjectDef, record_id: int, actor: Actor):
     out = stage_json(obj, records.get(db(), registry(), obj, record_id, actor=actor))
-    db().commit()
     return jsonify(out)
 
 
@@ -381,7 +378,6 @@ def submit_approval(object_name: str, record_id: int):
     approval_id = approvals.submit(db(), registry(), obj, record_id, name, actor=actor,
                                    chosen=_chosen(body), comment=_comment(body))
     out = approval_detail(approval_id, actor)
-    db().commit()
     response = jsonify(out)
     response.status_code = 201
     response.headers["Location"] = url_for(".get_approval", approval_id=approval_id)
@@ -409,7 +405,6 @@ def _act(approval_id: int, action: Callable[[Actor, dict[str, Any]], None]):
     approvals.visible(db(), registry(), approval_id, actor=actor)
     action(actor, _optional_body())
     out = approval_detail(approval_id, actor)
-    db().commit()
     return jsonify(out)
 
 
@@ -473,7 +468,6 @@ def todo_handled(todo_id: int):
     handled = _flag(_optional_body().get("handled"), "handled")
     todos.handle(db(), actor.user_id, todo_id, handled)
     counts = todos.counts(db(), actor.user_id)
-    db().commit()
     return jsonify({"id": todo_id, "handled": handled, "counts": counts})
 
 
@@ -510,5 +504,4 @@ def notifications_read():
     marked = notifications.mark_read(db(), actor.user_id, ids,
                                      read=_flag(body.get("read"), "read"))
     unread = notifications.unread_count(db(), actor.user_id)
-    db().commit()
     return jsonify({"marked": marked, "unread": unread})

@@ -130,7 +130,6 @@ def issue_token():
     if actor is None:
         raise ApiError(401, "unauthorized", "wrong username or password")
     token = users.issue_token(session, actor)
-    session.commit()
     return jsonify({"token": token, "user": {"id": actor.user_id, "username": actor.username}})
 
 
@@ -167,7 +166,6 @@ def create_record(object_name: str):
     obj = registry().object(object_name)
     row = records.create(db(), registry(), obj, json_body(), actor=actor)
     response = jsonify(record_json(obj, row, actor))
-    db().commit()
     response.status_code = 201
     response.headers["Location"] = url_for(".get_record", object_name=obj.name, record_id=row["id"])
     return response
@@ -193,7 +191,6 @@ def update_record(object_name: str, record_id: int):
     row = records.update_record(db(), registry(), obj, record_id, body, actor=actor,
                                 version=version)
     out = record_json(obj, row, actor)
-    db().commit()
     return jsonify(out)
 
 
@@ -203,7 +200,6 @@ def delete_record(object_name: str, record_id: int):
     obj = registry().object(object_name)
     version = _int_arg("version", 0) or None
     records.delete(db(), registry(), obj, record_id, actor=actor, version=version)
-    db().commit()
     return Response(status=204)
 
 
@@ -213,7 +209,6 @@ def restore_record(object_name: str, record_id: int):
     obj = registry().object(object_name)
     row = records.restore(db(), registry(), obj, record_id, actor=actor)
     out = record_json(obj, row, actor)
-    db().commit()
     return jsonify(out)
 
 
@@ -284,7 +279,6 @@ def add_team_member(object_name: str, record_id: int):
                        {"expires_on": "must be a date (YYYY-MM-DD)"}) from None
     teams.add_member(db(), registry(), actor, obj, record_id, user_id,
                      body.get("access", "read"), expires_on)
-    db().commit()
     return team_members(object_name, record_id), 201
 
 
@@ -293,7 +287,6 @@ def remove_team_member(object_name: str, record_id: int, user_id: int):
     actor = current_actor()
     obj = registry().object(object_name)
     teams.remove_member(db(), registry(), actor, obj, record_id, user_id)
-    db().commit()
     return Response(status=204)
 
 
@@ -317,7 +310,6 @@ def transfer_records(object_name: str):
                        {"cascade": "must be a list of 'object.field'"})
     result = transfer.transfer(db(), registry(), actor, obj, ids, owner,
                                old_owner=body.get("old_owner", "remove"), cascade=cascade)
-    db().commit()
     return jsonify({"moved": result.moved, "total": result.total})
 
 
