@@ -45,34 +45,14 @@ from metacrm.engine.actor import Actor
 from metacrm.engine.writing import records
 
 OBJECT = "memo"
-MEMO = """
-object: memo
-label: {en: Memo, zh: 备忘}
-title_field: title
-features: [owner, audit]
-fields:
-  - {name: title, type: text, label: {en: Title, zh: 标题}, required: true, max_length: 200}
-  - {name: body, type: textarea, label: {en: Body, zh: 内容}}
-  - {name: amount, type: currency, label: {en: Amount, zh: 金额}}
-  - name: priority
-    type: select
-    label: {en: Priority, zh: 优先级}
-    default: normal
-    options:
-      - {value: high, label: {en: High, zh: 高}}
-      - {value: normal, label: {en: Normal, zh: 普通}}
-  - {name: customer, type: lookup, target: customer, label: {en: Customer, zh: 客户}}
-"""
+PLAIN = Path(__file__).resolve().parent / "plain"  # the memo object's folder
 CLEARED = (f"o_{OBJECT}", "sys_audit")
 TARGET = ">= 0.8"  # the service's records/s against the ORM's
 
 
 def install(url: str, workdir: Path) -> Instance:
     """The sample template with its flows, and the plain object."""
-    folder = workdir / "single-write"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{OBJECT}.yaml").write_text(MEMO, encoding="utf-8")
-    return install_instance(url, (SAMPLE, FLOWS, folder))
+    return install_instance(url, (SAMPLE, FLOWS, PLAIN))
 
 
 def employee(inst: Instance) -> Actor:

@@ -8,8 +8,6 @@ loads it with the user), so only the write itself reaches the database.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,36 +19,16 @@ from metacrm.engine.errors import PermissionDenied
 from metacrm.engine.systables import sys_audit
 from metacrm.engine.writing import records
 
-from conftest import SAMPLE, SAMPLE_FLOWS
+from conftest import ROOT, SAMPLE, SAMPLE_FLOWS
 
-MEMO = """
-object: memo
-label: {en: Memo, zh: 备忘}
-title_field: title
-features: [owner, audit]
-fields:
-  - {name: title, type: text, label: {en: Title, zh: 标题}, required: true, max_length: 200}
-  - {name: body, type: textarea, label: {en: Body, zh: 内容}}
-  - {name: amount, type: currency, label: {en: Amount, zh: 金额}}
-  - name: priority
-    type: select
-    label: {en: Priority, zh: 优先级}
-    default: normal
-    options:
-      - {value: high, label: {en: High, zh: 高}}
-      - {value: normal, label: {en: Normal, zh: 普通}}
-  - {name: customer, type: lookup, target: customer, label: {en: Customer, zh: 客户}}
-"""
+PLAIN = ROOT / "bench" / "plain"  # a plain object: memo
 MOST_STATEMENTS = 3
 
 
 @pytest.fixture
-def engine(bare_engine: sa.Engine, tmp_path: Path) -> sa.Engine:
+def engine(bare_engine: sa.Engine) -> sa.Engine:
     """The sample template with its flows, and a plain object of its own."""
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    (plain / "memo.yaml").write_text(MEMO, encoding="utf-8")
-    instance.install(bare_engine, [SAMPLE, SAMPLE_FLOWS, plain])
+    instance.install(bare_engine, [SAMPLE, SAMPLE_FLOWS, PLAIN])
     return bare_engine
 
 
