@@ -137,6 +137,12 @@ def test_a_stage_of_another_process_is_refused_on_creation(deals):
     assert set(caught.value.fields) == {"stage"}
 
 
+def test_a_refusal_on_creation_names_the_stage_hook(deals):
+    with pytest.raises(ValidationFailed) as caught:
+        deals.make(business_type="standard", stage="tender", complete=True)
+    assert caught.value.hook == "stages.first_stage"
+
+
 def test_creating_in_a_later_stage_needs_its_and_the_earlier_stages_required_fields(deals):
     with pytest.raises(ValidationFailed) as caught:
         deals.make(stage="proposal")

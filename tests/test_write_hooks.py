@@ -102,6 +102,16 @@ def test_an_after_commit_hook_never_runs_when_the_write_rolls_back(engine, regis
     assert names == ["Beta"]
 
 
+def test_a_refusal_names_the_hook_that_refused(session, registry, admin, extra_hook):
+    def refuse(ctx):
+        raise PermissionDenied("no")
+
+    extra_hook(Hook("test.refuse", "before_write", frozenset({"create"}), refuse))
+    with pytest.raises(PermissionDenied) as caught:
+        records.create(session, registry, "customer", {"name": "Acme"}, actor=admin)
+    assert caught.value.hook == "test.refuse"
+
+
 def test_a_refusal_in_before_write_leaves_nothing_written(engine, registry, admin, extra_hook):
     def refuse(ctx):
         raise PermissionDenied("no")

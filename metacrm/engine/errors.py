@@ -11,6 +11,7 @@ __all__ = ["ApprovalConflict", "BadQuery", "EngineError", "ObjectNotFound", "Per
 
 class EngineError(Exception):
     code = "error"
+    hook: str | None = None  # the records service's hook that refused, if one did
 
 
 class RecordNotFound(EngineError):

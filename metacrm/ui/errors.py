@@ -44,6 +44,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationFailed)
     def _invalid(e: ValidationFailed):
         extra = {"row": e.row} if e.row is not None else {}
+        if e.hook:
+            extra["hook"] = e.hook
         return error_response(422, e.code, str(e), e.fields, **extra)
 
     @app.errorhandler(BadQuery)

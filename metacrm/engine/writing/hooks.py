@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from metacrm.engine.actor import Actor
+from metacrm.engine.errors import EngineError
 from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import ObjectDef
 
@@ -133,8 +134,13 @@ def run(phase: Phase, ctx: WriteContext) -> None:
             continue
         if phase == "after_commit":
             _after_commit(ctx.session, hook, ctx)
-        else:
+            continue
+        try:
             hook.run(ctx)
+        except EngineError as exc:
+            if exc.hook is None:  # the innermost hook refused (a line's, inside lines.write)
+                exc.hook = hook.name
+            raise
 
 
 def _after_commit(session: Session, hook: Hook, ctx: WriteContext) -> None:

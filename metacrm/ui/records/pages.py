@@ -36,6 +36,7 @@ from metacrm.ui.context import (
     read_only,
     record_may,
     records_page,
+    unit_of_work,
     visible,
 )
 from metacrm.ui.i18n import language
@@ -139,17 +140,15 @@ def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
 def bulk_delete(object_name: str):
     obj = object_or_404(object_name)
     ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
-    session = db()
-    for record_id in ids:
-        try:
-            records.delete(session, registry(), obj, record_id, actor=actor())
-        except (RecordNotFound, PermissionDenied):
-            session.rollback()
-            flash(_("Some records could not be deleted: they are not yours to delete."),
-                  "warning")
-            return redirect(request.form.get("back") or url_for(".list_view",
-                                                                object_name=obj.name))
-    session.commit()
+    try:
+        with unit_of_work() as session:
+            for record_id in ids:
+                records.delete(session, registry(), obj, record_id, actor=actor())
+    except (RecordNotFound, PermissionDenied):
+        flash(_("Some records could not be deleted: they are not yours to delete."),
+              "warning")
+        return redirect(request.form.get("back") or url_for(".list_view",
+                                                            object_name=obj.name))
     flash(_("%(count)d record(s) moved to the recycle bin.", count=len(ids)), "success")
     return redirect(request.form.get("back") or url_for(".list_view", object_name=obj.name))
 
@@ -225,12 +224,11 @@ def create(object_name: str):
     if bt:
         submitted["business_type"] = bt.name
     try:
-        row = records.create(db(), registry(), obj, submitted, actor=actor())
+        with unit_of_work() as session:
+            row = records.create(session, registry(), obj, submitted, actor=actor())
     except ValidationFailed as exc:
-        db().rollback()
         kept = widgets.kept_values(request.form, fields)
         return render_form(obj, bt, kept, exc.fields, rows=grid_rows(grids, {}), status=422)
-    db().commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=row["id"]))
 
@@ -252,10 +250,11 @@ def edit(object_name: str, record_id: int):
     submitted = widgets.parse_form(request.form, fields, edit_locked(obj), grids)
     version = request.form.get("version", "")
     try:
-        records.update_record(db(), registry(), obj, record_id, submitted, actor=actor(),
-                              version=int(version) if version.isdigit() else None)
+        with unit_of_work() as session:
+            records.update_record(session, registry(), obj, record_id, submitted,
+                                  actor=actor(),
+                                  version=int(version) if version.isdigit() else None)
     except (ValidationFailed, StaleVersion) as exc:  # PermissionDenied: the 403 page
-        db().rollback()
         errors = exc.fields if isinstance(exc, ValidationFailed) else {
             "_form": _("Someone else changed this record while you were editing. "
                        "Reload it to see their change.")}
@@ -263,7 +262,6 @@ def edit(object_name: str, record_id: int):
         rows = grid_rows(grids, stored_lines(obj, record_id, grids))
         return render_form(obj, bt, kept, errors, record=row, rows=rows,
                            status=409 if isinstance(exc, StaleVersion) else 422)
-    db().commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
 
@@ -403,8 +401,8 @@ def change_value(f: FieldDef | None, value: Any) -> str:
 @bp.post("/o/<object_name>/<int:record_id>/delete")
 def delete(object_name: str, record_id: int):
     obj = object_or_404(object_name)
-    records.delete(db(), registry(), obj, record_id, actor=actor())  # not found: the 404 page
-    db().commit()
+    with unit_of_work() as session:  # not found: the 404 page
+        records.delete(session, registry(), obj, record_id, actor=actor())
     flash(_("Moved to the recycle bin."), "success")
     return redirect(url_for(".list_view", object_name=obj.name))
 
@@ -424,7 +422,7 @@ def recycle_bin(object_name: str):
 @bp.post("/o/<object_name>/<int:record_id>/restore")
 def restore(object_name: str, record_id: int):
     obj = object_or_404(object_name)
-    records.restore(db(), registry(), obj, record_id, actor=actor())  # not found: the 404 page
-    db().commit()
+    with unit_of_work() as session:  # not found: the 404 page
+        records.restore(session, registry(), obj, record_id, actor=actor())
     flash(_("Restored."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
