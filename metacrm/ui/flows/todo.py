@@ -14,7 +14,7 @@ from metacrm.engine.access import users
 from metacrm.engine.flows import approvals, notifications, todos
 from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.labels import Label
-from metacrm.ui.context import actor
+from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label
 from metacrm.ui.records.widgets import user_timezone
 from metacrm.ui.runtime import db, registry
@@ -124,16 +124,16 @@ def _back_to_tab() -> str:
 
 @bp.post("/todo/<int:todo_id>/handled")
 def handled(todo_id: int):
-    todos.handle(db(), actor().user_id, todo_id)
-    db().commit()
+    with unit_of_work() as session:
+        todos.handle(session, actor().user_id, todo_id)
     flash(_("Marked handled."), "success")
     return redirect(_back_to_tab())
 
 
 @bp.post("/todo/<int:todo_id>/reopen")
 def reopen(todo_id: int):
-    todos.handle(db(), actor().user_id, todo_id, handled=False)
-    db().commit()
+    with unit_of_work() as session:
+        todos.handle(session, actor().user_id, todo_id, handled=False)
     flash(_("Back among the open todos."), "success")
     return redirect(_back_to_tab())
 
@@ -202,7 +202,7 @@ def mark_read():
     raw = request.form.get("id", "")
     ids = [int(raw)] if raw.isdigit() else None
     read = request.form.get("unread") != "1"
-    notifications.mark_read(db(), actor().user_id, ids, read=read)
-    db().commit()
+    with unit_of_work() as session:
+        notifications.mark_read(session, actor().user_id, ids, read=read)
     back = request.form.get("before", "")
     return redirect(url_for(".notifications_page", before=back if back.isdigit() else None))

@@ -17,7 +17,7 @@ from metacrm.engine.errors import BadQuery, ValidationFailed
 from metacrm.engine.flows import transfer as transfers
 from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import saved_views
-from metacrm.ui.context import actor, object_or_404, visible
+from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.records.listing import list_state
 from metacrm.ui.runtime import db, registry
@@ -51,16 +51,15 @@ def transfer(object_name: str):
     obj = object_or_404(object_name)
     owner = request.form.get("owner", "")
     try:
-        result = transfers.transfer(
-            db(), registry(), actor(), obj, _ids(request.form.getlist("ids")),
-            int(owner) if owner.isdigit() else 0,
-            old_owner=request.form.get("old_owner", "remove"),
-            cascade=request.form.getlist("cascade"))
+        with unit_of_work() as session:
+            result = transfers.transfer(
+                session, registry(), actor(), obj, _ids(request.form.getlist("ids")),
+                int(owner) if owner.isdigit() else 0,
+                old_owner=request.form.get("old_owner", "remove"),
+                cascade=request.form.getlist("cascade"))
     except ValidationFailed as exc:
-        db().rollback()
         _flash_errors(exc)
         return redirect(_back(obj.name))
-    db().commit()
     flash(_("%(count)d record(s) transferred.", count=result.total), "success")
     return redirect(_back(obj.name))
 
@@ -82,14 +81,13 @@ def add_member(object_name: str, record_id: int):
         flash(_("The end date is not a date."), "danger")
         return _detail(obj.name, record_id)
     try:
-        teams.add_member(db(), registry(), actor(), obj, record_id,
-                         int(user) if user.isdigit() else 0,
-                         request.form.get("access", "read"), expires_on)
+        with unit_of_work() as session:
+            teams.add_member(session, registry(), actor(), obj, record_id,
+                             int(user) if user.isdigit() else 0,
+                             request.form.get("access", "read"), expires_on)
     except ValidationFailed as exc:
-        db().rollback()
         _flash_errors(exc)
         return _detail(obj.name, record_id)
-    db().commit()
     flash(_("Team member saved."), "success")
     return _detail(obj.name, record_id)
 
@@ -97,8 +95,8 @@ def add_member(object_name: str, record_id: int):
 @bp.post("/o/<object_name>/<int:record_id>/team/<int:user_id>/remove")
 def remove_member(object_name: str, record_id: int, user_id: int):
     obj = object_or_404(object_name)
-    teams.remove_member(db(), registry(), actor(), obj, record_id, user_id)
-    db().commit()
+    with unit_of_work() as session:
+        teams.remove_member(session, registry(), actor(), obj, record_id, user_id)
     flash(_("Team member removed."), "success")
     if user_id == actor().user_id:  # left the team: the record may be out of reach now
         return redirect(url_for("pages.list_view", object_name=obj.name))
