@@ -206,12 +206,12 @@ def test_the_deepest_consistent_region_choice_is_saved(web, session, registry):
 
 
 def test_the_region_children_endpoint(web, app):
-    provinces = web.get("/regions/children").get_json()
+    provinces = web.get("/api/v1/regions/children").get_json()
     assert {"code": "110000", "name": "北京市", "level": 1} in provinces
-    cities = web.get("/regions/440000/children").get_json()
+    cities = web.get("/api/v1/regions/440000/children").get_json()
     assert {"code": "440100", "name": "广州市", "level": 2} in cities
-    assert web.get("/regions/999999/children").status_code == 404
-    assert app.test_client().get("/regions/children").status_code == 302  # signed in only
+    assert web.get("/api/v1/regions/999999/children").status_code == 404
+    assert app.test_client().get("/api/v1/regions/children").status_code == 401  # signed in only
 
 
 def test_a_list_filtered_by_region_is_a_page(web, make_record):
@@ -252,15 +252,15 @@ def test_the_type_ahead_offers_only_candidates_the_filter_allows(web, make_recor
     mine, other = make_record("customer", name="甲公司"), make_record("customer", name="乙公司")
     make_record("opportunity", name="甲的商机", customer=mine["id"], amount=1)
     make_record("opportunity", name="乙的商机", customer=other["id"], amount=1)
-    found = web.get("/o/opportunity/lookup", query_string={
+    found = web.get("/api/v1/objects/opportunity/lookup", query_string={
         "q": "商机", "field": "quote.opportunity", "record[customer]": str(mine["id"])})
     assert [c["title"] for c in found.get_json()] == ["甲的商机"]
-    unfiltered = web.get("/o/opportunity/lookup", query_string={"q": "商机"}).get_json()
+    unfiltered = web.get("/api/v1/objects/opportunity/lookup", query_string={"q": "商机"}).get_json()
     assert len(unfiltered) == 2
 
 
 def test_the_type_ahead_refuses_a_field_of_another_target(web):
-    response = web.get("/o/opportunity/lookup",
+    response = web.get("/api/v1/objects/opportunity/lookup",
                        query_string={"q": "x", "field": "quote.customer"})
     assert response.status_code == 400
 

@@ -111,7 +111,7 @@ def test_new_from_a_related_list_is_prefilled(web, make_record):
 def test_lookup_type_ahead_searches_the_target(web, make_record):
     make_record("customer", name="Alpha Trading")
     make_record("customer", name="Beta Works")
-    found = web.get("/o/customer/lookup?q=alpha").get_json()
+    found = web.get("/api/v1/objects/customer/lookup?q=alpha").get_json()
     assert [c["title"] for c in found] == ["Alpha Trading"]
 
 

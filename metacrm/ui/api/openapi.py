@@ -166,6 +166,17 @@ def object_paths(obj: ObjectDef) -> dict[str, Any]:
                                               "type": "string"}}}},
                                   **_errors(400, 401, 403)}},
         },
+        f"/objects/{obj.name}/lookup": {
+            "get": {"tags": tag, "summary": "Type-ahead candidates for a lookup to this object",
+                    "parameters": [
+                        {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        {"name": "field", "in": "query", "schema": {"type": "string"},
+                         "description": "the lookup field (object.field) whose filter applies"}],
+                    "responses": {"200": {"description": "Up to 10 records: id and title",
+                                          "content": {"application/json": {"schema": {
+                                              "type": "array", "items": {"type": "object"}}}}},
+                                  **_errors(400, 401, 403, 404)}},
+        },
         **(team_paths(obj, base, record_id, tag) if "team" in obj.features else {}),
     }
 
@@ -538,6 +549,16 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
                 **_errors(400, 401)}}},
         "/me": {"get": {"summary": "The caller, their roles and what they allow per object",
                         "responses": {"200": {"description": "The caller"}, **_errors(401)}}},
+        "/regions/children": {"get": {
+            "summary": "The provinces (a region field's first choice)",
+            "responses": {"200": {"description": "Regions: code, name, level"},
+                          **_errors(401)}}},
+        "/regions/{code}/children": {"get": {
+            "summary": "The regions under a province or city",
+            "parameters": [{"name": "code", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Regions: code, name, level"},
+                          **_errors(401, 404)}}},
         "/objects": {"get": {"summary": "The installed objects",
                              "responses": {"200": {"description": "Objects"}, **_errors(401)}}},
         "/objects/{name}": {"get": {

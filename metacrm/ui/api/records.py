@@ -16,7 +16,8 @@ from metacrm.engine.actor import Actor
 from metacrm.engine.flows import transfer
 from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import query
-from metacrm.engine.writing import lines, records
+from metacrm.engine.writing import lines, lookup_filters, records
+from metacrm.metadata import regions
 from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.openapi import openapi_document
@@ -334,3 +335,46 @@ def export_records(object_name: str):
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document(registry(), request.host_url.rstrip("/") + bp.url_prefix))
+
+
+# -- what forms offer as the user types or picks ------------------------------------------
+@bp.get("/objects/<object_name>/lookup")
+def lookup(object_name: str):
+    """Type-ahead candidates: matches over the target's search fields, narrowed by the
+    lookup's filter when ``field=<object>.<field>`` names it, given the edited record's
+    values as ``record[<field>]=<value>``."""
+    actor = current_actor()
+    obj = registry().object(object_name)
+    extra = candidates_filter(obj)
+    page = query.list_records(db(), registry(), obj, query.ListParams(
+        q=request.args.get("q", "")[:100] or None, columns=[obj.title_field], page_size=10,
+        count="none", sort=obj.title_field), actor=actor,
+        **({} if extra is None else {"extra": extra}))
+    return jsonify([{"id": r["id"], "title": r[obj.title_field]} for r in page.items])
+
+
+def candidates_filter(target: ObjectDef):
+    """The lookup filter of the field the type-ahead serves, as a condition on ``target``."""
+    source_name, _, field_name = request.args.get("field", "").partition(".")
+    if not field_name:
+        return None
+    source = registry().object(source_name)
+    f = source.all_fields.get(field_name)
+    if f is None or f.target != target.name:
+        raise ApiError(400, "bad_query", "field must name a lookup to this object",
+                       {"field": "is not a lookup to this object"})
+    record = {k[7:-1]: v for k, v in request.args.items()
+              if k.startswith("record[") and k.endswith("]")}
+    return lookup_filters.candidates_condition(registry(), source, f.name, record)
+
+
+@bp.get("/regions/children", defaults={"code": None})
+@bp.get("/regions/<code>/children")
+def region_children(code: str | None):
+    """The regions under a province or city (the provinces without a code): the region
+    widget's next select (the signed-in pages read it with their session)."""
+    current_actor()
+    if code is not None and regions.region(code) is None:
+        raise ApiError(404, "not_found", f"no region {code[:12]}")
+    return jsonify([{"code": r.code, "name": r.name, "level": r.level}
+                    for r in regions.children(code)])

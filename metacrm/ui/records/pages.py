@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -22,8 +22,7 @@ from metacrm.engine.errors import (
     ValidationFailed,
 )
 from metacrm.engine.reading import query, saved_views
-from metacrm.engine.writing import lookup_filters, records
-from metacrm.metadata import regions
+from metacrm.engine.writing import records
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.context import (
     actor,
@@ -100,7 +99,7 @@ def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
             entry["options"] = [{"value": o.value, "label": o.label.get(language())}
                                 for o in f.options if o.active]
         if f.target:
-            entry["lookup"] = url_for(".lookup", object_name=f.target)
+            entry["lookup"] = url_for("api.lookup", object_name=f.target)
         out.append(entry)
     return out
 
@@ -151,44 +150,6 @@ def bulk_delete(object_name: str):
                                                             object_name=obj.name))
     flash(_("%(count)d record(s) moved to the recycle bin.", count=len(ids)), "success")
     return redirect(request.form.get("back") or url_for(".list_view", object_name=obj.name))
-
-
-@bp.get("/o/<object_name>/lookup")
-def lookup(object_name: str):
-    """Type-ahead candidates: matches over the target's search fields, narrowed by the
-    lookup's filter when ``field=<object>.<field>`` names it, given the edited record's
-    values as ``record[<field>]=<value>``."""
-    obj = object_or_404(object_name)
-    extra = candidates_filter(obj)
-    page = records_page(obj, query.ListParams(
-        q=request.args.get("q", "")[:100] or None, columns=[obj.title_field], page_size=10,
-        count="none", sort=obj.title_field), **({} if extra is None else {"extra": extra}))
-    return jsonify([{"id": r["id"], "title": r[obj.title_field]} for r in page.items])
-
-
-def candidates_filter(target: ObjectDef):
-    """The lookup filter of the field the type-ahead serves, as a condition on ``target``."""
-    source_name, _, field_name = request.args.get("field", "").partition(".")
-    if not field_name:
-        return None
-    source = object_or_404(source_name)
-    f = source.all_fields.get(field_name)
-    if f is None or f.target != target.name:
-        abort(400)
-    record = {k[7:-1]: v for k, v in request.args.items()
-              if k.startswith("record[") and k.endswith("]")}
-    return lookup_filters.candidates_condition(registry(), source, f.name, record)
-
-
-@bp.get("/regions/children", defaults={"code": None})
-@bp.get("/regions/<code>/children")
-def region_children(code: str | None):
-    """The regions under a province or city (the provinces without a code): the region
-    widget's next select."""
-    if code is not None and regions.region(code) is None:
-        abort(404)
-    return jsonify([{"code": r.code, "name": r.name, "level": r.level}
-                    for r in regions.children(code)])
 
 
 # -- forms ------------------------------------------------------------------------------
