@@ -6,11 +6,12 @@ import json
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.reading import saved_views
-from metacrm.ui.runtime import db, registry
+from metacrm.ui.context import actor, unit_of_work
+from metacrm.ui.runtime import registry
 
 bp = Blueprint("scenes", __name__)
 ACTIONS = {
@@ -38,15 +39,14 @@ def save(object_name: str):
         parsed = None
     columns = [c for c in request.form.get("columns", "").split(",") if c in obj.queryable]
     try:
-        key = saved_views.save_view(db(), current_user.actor, obj.name,
-                                    request.form.get("name", ""), filter=parsed,
-                                    columns=columns or None,
-                                    sort=request.form.get("sort") or None)
-    except ValidationFailed as exc:
+        with unit_of_work() as session:
+            key = saved_views.save_view(session, actor(), obj.name,
+                                        request.form.get("name", ""), filter=parsed,
+                                        columns=columns or None,
+                                        sort=request.form.get("sort") or None)
+    except ValidationFailed:
         flash(_("The view needs a name of 1 to 60 characters."), "danger")
-        del exc
         return redirect(url_for("pages.list_view", object_name=obj.name))
-    db().commit()
     flash(_("View saved."), "success")
     return redirect(url_for("pages.list_view", object_name=obj.name, view=key))
 
@@ -57,10 +57,10 @@ def arrange(object_name: str, key: str, action: str):
     if action not in ACTIONS:
         return redirect(url_for("pages.list_view", object_name=obj.name))
     try:
-        ACTIONS[action](db(), current_user.actor, obj.name, key)
+        with unit_of_work() as session:
+            ACTIONS[action](session, actor(), obj.name, key)
     except (RecordNotFound, ValidationFailed):
         flash(_("That view cannot be changed."), "danger")
         return redirect(url_for("pages.list_view", object_name=obj.name))
-    db().commit()
     target = None if action in ("hide", "delete") else key
     return redirect(url_for("pages.list_view", object_name=obj.name, view=target))
