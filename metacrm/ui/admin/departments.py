@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from metacrm.engine.access import org
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui.admin.forms import choices, form_int
+from metacrm.ui.context import unit_of_work
 from metacrm.ui.runtime import db
 
 bp = Blueprint("departments", __name__, url_prefix="/departments")
@@ -30,11 +31,10 @@ def create():
     values = {"name": request.form.get("name", ""), "parent_id": form_int("parent_id"),
               "head_id": form_int("head_id")}
     try:
-        org.create_department(db(), values["name"], values["parent_id"], values["head_id"])
+        with unit_of_work():
+            org.create_department(db(), values["name"], values["parent_id"], values["head_id"])
     except ValidationFailed as exc:
-        db().rollback()
         return render_tree(values, exc.fields, 422)
-    db().commit()
     flash(_("Department created."), "success")
     return redirect(url_for(".index"))
 
@@ -63,13 +63,12 @@ def edit(department_id: int):
     values = {"name": request.form.get("name", ""), "parent_id": form_int("parent_id"),
               "head_id": form_int("head_id")}
     try:
-        org.update_department(db(), department_id, name=values["name"],
-                              parent_id=values["parent_id"], head_id=values["head_id"],
-                              clear_head=values["head_id"] is None)
+        with unit_of_work():
+            org.update_department(db(), department_id, name=values["name"],
+                                  parent_id=values["parent_id"], head_id=values["head_id"],
+                                  clear_head=values["head_id"] is None)
     except ValidationFailed as exc:
-        db().rollback()
         return render_department(department, values, exc.fields, 422)
-    db().commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".index"))
 
@@ -78,12 +77,11 @@ def edit(department_id: int):
 def delete(department_id: int):
     department = department_or_404(department_id)
     try:
-        org.delete_department(db(), department_id)
+        with unit_of_work():
+            org.delete_department(db(), department_id)
     except ValidationFailed as exc:
-        db().rollback()
         values = {"name": department.name, "parent_id": department.parent_id,
                   "head_id": department.head_id}
         return render_department(department, values, exc.fields, 422)
-    db().commit()
     flash(_("Department deleted."), "success")
     return redirect(url_for(".index"))

@@ -11,7 +11,7 @@ from metacrm.engine.access import admin, dimensions
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.admin.forms import form_int
-from metacrm.ui.context import actor
+from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.runtime import db, registry, runtime
 
 bp = Blueprint("dimensions", __name__, url_prefix="/dimensions")
@@ -53,11 +53,10 @@ def create():
               "label": {"en": request.form.get("label_en", ""),
                         "zh": request.form.get("label_zh", "")}}
     try:
-        dimensions.create_dimension(db(), values["name"], values["label"])
+        with unit_of_work():
+            dimensions.create_dimension(db(), values["name"], values["label"])
     except ValidationFailed as exc:
-        db().rollback()
         return render_list(values, exc.fields, 422)
-    db().commit()
     flash(_("Dimension created."), "success")
     return redirect(url_for(".detail", name=values["name"]))
 

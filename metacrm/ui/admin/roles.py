@@ -18,6 +18,7 @@ from metacrm.engine.access.permissions import (
 from metacrm.engine.errors import ObjectNotFound, RecordNotFound, ValidationFailed
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.admin.forms import form_int
+from metacrm.ui.context import unit_of_work
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
@@ -40,13 +41,12 @@ def index():
 def create():
     values = typed_role()
     try:
-        role_id = roles.create_role(db(), values["name"], values["label"],
-                                    description=values["description"].strip() or None)
+        with unit_of_work():
+            role_id = roles.create_role(db(), values["name"], values["label"],
+                                        description=values["description"].strip() or None)
     except ValidationFailed as exc:
-        db().rollback()
         return render_template("admin/roles.html", all_roles=roles.all_roles(db()),
                                values=values, errors=exc.fields), 422
-    db().commit()
     flash(_("Role created."), "success")
     return redirect(url_for(".detail", role_id=role_id))
 
@@ -84,12 +84,11 @@ def update(role_id: int):
         abort(403)
     values = typed_role()
     try:
-        roles.update_role(db(), role_id, label=values["label"],
-                          description=values["description"])
+        with unit_of_work():
+            roles.update_role(db(), role_id, label=values["label"],
+                              description=values["description"])
     except ValidationFailed as exc:
-        db().rollback()
         return render_role(role, exc.fields, values, status=422)
-    db().commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".detail", role_id=role_id))
 
@@ -107,12 +106,11 @@ def save_grants(role_id: int):
                 wanted[(object_name, operation)] = scope
     session = db()
     try:
-        roles.set_grants(session, role_id, admin.merged_grants(
-            roles.grants(session, role_id), set(shown), wanted), registry())
+        with unit_of_work():
+            roles.set_grants(session, role_id, admin.merged_grants(
+                roles.grants(session, role_id), set(shown), wanted), registry())
     except ValidationFailed as exc:
-        session.rollback()
         return render_role(role, exc.fields, grid=wanted, status=422)
-    session.commit()
     flash(_("Permissions saved."), "success")
     return redirect(url_for(".detail", role_id=role_id))
 
@@ -181,10 +179,9 @@ def _change_members(role: roles.Role, change):
 def delete(role_id: int):
     role = role_or_404(role_id)
     try:
-        roles.delete_role(db(), role_id)
+        with unit_of_work():
+            roles.delete_role(db(), role_id)
     except ValidationFailed as exc:
-        db().rollback()
         return render_role(role, exc.fields, status=422)
-    db().commit()
     flash(_("Role deleted."), "success")
     return redirect(url_for(".index"))

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from metacrm.engine.access import admin, dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui.admin.forms import arg_int, choices, form_int, form_ints
+from metacrm.ui.context import unit_of_work
 from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry
 
@@ -57,12 +58,11 @@ def create():
         return render_user_form(None, {"roles": [org.DEFAULT_ROLE], "language": "zh"}, {})
     values = typed_values()
     try:
-        user_id = admin.create_user(db(), {**values,
-                                           "password": request.form.get("password", "")})
+        with unit_of_work():
+            user_id = admin.create_user(db(), {**values,
+                                               "password": request.form.get("password", "")})
     except ValidationFailed as exc:
-        db().rollback()
         return render_user_form(None, values, exc.fields, 422)
-    db().commit()
     flash(_("User created."), "success")
     return redirect(url_for(".edit", user_id=user_id))
 
@@ -81,13 +81,12 @@ def edit(user_id: int):
     profile["superior_id"] = values["superior_id"]
     profile["clear_superior"] = values["superior_id"] is None
     try:
-        admin.save_user(session, registry(), user_id, profile=profile,
-                        role_names=values["roles"],
-                        dimension_values=values["dimensions"])
+        with unit_of_work():
+            admin.save_user(session, registry(), user_id, profile=profile,
+                            role_names=values["roles"],
+                            dimension_values=values["dimensions"])
     except ValidationFailed as exc:
-        session.rollback()
         return render_user_form(user, values, exc.fields, 422)
-    session.commit()
     flash(_("Saved."), "success")
     return redirect(url_for(".edit", user_id=user_id))
 
