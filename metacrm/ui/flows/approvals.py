@@ -175,9 +175,8 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
     events, names = timeline(history, waiting_on)
     latest = history[0] if history else None
     choosing = [f for f in offered if f.chosen_steps]
+    everyone = users.active_users(session) if choosing else []
     me = actor().user_id
-    # The submitter chooses his approvers: himself only where every such flow allows it.
-    mine_ok = all(f.submitter_may_approve for f in choosing)
     return {"obj": obj, "record_id": row["id"], "latest": latest, "pending": pending,
             "locked": pending is not None,
             "step_label": step_label(pending, pending["step"]) if pending else "",
@@ -186,8 +185,9 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
             "may_withdraw": pending is not None
             and pending["submitter_id"] == actor().user_id,
             "flows": offered,
-            "users": [u for u in users.active_users(session) if mine_ok or u[0] != me]
-            if choosing else [],
+            # whom the submitter may choose, by flow: himself only where it allows that
+            "users": {f.name: [u for u in everyone if f.submitter_may_approve or u[0] != me]
+                      for f in choosing},
             "timeline": list(reversed(events))}
 
 
