@@ -142,6 +142,10 @@ class ApprovalFlowDef:
     on_approve: dict[str, Any] | None = None
     on_reject: dict[str, Any] | None = None
     description: Label | None = None
+    # The submitter may be among the approvers (by role, hand-over, 加签, …); by default
+    # he never decides his own request.
+    submitter_may_approve: bool = False
+    reject_comment_required: bool = False  # a rejection must say why
 
     def step(self, index: int) -> StepDef:
         return self.steps[index]
@@ -197,4 +201,6 @@ def build_approval_flow(raw: dict) -> ApprovalFlowDef:
         resubmit=raw.get("resubmit", "from_start"),
         on_approve=dict(raw["on_approve"]) if raw.get("on_approve") else None,
         on_reject=dict(raw["on_reject"]) if raw.get("on_reject") else None,
-        description=Label.of(raw["description"]) if raw.get("description") else None)
+        description=Label.of(raw["description"]) if raw.get("description") else None,
+        submitter_may_approve=bool(raw.get("submitter_may_approve", False)),
+        reject_comment_required=bool(raw.get("reject_comment_required", False)))

@@ -6,7 +6,7 @@ to start approvals. Kept apart from both so that neither imports the other's mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import RowMapping, select
@@ -27,12 +27,17 @@ __all__ = ["LOCK", "applies", "has_flows", "offered", "pending_for", "submittabl
 
 def applies(session: Session, registry: Registry, obj: ObjectDef, flow: ApprovalFlowDef,
             row: Mapping[str, Any]) -> bool:
-    """Whether the record meets the flow's entry condition (a blank result does not)."""
+    """Whether the record meets the flow's entry condition (a blank result does not).
+
+    The condition reads the whole stored record: ``row`` may be what the user sees, with
+    his hidden fields left out, and a flow must not depend on who looks at the record.
+    Only the answer leaves this function, never the values it read."""
     condition = registry.flow_conditions.get(flow.name)
     if condition is None:
         return True
     values: dict[str, Any] = dict.fromkeys(condition.names)
     values.update(row)
+    values.update(_stored(session, registry, obj, row, condition.names))
     for name in condition.names:
         if "." not in name:
             continue
@@ -44,6 +49,20 @@ def applies(session: Session, registry: Registry, obj: ObjectDef, flow: Approval
         return condition.evaluate(values) is True
     except (TypeError, ValueError, ArithmeticError):
         return False
+
+
+def _stored(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],
+            names: Iterable[str]) -> dict[str, Any]:
+    """The stored values of the fields a condition reads that ``row`` lacks (hidden
+    from its reader, or not selected), by one read of the record."""
+    wanted = {name.split(".", 1)[0] for name in names}
+    missing = sorted(n for n in wanted if n not in row and n in obj.queryable)
+    if not missing or row.get("id") is None:
+        return {}
+    table = registry.table(obj)
+    found = session.execute(select(*(table.c[n] for n in missing))
+                            .where(table.c.id == row["id"])).first()
+    return dict(found._mapping) if found is not None else {}
 
 
 def pending_for(session: Session, obj: ObjectDef, record_id: int) -> RowMapping | None:

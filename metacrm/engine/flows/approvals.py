@@ -44,9 +44,9 @@ from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
-__all__ = ["BOXES", "FIELD_CHANGE", "OPEN", "add_approver", "approve", "get", "hand_over", "inbox",
-           "may_view", "of_record", "record_of", "reject", "submit", "tasks", "timeline", "titles",
-           "visible", "withdraw"]
+__all__ = ["BOXES", "FIELD_CHANGE", "OPEN", "add_approver", "approve", "barred", "get",
+           "hand_over", "inbox", "may_view", "of_record", "record_of", "reject", "statuses",
+           "submit", "tasks", "timeline", "titles", "visible", "withdraw"]
 
 OPEN = ("active", "waiting")
 DECIDED = ("approved", "rejected", "handed_over")
@@ -56,6 +56,7 @@ DECIDED = ("approved", "rejected", "handed_over")
 PEERS = ("approver", "handed_over")
 
 a, t, e = sys_approval, sys_approval_task, sys_approval_event
+OWN_REQUEST = Message("the submitter may not decide his own approval")
 
 
 def now() -> dt.datetime:
@@ -71,6 +72,15 @@ def get(session: Session, approval_id: int, *, lock: bool = False) -> dict[str, 
     if row is None:
         raise RecordNotFound(f"approval {approval_id} not found")
     return dict(row)
+
+
+def statuses(session: Session, approval_ids: Iterable[int]) -> dict[int, str]:
+    """Where each approval stands now (pending, approved, …), in one statement."""
+    ids = list(set(approval_ids))
+    if not ids:
+        return {}
+    return {r.id: r.status for r in session.execute(select(a.c.id, a.c.status)
+                                                    .where(a.c.id.in_(ids)))}
 
 
 def tasks(session: Session, approval_id: int) -> list[dict[str, Any]]:
@@ -99,6 +109,15 @@ def may_view(session: Session, actor: Actor, approval: Mapping[str, Any]) -> boo
     return session.execute(select(t.c.id).where(t.c.approval_id == approval["id"],
                                                 t.c.user_id == actor.user_id).limit(1)
                            ).first() is not None
+
+
+def barred(registry: Registry, approval: Mapping[str, Any]) -> frozenset[int]:
+    """Who may not be made an approver of ``approval``: its submitter, unless the flow
+    lets him decide his own request (``submitter_may_approve``)."""
+    flow = registry.approval_flows.get(approval["flow"])
+    if flow is not None and flow.submitter_may_approve:
+        return frozenset()
+    return frozenset({approval["submitter_id"]})
 
 
 def visible(session: Session, registry: Registry, approval_id: int, *, actor: Actor
@@ -205,7 +224,8 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     rejected = previous if resubmitting else None  # the approval a resubmission reopens
     # Resubmitting keeps the approvers chosen before unless others are chosen now.
     picked = _check_chosen(session, flow, {**(rejected["chosen"] if rejected is not None else {}),
-                                           **{k: v for k, v in (chosen or {}).items() if v}})
+                                           **{k: v for k, v in (chosen or {}).items() if v}},
+                           actor.user_id)
     try:
         with session.begin_nested():
             if rejected is not None:
@@ -229,13 +249,15 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     return approval_id
 
 
-def _check_chosen(session: Session, flow: ApprovalFlowDef, chosen: Mapping[str, Sequence[int]]
-                  ) -> dict[str, list[int]]:
+def _check_chosen(session: Session, flow: ApprovalFlowDef, chosen: Mapping[str, Sequence[int]],
+                  submitter_id: int | None) -> dict[str, list[int]]:
     errors, out = {}, {}
     for step in flow.chosen_steps:
         ids = [int(i) for i in chosen.get(step.name, ()) if str(i).isdigit()]
         active = approvers._active(session, ids)
-        if not active:
+        if submitter_id in active and not flow.submitter_may_approve:
+            errors[f"chosen.{step.name}"] = OWN_REQUEST
+        elif not active:
             errors[f"chosen.{step.name}"] = Message("choose the approvers of step %(step)s",
                                                     step=step.label)
         out[step.name] = active
@@ -262,10 +284,13 @@ def _enter_step(session: Session, registry: Registry, approval: Mapping[str, Any
     while index < len(flow.steps):
         step = flow.steps[index]
         users = approvers.resolve(session, step, who, approval["chosen"].get(step.name, ()))
+        users = _without_submitter(session, flow, approval, index, users)
         if not users and step.if_empty == "admin":
-            users = approvers.administrators(session)
-            _event(session, approval["id"], None, "escalated", approval["round"], index,
-                   details={"users": users})
+            users = _without_submitter(session, flow, approval, index,
+                                       approvers.administrators(session))
+            if users:
+                _event(session, approval["id"], None, "escalated", approval["round"], index,
+                       details={"users": users})
         if not users and step.if_empty == "reject":
             _event(session, approval["id"], None, "auto_rejected", approval["round"], index)
             _finish(session, registry, approval, "rejected", actor_id)
@@ -282,6 +307,18 @@ def _enter_step(session: Session, registry: Registry, approval: Mapping[str, Any
             actor_id=approval["submitter_id"], **_about(approval, flow))
         return
     _finish(session, registry, approval, "approved", actor_id)
+
+
+def _without_submitter(session: Session, flow: ApprovalFlowDef, approval: Mapping[str, Any],
+                       index: int, users: list[int]) -> list[int]:
+    """The step's approvers less the submitter, who never decides his own request unless
+    the flow allows it; leaving him out is on the timeline."""
+    submitter = approval["submitter_id"]
+    if flow.submitter_may_approve or submitter not in users:
+        return users
+    _event(session, approval["id"], None, "submitter_skipped", approval["round"], index,
+           details={"user": submitter})
+    return [u for u in users if u != submitter]
 
 
 def _create_tasks(session: Session, approval: Mapping[str, Any], index: int,
@@ -317,6 +354,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
     session.execute(update(a).where(a.c.id == approval["id"]).values(
         status=outcome, finished_at=now()))
     _cancel_open(session, approval["id"], approval["round"])
+    _close_requests(session, approval["id"])
     _event(session, approval["id"], actor_id, outcome, approval["round"], None)
     obj = registry.object(approval["object"])
     updates = flow.on_approve if outcome == "approved" else flow.on_reject
@@ -346,6 +384,14 @@ def _cancel_open(session: Session, approval_id: int, round_: int, *, step: int |
     if step is not None:
         stmt = stmt.where(t.c.step == step)
     session.execute(stmt.values(status="cancelled", decided_at=now()))
+
+
+def _close_requests(session: Session, approval_id: int) -> None:
+    """Mark done the approval's "waiting for your approval" notifications of users who
+    no longer have an open task in it (decided, settled by another, withdrawn, handed
+    over): what waits for a user is only what he can still answer."""
+    notifications.close_requests(session, approval_id, select(t.c.user_id).where(
+        t.c.approval_id == approval_id, t.c.status.in_(OPEN)))
 
 
 # -- deciding -----------------------------------------------------------------------------
@@ -400,11 +446,16 @@ def approve(session: Session, registry: Registry, approval_id: int, *, actor: Ac
         t.c.step == approval["step"], t.c.status.in_(OPEN))).scalar_one()
     if not still_open:
         _enter_step(session, registry, approval, approval["step"] + 1, actor.user_id)
+    _close_requests(session, approval_id)
 
 
 def reject(session: Session, registry: Registry, approval_id: int, *, actor: Actor,
            comment: str | None = None) -> None:
-    """One rejection rejects the approval; the record returns to the submitter."""
+    """One rejection rejects the approval; the record returns to the submitter. A flow
+    with ``reject_comment_required`` wants the reason."""
+    flow = registry.approval_flows.get(get(session, approval_id)["flow"])
+    if flow is not None and flow.reject_comment_required and not (comment or "").strip():
+        raise ValidationFailed({"comment": Message("give a reason for the rejection")})
     approval, _ = _answer(session, approval_id, actor, "rejected", "reject", comment)
     _finish(session, registry, approval, "rejected", actor.user_id)
 
@@ -424,6 +475,7 @@ def withdraw(session: Session, registry: Registry, approval_id: int, *, actor: A
     session.execute(update(a).where(a.c.id == approval_id).values(status="withdrawn",
                                                                    finished_at=now()))
     _cancel_open(session, approval_id, approval["round"])
+    _close_requests(session, approval_id)
     _event(session, approval_id, actor.user_id, "withdraw", approval["round"], approval["step"],
            comment)
     flow = registry.approval_flows[approval["flow"]]
@@ -431,12 +483,14 @@ def withdraw(session: Session, registry: Registry, approval_id: int, *, actor: A
                          **_about(approval, flow))
 
 
-def _other_user(session: Session, approval: Mapping[str, Any], user_id: Any, field: str
-                ) -> int:
+def _other_user(session: Session, registry: Registry, approval: Mapping[str, Any],
+                user_id: Any, field: str) -> int:
     found = approvers._active(session, [int(user_id)] if str(user_id).isdigit() else [])
     if not found:
         raise ValidationFailed({field: Message("no active user with id %(id)s",
                                                id=str(user_id)[:20])})
+    if found[0] in barred(registry, approval):
+        raise ValidationFailed({field: OWN_REQUEST})
     busy = session.execute(select(t.c.id).where(
         t.c.approval_id == approval["id"], t.c.round == approval["round"],
         t.c.step == approval["step"], t.c.user_id == found[0], t.c.status.in_(OPEN))).first()
@@ -450,7 +504,7 @@ def hand_over(session: Session, registry: Registry, approval_id: int, *, actor: 
     """Give my task of the current step to another user (转交)."""
     approval = get(session, approval_id, lock=True)
     task = _my_task(session, approval, actor)
-    other = _other_user(session, approval, to_user, "to_user")
+    other = _other_user(session, registry, approval, to_user, "to_user")
     _decide(session, task, "handed_over", comment)
     new_id = session.execute(insert(t).returning(t.c.id).values(
         approval_id=approval_id, round=approval["round"], step=approval["step"],
@@ -460,6 +514,7 @@ def hand_over(session: Session, registry: Registry, approval_id: int, *, actor: 
     session.execute(update(t).where(t.c.waits_for == task["id"]).values(waits_for=new_id))
     _event(session, approval_id, actor.user_id, "hand_over", approval["round"],
            approval["step"], comment, {"to": other})
+    _close_requests(session, approval_id)
     notifications.notify(session, [other], "approval_handed_over", actor_id=actor.user_id,
                          **_about(approval, registry.approval_flows[approval["flow"]]))
 
@@ -472,7 +527,7 @@ def add_approver(session: Session, registry: Registry, approval_id: int, *, acto
         raise ValidationFailed({"position": Message("must be before or after")})
     approval = get(session, approval_id, lock=True)
     task = _my_task(session, approval, actor)
-    other = _other_user(session, approval, user_id, "user_id")
+    other = _other_user(session, registry, approval, user_id, "user_id")
     before = position == "before"
     new_id = session.execute(insert(t).returning(t.c.id).values(
         approval_id=approval_id, round=approval["round"], step=approval["step"], user_id=other,

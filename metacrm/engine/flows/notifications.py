@@ -9,16 +9,18 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.db import affected
 from metacrm.engine.systables import sys_notification
 
-__all__ = ["listing", "mark_read", "notify", "unread_count"]
+__all__ = ["close_requests", "listing", "mark_read", "notify", "unread_count"]
 
 KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
          "approval_withdrawn", "approval_handed_over", "record_transferred")
+# The kinds that ask the user to decide an approval: done once he no longer can.
+REQUESTS = ("approval_submitted", "approval_handed_over")
 
 
 def now() -> dt.datetime:
@@ -38,6 +40,16 @@ def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
             if u is not None and u != actor_id]
     if rows:
         session.execute(insert(sys_notification), rows)
+
+
+def close_requests(session: Session, approval_id: int, still_asked: Select[Any]) -> int:
+    """Mark read the approval's unread requests to decide it, except those of the users
+    ``still_asked`` selects (one column of user ids)."""
+    n = sys_notification
+    return affected(session.execute(update(n).where(
+        n.c.approval_id == approval_id, n.c.kind.in_(REQUESTS), n.c.read_at.is_(None),
+        n.c.user_id.not_in(still_asked))
+        .values(read_at=now())))
 
 
 def unread_count(session: Session, user_id: int) -> int:

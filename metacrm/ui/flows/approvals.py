@@ -79,6 +79,8 @@ def action_text(action: str, details: Mapping[str, Any], names: Mapping[int, str
         return (_("added %(user)s to approve before them", user=who(details.get("user")))
                 if action == "add_before" else
                 _("added %(user)s to approve after them", user=who(details.get("user"))))
+    if action == "submitter_skipped":
+        return _("left out %(user)s, who submitted it", user=who(details.get("user")))
     if action == "escalated":
         return _("found no approver: sent to %(users)s",
                  users=", ".join(who(u) for u in details.get("users", ())))
@@ -172,7 +174,9 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
         offered = approval_rules.offered(session, reg, obj, row["id"], actor=actor())
     events, names = timeline(history, waiting_on)
     latest = history[0] if history else None
-    choosing = any(f.chosen_steps for f in offered)
+    choosing = [f for f in offered if f.chosen_steps]
+    everyone = users.active_users(session) if choosing else []
+    me = actor().user_id
     return {"obj": obj, "record_id": row["id"], "latest": latest, "pending": pending,
             "locked": pending is not None,
             "step_label": step_label(pending, pending["step"]) if pending else "",
@@ -180,7 +184,10 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
             "may_decide": pending is not None and my_task(pending, found) is not None,
             "may_withdraw": pending is not None
             and pending["submitter_id"] == actor().user_id,
-            "flows": offered, "users": users.active_users(session) if choosing else [],
+            "flows": offered,
+            # whom the submitter may choose, by flow: himself only where it allows that
+            "users": {f.name: [u for u in everyone if f.submitter_may_approve or u[0] != me]
+                      for f in choosing},
             "timeline": list(reversed(events))}
 
 
@@ -299,6 +306,13 @@ def inbox():
                            task_label=task_label)
 
 
+def candidates(session: Session, approval: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """Whom the approver may hand over to or add (转交, 加签): active users but himself
+    and, unless the flow allows it, the submitter."""
+    barred = approvals.barred(registry(), approval) | {actor().user_id}
+    return [u for u in users.active_users(session) if u[0] not in barred]
+
+
 def steps_of(approval: Mapping[str, Any], flow: ApprovalFlowDef | None,
              found: list[dict[str, Any]], names: Mapping[int, str]) -> list[dict[str, Any]]:
     """Each step with the tasks of the latest round that reached it."""
@@ -344,6 +358,5 @@ def detail(approval_id: int):
         may_withdraw=pending and approval["submitter_id"] == me.user_id,
         may_open_record=obj is not None and row is not None
         and context.record_may(obj, approval["record_id"], ("read",))["read"],
-        users=[u for u in users.active_users(session) if u[0] != me.user_id]
-        if task else [], task_label=task_label,
+        users=candidates(session, approval) if task else [], task_label=task_label,
         kind_label=kind_label)

@@ -86,10 +86,15 @@ def _todo_rows(found: list[dict[str, Any]], titles: Mapping[tuple[str, int], str
     return found
 
 
+def first_tab(lists: Mapping[str, list[Any]]) -> str:
+    """The tab a plain visit opens: the first with something in it."""
+    return next((key for key in TABS[:-1] if lists[key]), TABS[0])
+
+
 @bp.get("/todo")
 def index():
-    tab = request.args.get("tab", "approvals")
-    tab = tab if tab in TABS else "approvals"
+    asked = request.args.get("tab", "")
+    tab = asked if asked in TABS else ""
     session, me = db(), actor()
     pending = approvals.inbox(session, me, "pending")
     open_items = todos.open_todos(session, me.user_id)
@@ -113,6 +118,7 @@ def index():
              "assigned": [t for t in open_items if t["kind"] == "assigned"],
              "stage_work": [t for t in open_items if t["kind"] == "stage_work"],
              "handled": handled}
+    tab = tab or first_tab(lists)
     return render_template("todo.html", tab=tab, tabs=TABS, lists=lists, items=lists[tab],
                            when=when)
 
@@ -184,7 +190,10 @@ def notifications_page():
     titles = approvals.titles(session, registry(), [n for n in found
                                                     if n["record_id"] is not None])
     names = _names(n["actor_id"] for n in found)
+    now_at = approvals.statuses(session, [n["approval_id"] for n in found
+                                          if n["approval_id"] is not None])
     for item in found:
+        item["approval_status"] = now_at.get(item["approval_id"])
         item["text"] = wording(item)
         item["title"] = titles.get((item["object"], item["record_id"]), "")
         item["actor"] = names.get(item["actor_id"], "")
