@@ -54,14 +54,14 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     return changes.metadata_change(engine, write, signal)
 
 
-def ensure_system_tables(engine: Engine, *, upgrade: bool = False) -> None:
+def ensure_system_tables(engine: Engine) -> None:
     """The system tables, the instance's identity, the top department and built-in roles.
 
-    A new database gets the tables by running every migration. An existing one must
-    already be at the head revision (``upgrades.SystemSchemaOutdated`` otherwise), unless
-    ``upgrade`` is asked for: the admin's ``metacrm init`` and ``metacrm upgrade``.
+    A new database gets the tables by running every migration; an existing one must
+    already be at the head revision (``upgrades.SystemSchemaOutdated`` otherwise, which
+    tells the admin to run ``metacrm upgrade``).
     """
-    if upgrade or upgrades.check(engine).empty:
+    if upgrades.check(engine).empty:
         upgrades.upgrade(engine)
     with engine.begin() as conn:
         if conn.execute(select(meta_state.c.id)).first() is None:
