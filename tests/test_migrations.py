@@ -180,3 +180,14 @@ def test_the_revisions_ship_with_the_package():
     root = Path(upgrades.__file__).parent
     assert (root / "migrations" / "script.py.mako").exists()
     assert upgrades.scripts().get_revision(upgrades.BASELINE).down_revision is None
+
+
+def test_the_app_refuses_to_start_on_an_outdated_instance(previous_release, database_url,
+                                                           tmp_path):
+    from metacrm.config import Settings
+    from metacrm.ui.app import create_app
+
+    settings = Settings(database_url=database_url, secret_key="test-secret",
+                        instance_dir=tmp_path / "instance", testing=True)
+    with pytest.raises(upgrades.SystemSchemaOutdated, match="run 'metacrm upgrade'"):
+        create_app(settings, engine=previous_release)
