@@ -1,7 +1,7 @@
 """Migrations of the system tables: they build what systables.py describes, and an instance
 of the previous release upgrades with every record, user, version and approval intact.
 
-When test_migrations_to_head_build_what_systables_describes fails, systables.py changed
+When test_migrations_to_head_build_what_systables_describe fails, systables.py changed
 without a revision: write one (``upgrades.new_revision("what changed")`` drafts it from
 the differences this test prints).
 """
