@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
 from metacrm.engine import demo as demo_data
-from metacrm.engine import instance, write_hooks
+from metacrm.engine import instance, upgrades, write_hooks
 from metacrm.engine.access import users
 from metacrm.engine.db import make_engine, refresh_statistics
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
@@ -24,10 +24,20 @@ from metacrm.metadata.problems import DefinitionError
 from metacrm.metadata.templates import load_paths
 
 
-def _engine():
+def _engine(upgrade: bool = False):
+    """The instance's engine, its system tables at the head revision: created in a new
+    database, upgraded when asked for, otherwise refused with what to do."""
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
-    instance.ensure_system_tables(engine)
+    try:
+        if upgrade:
+            before, after = upgrades.upgrade(engine)
+            click.echo(f"system tables created at revision {after}" if before is None
+                       else f"system tables at revision {after}, up to date" if before == after
+                       else f"system tables upgraded from revision {before} to {after}")
+        instance.ensure_system_tables(engine)
+    except upgrades.SystemSchemaOutdated as exc:
+        _fail([str(exc)])
     return settings, engine
 
 
@@ -75,12 +85,25 @@ def _ensure_admin(settings: Settings, engine) -> None:
 @click.option("--template", "templates", multiple=True, type=click.Path(exists=True),
               help="A template folder to install (repeatable).")
 def init(templates: tuple[str, ...]) -> None:
-    settings, engine = _engine()
+    settings, engine = _engine(upgrade=True)
     if templates:
         _install(engine, list(templates))
     else:
         changes.apply_schema(engine)
     _ensure_admin(settings, engine)
+
+
+@main.command(help="Upgrade this instance's database to this metacrm: the system tables "
+                   "by their migrations, then the object tables by the schema plan. Back "
+                   "the database up first.")
+def upgrade() -> None:
+    _, engine = _engine(upgrade=True)
+    try:
+        planned = changes.apply_schema(engine)
+    except SchemaChangeRefused as exc:
+        _fail([c.describe() for c in exc.changes] + ["the object tables were not changed"])
+    for line in planned.describe() or ["the object tables are up to date"]:
+        click.echo(line)
 
 
 @main.command(help="Fill every object with demo records (skipped when records exist).")
@@ -119,6 +142,8 @@ def demo(per_object: int, force: bool) -> None:
 def run(host: str, port: int, workers: int) -> None:
     from metacrm.ui.server import serve
 
+    # A new database is created once, here, not by each worker; an outdated one refused.
+    _engine()[1].dispose()
     click.echo(f"metacrm on http://{host}:{port}")
     serve(host, port, workers)
 

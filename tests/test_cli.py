@@ -85,7 +85,7 @@ def test_user_create_and_a_duplicate(cli):
     assert again.exit_code == 1 and "username: 'li' is already taken" in again.output
 
 
-@pytest.mark.parametrize("command", [[], ["init"], ["run"], ["demo"], ["validate"],
+@pytest.mark.parametrize("command", [[], ["init"], ["upgrade"], ["run"], ["demo"], ["validate"],
                                      ["template", "install"], ["template", "export"], ["schema", "plan"],
                                      ["schema", "apply"], ["user", "create"]])
 def test_every_command_has_help(command):

@@ -10,10 +10,11 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
+from metacrm.engine import upgrades
 from metacrm.engine.access import roles
 from metacrm.engine.schema import changes, metastore
 from metacrm.engine.schema.version_signal import VersionSignal
-from metacrm.engine.systables import meta_state, sys_role, system_metadata
+from metacrm.engine.systables import meta_state, sys_role
 from metacrm.metadata.templates import load_paths
 
 __all__ = ["ensure_system_tables", "install"]
@@ -54,12 +55,16 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
 
 
 def ensure_system_tables(engine: Engine) -> None:
-    """The system tables, the instance's identity, the top department and built-in roles."""
-    system_metadata.create_all(engine)
+    """The system tables, the instance's identity, the top department and built-in roles.
+
+    A new database gets the tables by running every migration; an existing one must
+    already be at the head revision (``upgrades.SystemSchemaOutdated`` otherwise, which
+    tells the admin to run ``metacrm upgrade``).
+    """
+    if upgrades.check(engine).empty:
+        upgrades.upgrade(engine)
     with engine.begin() as conn:
         if conn.execute(select(meta_state.c.id)).first() is None:
             conn.execute(insert(meta_state).values(id=1, version=0, schema_version=0,
                                                    instance_id=uuid.uuid4().hex))
         roles.ensure_defaults(Session(bind=conn))
-
-

@@ -172,6 +172,10 @@ sys_api_token = Table(
     Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+    # Issuing a token purges the expired ones; revoking a user's tokens (and deleting the
+    # user, whose tokens cascade) finds them by user: neither scans the table.
+    Index("ix_sys_api_token_expires", "expires_at"),
+    Index("ix_sys_api_token_user", "user_id"),
 )
 
 sys_audit = Table(
