@@ -64,4 +64,13 @@ def refresh_statistics(engine: Engine) -> None:
     database takes seconds, and new columns are empty.
     """
     with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+        if conn.dialect.name != "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+            return
+        # Only this instance's schema: a bare ANALYZE visits every schema of the database
+        # and waits on other instances' locks.
+        names = conn.exec_driver_sql(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()"
+        ).scalars().all()
+        if names:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(names))
