@@ -114,7 +114,7 @@ AREAS = {
     "flows": {"writing", "reading", "access", "schema"},
 }
 BASE = {"actor", "errors", "db", "sqltypes", "systables", "audit"}
-WIRING = {"instance", "customise", "demo", "write_hooks"}
+WIRING = {"instance", "customise", "demo", "demo_values", "demo_stages", "write_hooks"}
 
 
 def test_every_engine_module_is_in_an_area_the_base_or_the_wiring():

@@ -85,6 +85,7 @@ class FieldDef:
     filter: str | None = None  # lookup: candidates must satisfy it
     depends_on: str | None = None  # select: the controlling field
     region_level: int = 3
+    demo: str | None = None  # what demo data fills it with (metacrm/engine/demo.py)
 
     @cached_property
     def kind(self) -> FieldType:
@@ -317,6 +318,7 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
         via=raw.get("via"), master=raw.get("master", False),
         default_expression=raw.get("default_expression"), filter=raw.get("filter"),
         depends_on=raw.get("depends_on"), region_level=raw.get("region_level", 3),
+        demo=raw.get("demo"),
     )
 
 
