@@ -216,3 +216,9 @@ def test_min_must_not_exceed_max(tmp_path):
 def test_a_default_outside_the_range_is_refused(tmp_path):
     path = write(tmp_path, "thing.yaml", MINIMAL + "  - {name: n, type: integer, min: 0, default: -1, label: {en: N, zh: N}}\n")
     assert problems_of(path) == [f"{path}: fields[1].default: default must be at least 0"]
+
+
+def test_a_demo_hint_must_name_a_kind_of_the_demo_catalogue(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL.replace("label: {en: Name, zh: 名称}}", "label: {en: Name, zh: 名称}, demo: pet_name}"))
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}: fields[0].demo: unknown demo kind 'pet_name' (company, ")

@@ -37,6 +37,7 @@ PRODUCTS = ("企业版CRM年度订阅", "专业版CRM年度订阅", "智能门�
             "移动销售App授权", "数据分析平台标准版", "ERP财务模块", "仓储管理系统 WMS",
             "智能考勤机 K2", "企业网盘年度订阅（1TB）", "运维服务包（年）", "高清网络摄像机 C4",
             "机架式服务器 R740")
+EDITIONS = ("标准版", "专业版", "旗舰版", "教育版", "政务版", "海外版", "精简版", "增强版")
 PROJECTS = ("ERP 升级项目", "CRM 系统采购", "数据中心扩容", "门禁系统改造", "办公网络升级",
             "视频会议系统建设", "财务系统上线", "智慧仓储项目", "安防监控项目", "年度软件续费",
             "信息化培训采购", "生产线数字化改造", "移动办公平台建设", "服务器更新采购")
@@ -84,8 +85,9 @@ class ValueMaker:
         kind, _, arg = (f.demo or "").partition(":")
         if kind == "none":
             return None
-        if kind:
-            return getattr(self, f"hint_{kind}")(f, index, row, fields, arg)
+        hint = getattr(self, f"hint_{kind}", None) if kind else None
+        if hint is not None:
+            return hint(f, index, row, fields, arg)
         if f.depends_on:
             return self.dependent(f, row.get(f.depends_on))
         if f.type == "lookup":
@@ -121,9 +123,12 @@ class ValueMaker:
         return self.rng.choice(JOB_TITLES)
 
     def hint_product(self, f, i, row, fields, arg):
-        base = PRODUCTS[i % len(PRODUCTS)]
-        return self.unique(f, lambda: base if i < len(PRODUCTS) else
-                           f"{base}（{i // len(PRODUCTS) + 1}代）", lambda: f"{base}-{i}")
+        """The catalogue's products, then their editions (企业版CRM年度订阅（教育版）)."""
+        base, edition = PRODUCTS[i % len(PRODUCTS)], i // len(PRODUCTS)
+        name = base if edition == 0 else f"{base}（{EDITIONS[(edition - 1) % len(EDITIONS)]}）"
+        if edition > len(EDITIONS):
+            name = f"{name} {edition // len(EDITIONS) + 2024}款"
+        return self.unique(f, lambda: name, lambda: f"{name} {i}")
 
     def hint_address(self, f, i, row, fields, arg):
         r = self.rng

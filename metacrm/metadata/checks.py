@@ -23,6 +23,9 @@ from metacrm.metadata.reserved import RESERVED_WORDS
 AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
 SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
 RANGED_TYPES = ("integer", "decimal", "currency", "percent")  # the types min/max apply to
+# What a field's ``demo`` hint may name (metacrm/engine/demo_values.py makes each kind).
+DEMO_KINDS = ("company", "person", "job_title", "product", "address", "unit", "birthday",
+              "none", "deal", "range", "where", "share")
 
 
 def check_template_set(templates: TemplateSet, *, known_objects: set[str],
@@ -164,6 +167,11 @@ class ObjectChecker:
                 yield self.problem("field.precision", [*path, "scale"],
                                    Message("scale must be smaller than precision"))
             yield from self._check_range(f, path)
+            if "demo" in f and f["demo"].partition(":")[0] not in DEMO_KINDS:
+                yield self.problem("field.demo", [*path, "demo"],
+                                   Message("unknown demo kind '%(kind)s' (%(kinds)s)",
+                                           kind=f["demo"].partition(":")[0],
+                                           kinds=", ".join(DEMO_KINDS)))
             if f.get("unique") and not kind.sortable:
                 yield self.problem("field.unique", [*path, "unique"],
                                    Message("a %(type)s field cannot be unique", type=f['type']))
