@@ -89,6 +89,38 @@ def test_bad_values_are_422_naming_each_field_and_nothing_is_written(api):
     assert api.get(RECORDS).get_json()["total"] == 0
 
 
+def test_numbers_below_a_fields_minimum_are_422_naming_the_field(api):
+    response = api.post(RECORDS, json={"name": "杭州云启信息技术有限公司", "employees": -10,
+                                       "annual_revenue": "-99999999999999"})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"employees": "must be at least 0",
+                                            "annual_revenue": "must be at least 0"}
+    assert api.get(RECORDS).get_json()["total"] == 0
+
+
+def test_numbers_above_a_fields_maximum_are_422_naming_the_field(api):
+    customer = create(api, name="杭州云启信息技术有限公司")
+    response = api.post("/api/v1/objects/quote/records",
+                        json={"name": "年度订阅报价", "customer": customer["id"], "tax_rate": "130"})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"tax_rate": "must be at most 100"}
+
+
+def test_amounts_beyond_what_the_column_stores_are_422_not_500(api):
+    response = api.post(RECORDS, json={"name": "A", "annual_revenue": "1" + "0" * 20,
+                                       "employees": 2**63})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {
+        "annual_revenue": "has more than 16 digits before the decimal point",
+        "employees": "is too large"}
+
+
+def test_the_openapi_document_gives_integer_ranges(anonymous):
+    schema = anonymous.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    [employees, _null] = schema["CustomerInput"]["properties"]["employees"]["anyOf"]
+    assert employees["minimum"] == 0
+
+
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", "null"])
 def test_a_body_that_is_not_an_object_is_400(api, body):
     response = api.post(RECORDS, data=body, headers={"Content-Type": "application/json"})

@@ -114,7 +114,8 @@ AREAS = {
     "flows": {"writing", "reading", "access", "schema"},
 }
 BASE = {"actor", "errors", "db", "sqltypes", "systables", "audit"}
-WIRING = {"instance", "customise", "demo", "write_hooks", "upgrades"}
+WIRING = {"instance", "customise", "demo", "demo_values", "demo_stages", "write_hooks",
+          "upgrades"}
 
 
 def test_every_engine_module_is_in_an_area_the_base_or_the_wiring():

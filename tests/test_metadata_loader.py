@@ -174,3 +174,51 @@ def test_two_files_defining_one_object_are_refused(tmp_path):
 
 def test_a_missing_path_is_a_problem_not_a_crash(tmp_path):
     assert problems_of(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: (file): no such file or folder"]
+
+
+def test_a_file_with_a_schema_error_is_still_cross_checked(tmp_path):
+    write(tmp_path, "thing.yaml", MINIMAL
+          + "  - {name: kind, type: strng, label: {en: K, zh: K}}\n"
+          + "  - {name: co, type: lookup, target: nowhere, label: {en: C, zh: C}}\n")
+    path = tmp_path / "thing.yaml"
+    found = problems_of(tmp_path)
+    assert len(found) == 2
+    assert found[0].startswith(f"{path}: fields[1].type: 'strng' is not one of [")
+    assert found[1] == f"{path}: fields[2].target: lookup target 'nowhere' is not a known object"
+
+
+def test_items_left_out_by_the_schema_are_not_reported_as_missing(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL.replace("type: text", "type: strng")
+                 + "  - {name: note, type: text, label: {en: N, zh: N}}\n"
+                 + "search_fields: [name]\n")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}: fields[0].type: 'strng' is not one of [")
+
+
+def test_min_and_max_are_kept_on_numeric_fields(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL + "  - {name: n, type: currency, min: 0, max: 1000000.5, label: {en: N, zh: N}}\n")
+    [doc] = load_paths([path]).documents
+    from metacrm.metadata.model import build_object
+    amount = build_object(doc.content).all_fields["n"]
+    assert (str(amount.min_value), str(amount.max_value)) == ("0", "1000000.5")
+
+
+def test_min_and_max_belong_to_numeric_fields_only(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL + "  - {name: d, type: date, min: 0, label: {en: D, zh: D}}\n")
+    assert problems_of(path) == [f"{path}: fields[1].min: a date field has no 'min'"]
+
+
+def test_min_must_not_exceed_max(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL + "  - {name: p, type: percent, min: 100, max: 0, label: {en: P, zh: P}}\n")
+    assert problems_of(path) == [f"{path}: fields[1].max: max must not be smaller than min"]
+
+
+def test_a_default_outside_the_range_is_refused(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL + "  - {name: n, type: integer, min: 0, default: -1, label: {en: N, zh: N}}\n")
+    assert problems_of(path) == [f"{path}: fields[1].default: default must be at least 0"]
+
+
+def test_a_demo_hint_must_name_a_kind_of_the_demo_catalogue(tmp_path):
+    path = write(tmp_path, "thing.yaml", MINIMAL.replace("label: {en: Name, zh: 名称}}", "label: {en: Name, zh: 名称}, demo: pet_name}"))
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}: fields[0].demo: unknown demo kind 'pet_name' (company, ")

@@ -87,6 +87,17 @@ def test_business_type_limits_the_form_and_its_options(web):
     assert 'value="C"' not in html and 'value="A"' in html
 
 
+def test_number_inputs_carry_the_fields_range(web):
+    html = web.text("/o/quote/new")
+    assert 'name="tax_rate" value="13" step="0.01" min="0" max="100"' in html
+
+
+def test_a_number_below_the_minimum_is_refused_on_the_form(web):
+    response = web.post("/o/customer/new?business_type=standard",
+                        data={"name": "杭州云启信息技术有限公司", "employees": "-10"})
+    assert response.status_code == 422 and "不能小于 0" in response.get_data(as_text=True)
+
+
 def test_a_bad_value_shows_an_error_by_the_field_and_keeps_the_others(web):
     response = web.post("/o/customer/new?business_type=standard",
                         {"name": "Kept Co", "employees": "many", "phone": "010-88886666"})

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -15,103 +14,15 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine.access.permissions import ALL_OBJECTS
 from metacrm.engine.actor import Actor
+from metacrm.engine.demo_stages import walk_stages
+from metacrm.engine.demo_values import ValueMaker
 from metacrm.engine.errors import PermissionDenied, ValidationFailed
-from metacrm.engine.flows import approval_rules
+from metacrm.engine.flows import approval_rules, stages
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.writing import records
-from metacrm.metadata import regions
-from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.metadata.model import ObjectDef
 
 __all__ = ["DEMO_PASSWORD", "populate", "populate_approvals", "populate_org"]
-
-COMPANY_PARTS = ("华东", "远航", "星辰", "蓝海", "智造", "恒信", "云图", "启明", "金桥", "安泰",
-                 "Apex", "Northwind", "Globex", "Initech", "Umbrella", "Stark")
-SUFFIXES = ("科技有限公司", "贸易有限公司", "集团", "制造有限公司", "Ltd.", "Inc.")
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = ("伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛")
-
-
-class ValueMaker:
-    """One plausible value per field type (the demo data's catalogue)."""
-
-    def __init__(self, rng: random.Random, today: dt.date):
-        self.rng = rng
-        self.today = today
-
-    def value(self, f: FieldDef, index: int, refs: dict[str, list[int]],
-              row: dict[str, Any] | None = None) -> Any:
-        if f.filter:  # a filtered lookup's candidates depend on the record: leave it empty
-            return None
-        if f.depends_on:
-            return self.dependent(f, (row or {}).get(f.depends_on))
-        maker = getattr(self, f"make_{f.type}", None)
-        return maker(f, index, refs) if maker else None
-
-    def dependent(self, f: FieldDef, controller: Any) -> Any:
-        offered = [o.value for o in f.options if o.active and (
-            not o.parents or controller in o.parents)]
-        return self.rng.choice(offered) if offered else None
-
-    def make_region(self, f, i, refs):
-        code = None
-        for _ in range(f.region_level):
-            below = regions.children(code)
-            if not below:
-                break
-            code = self.rng.choice(below).code
-        return code
-
-    def make_text(self, f, i, refs):
-        if f.unique or f.name == "name":
-            return (f"{self.rng.choice(COMPANY_PARTS)}{self.rng.choice(COMPANY_PARTS)}"
-                    f"{self.rng.choice(SUFFIXES)} {i:06d}")[: f.max_length or 255]
-        return f"{self.rng.choice(SURNAMES)}{self.rng.choice(GIVEN)}"
-
-    def make_textarea(self, f, i, refs):
-        return self.rng.choice(("重点跟进", "需要报价", "已发送资料", "等待回复", None))
-
-    def make_integer(self, f, i, refs):
-        return self.rng.randint(1, 5000)
-
-    def make_decimal(self, f, i, refs):
-        return Decimal(self.rng.randint(100, 10_000_000)) / 100
-
-    make_currency = make_decimal
-
-    def make_percent(self, f, i, refs):
-        return Decimal(self.rng.choice((10, 20, 30, 50, 60, 80, 90)))
-
-    def make_date(self, f, i, refs):
-        return self.today + dt.timedelta(days=self.rng.randint(-180, 180))
-
-    def make_datetime(self, f, i, refs):
-        return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=self.rng.randint(-50000, 50000))
-
-    def make_boolean(self, f, i, refs):
-        return self.rng.random() < 0.2
-
-    def make_select(self, f, i, refs):
-        return self.rng.choice(f.option_values) if f.option_values else None
-
-    def make_multiselect(self, f, i, refs):
-        return self.rng.sample(list(f.option_values), k=min(2, len(f.option_values)))
-
-    def make_lookup(self, f, i, refs):
-        ids = refs.get(f.target) or []
-        return self.rng.choice(ids) if ids else None
-
-    def make_user(self, f, i, refs):
-        return None
-
-    def make_email(self, f, i, refs):
-        return f"user{i}@example.com"
-
-    def make_phone(self, f, i, refs):
-        return f"1{self.rng.randint(3, 9)}{self.rng.randint(0, 999_999_999):09d}"
-
-    def make_url(self, f, i, refs):
-        return f"https://www.example{i}.com"
-
 
 def dependency_order(registry: Registry) -> list[ObjectDef]:
     """Objects ordered so that lookup targets come before the objects pointing at them."""
@@ -127,42 +38,33 @@ def dependency_order(registry: Registry) -> list[ObjectDef]:
     return done
 
 
-def make_values(obj: ObjectDef, count: int, maker: ValueMaker, refs: dict[str, list[int]],
+def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMaker,
                 start: int = 0) -> list[dict[str, Any]]:
+    """New records' values: not those the engine owns (stages, win rates, what approvals
+    set), nor lost reasons, nor, half the time, those with a default."""
+    owned = stages.managed_fields(registry, obj) | {
+        name for f in registry.flows_of(obj.name)
+        for name in (*(f.on_approve or {}), *(f.on_reject or {}))} | {
+        s.reason_field for p in registry.processes_of(obj.name) for s in p.stages
+        if s.reason_field}  # given when the record is lost
+    fields = {f.name: f for f in obj.active_fields}
+    # Values that follow from others (a deal named after its company) come last.
+    ordered = sorted(obj.active_fields, key=lambda f: (f.demo or "").startswith("deal"))
     rows = []
     for i in range(start, start + count):
         row: dict[str, Any] = {}
-        for f in obj.active_fields:
-            if f.kind.generated or (f.default is not None and maker.rng.random() < 0.5):
+        for f in ordered:
+            if f.kind.generated or f.name in owned or (
+                    f.default is not None and maker.rng.random() < 0.5):
                 continue
-            value = maker.value(f, i, refs, row)
+            value = maker.value(f, i, row, fields)
             if value is not None:
                 row[f.name] = value
-        rows.append(row)
+            elif f.required and f.default is None and not f.default_expression:
+                break  # nothing plausible left (a payment when every agreement is paid)
+        else:
+            rows.append(row)
     return rows
-
-
-def stage_values(registry: Registry, obj: ObjectDef, rows: list[dict[str, Any]],
-                 maker: ValueMaker) -> None:
-    """Records of an object with stage processes: a stage of the record's process (mostly
-    open ones), a lost reason only when lost, and no values an approval's outcome sets."""
-    processes = registry.processes_of(obj.name)
-    if not processes:
-        return
-    outcome = {name for f in registry.flows_of(obj.name)
-               for name in (*(f.on_approve or {}), *(f.on_reject or {}))}
-    reasons = {s.reason_field for p in processes for s in p.stages if s.reason_field}
-    for row in rows:
-        process = registry.process_for(obj.name, row.get("business_type"), set()) or \
-            processes[0]
-        weights = [1 if s.terminal else 3 for s in process.stages]
-        stage = maker.rng.choices(process.stages, weights)[0]
-        row[process.field] = stage.name
-        for name in outcome | reasons:
-            row.pop(name, None)
-        if stage.reason_field:
-            f = obj.all_fields[stage.reason_field]
-            row[stage.reason_field] = maker.value(f, 0, {}, row)
 
 
 def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) -> int:
@@ -184,6 +86,10 @@ def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) 
         for row in candidates:
             if done >= per_flow:
                 break
+            process = stages.process_of(session, registry, obj, dict(row))
+            stage = process.stage(row.get(process.field)) if process else None
+            if stage is not None and stage.terminal:  # a won or lost deal asks for nothing
+                continue
             if not approval_rules.applies(session, registry, obj, flow, dict(row)) or \
                     approval_rules.pending_for(session, obj, row["id"]):
                 continue
@@ -269,9 +175,9 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
     """Create ``per_object`` records of every object through the records service, each
-    owned by one of ``owners`` (default: the actor)."""
+    owned by one of ``owners`` (default: the actor); records that follow a stage process
+    then move through it as their owners would (stage_walk.py)."""
     maker = ValueMaker(random.Random(seed), dt.date.today())
-    refs: dict[str, list[int]] = {}
     created = {}
     for obj in dependency_order(registry):
         table = registry.table(obj)
@@ -279,13 +185,17 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
             .scalar() or 0
         ids: list[int] = []
         for offset in range(0, per_object, batch):
-            values = make_values(obj, min(batch, per_object - offset), maker, refs,
+            values = make_values(registry, obj, min(batch, per_object - offset), maker,
                                  start + offset)
-            stage_values(registry, obj, values, maker)
+            if not values:
+                continue
             if owners:
                 for row in values:
                     row["owner"] = maker.rng.choice(owners)
-            ids.extend(r["id"] for r in _create(session, registry, obj, values, actor))
-        refs[obj.name] = ids
+            made = [dict(r) for r in _create(session, registry, obj, values, actor)]
+            maker.remember(obj.name, obj.title_field, made)
+            ids.extend(r["id"] for r in made)
+        if registry.processes_of(obj.name):
+            walk_stages(session, registry, obj, ids, maker, actor)
         created[obj.name] = len(ids)
     return created

@@ -22,6 +22,10 @@ from metacrm.metadata.reserved import RESERVED_WORDS
 
 AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
 SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
+RANGED_TYPES = ("integer", "decimal", "currency", "percent")  # the types min/max apply to
+# What a field's ``demo`` hint may name (metacrm/engine/demo_values.py makes each kind).
+DEMO_KINDS = ("company", "person", "job_title", "product", "address", "unit", "birthday",
+              "none", "deal", "range", "where", "share")
 
 
 def check_template_set(templates: TemplateSet, *, known_objects: set[str],
@@ -34,11 +38,12 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
     for doc in picklist_docs:
         for i, raw in enumerate(doc.content["picklists"]):
             if raw["name"] in picklists:
-                problems.append(Problem("picklist.duplicate", doc.source, f"picklists[{i}].name",
+                problems.append(Problem("picklist.duplicate", doc.source,
+                                        doc.where(["picklists", i, "name"]),
                                         Message("picklist '%(name)s' is defined twice",
                                                 name=raw['name'])))
             picklists[raw["name"]] = build_picklist(raw)
-            problems.extend(_check_options(doc.source, f"picklists[{i}].options", raw["options"]))
+            problems.extend(_check_options(doc, ["picklists", i, "options"], raw["options"]))
     names = Counter(d.name for d in objects)
     for doc in objects:
         if names[doc.name] > 1:
@@ -48,9 +53,11 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
     manifest = templates.manifest
     groups = {g["name"] for g in manifest.content.get("groups", [])} if manifest else None
     all_objects = known_objects | set(names)
+    # A file the schema refused in part is checked for what it holds, but nothing compiles
+    # against it: its formulas and flows may name the items left out.
     built = {doc.name: build_object(doc.content, picklists) for doc in objects
-             if names[doc.name] == 1}
-    fields_of = {doc.name: doc.content["fields"] for doc in objects}
+             if names[doc.name] == 1 and not doc.partial}
+    fields_of = {doc.name: doc.content["fields"] for doc in objects if not doc.partial}
     for doc in objects:
         problems.extend(ObjectChecker(doc, all_objects, picklists, groups, fields_of).run())
         if doc.name in built:
@@ -79,12 +86,13 @@ class ObjectChecker:
         self.picklists = picklists
         self.groups = groups
         self.fields = {f["name"]: f for f in self.raw["fields"]}
-        self.active = {n for n, f in self.fields.items() if not f.get("archived")}
+        self.broken = doc.broken  # left out by the schema: named, but not checked
+        self.active = {n for n, f in self.fields.items() if not f.get("archived")} | doc.broken
         self.queryable = self.active | {"id", "owner", "business_type", "created_at",
                                         "created_by", "updated_at", "updated_by", "version"}
 
     def problem(self, code: str, path: list, message: str) -> Problem:
-        return Problem(code, self.doc.source, format_path(path), message)
+        return Problem(code, self.doc.source, self.doc.where(path), message)
 
     def run(self) -> list[Problem]:
         return list(self._names()) + list(self._fields()) + list(self._references())
@@ -134,7 +142,7 @@ class ObjectChecker:
                 yield self.problem("field.stray_option", [*path, "options"],
                                    Message("a %(type)s field has no options", type=f['type']))
             if "options" in f:
-                yield from _check_options(self.doc.source, format_path([*path, "options"]),
+                yield from _check_options(self.doc, [*path, "options"],
                                           f["options"])
             if "picklist" in f and f["picklist"] not in self.picklists:
                 yield self.problem("field.picklist", [*path, "picklist"],
@@ -158,6 +166,12 @@ class ObjectChecker:
                     "precision", 18):
                 yield self.problem("field.precision", [*path, "scale"],
                                    Message("scale must be smaller than precision"))
+            yield from self._check_range(f, path)
+            if "demo" in f and f["demo"].partition(":")[0] not in DEMO_KINDS:
+                yield self.problem("field.demo", [*path, "demo"],
+                                   Message("unknown demo kind '%(kind)s' (%(kinds)s)",
+                                           kind=f["demo"].partition(":")[0],
+                                           kinds=", ".join(DEMO_KINDS)))
             if f.get("unique") and not kind.sortable:
                 yield self.problem("field.unique", [*path, "unique"],
                                    Message("a %(type)s field cannot be unique", type=f['type']))
@@ -166,6 +180,19 @@ class ObjectChecker:
                 yield from self._check_pattern(f, path)
             if "default" in f and f["default"] is not None:
                 yield from self._check_default(f, path)
+
+    def _check_range(self, f: dict, path: list) -> Iterator[Problem]:
+        """``min``/``max`` bound the value of a number a user types, and nothing else."""
+        bounds = [key for key in ("min", "max") if key in f]
+        if bounds and f["type"] not in RANGED_TYPES:
+            for key in bounds:
+                yield self.problem("field.stray_option", [*path, key],
+                                   Message("a %(type)s field has no '%(key)s'",
+                                           type=f['type'], key=key))
+            return
+        if len(bounds) == 2 and f["min"] > f["max"]:
+            yield self.problem("field.range", [*path, "max"],
+                               Message("max must not be smaller than min"))
 
     def _check_computed_keys(self, f: dict, path: list) -> Iterator[Problem]:
         """Keys that only some types take."""
@@ -216,6 +243,8 @@ class ObjectChecker:
                                        name=raw['title_field'], object=raw['object']))
         for i, name in enumerate(raw.get("search_fields", [])):
             field = self.fields.get(name)
+            if name in self.broken:
+                continue
             if field is None or name not in self.active:
                 yield self.problem("object.search_field", ["search_fields", i],
                                    Message("'%(name)s' is not a field of %(object)s",
@@ -280,6 +309,8 @@ class ObjectChecker:
         for name, values in bt.get("picklists", {}).items():
             field = self.fields.get(name)
             path = ["business_types", b, "picklists", name]
+            if name in self.broken:
+                continue
             if field is None or not FIELD_TYPES[field["type"]].options:
                 yield self.problem("business_type.picklist", path,
                                    Message("'%(name)s' is not a select field of %(object)s",
@@ -319,10 +350,10 @@ class ObjectChecker:
                                            name=column, object=other))
 
 
-def _check_options(source: str, path: str, options: list[dict]) -> Iterator[Problem]:
+def _check_options(doc: Document, path: list, options: list[dict]) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, option in enumerate(options):
         if option["value"] in seen:
-            yield Problem("option.duplicate", source, f"{path}[{i}].value",
+            yield Problem("option.duplicate", doc.source, doc.where([*path, i, "value"]),
                           Message("option '%(value)s' is listed twice", value=option['value']))
         seen.add(option["value"])

@@ -29,6 +29,10 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
         out["max_length"] = f.max_length or f.kind.default_max_length
     if f.kind.storage == "decimal":
         out["precision"], out["scale"] = f.precision, f.scale
+    if f.min_value is not None:
+        out["min"] = format(f.min_value, "f")
+    if f.max_value is not None:
+        out["max"] = format(f.max_value, "f")
     if f.options:
         out["options"] = [_option(o) for o in f.options]
     if f.picklist:

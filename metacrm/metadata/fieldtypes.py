@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,7 @@ def _pattern_text(regex: re.Pattern[str], problem: Message) -> Callable[[Any, Fi
     return coerce
 
 
-def _integer(value: Any, f: FieldDef) -> int:
+def _whole_number(value: Any, f: FieldDef) -> int:
     if isinstance(value, bool):
         raise InvalidValue("must be a whole number")
     if isinstance(value, float):
@@ -89,7 +89,26 @@ def _integer(value: Any, f: FieldDef) -> int:
     return value
 
 
-def _decimal(value: Any, f: FieldDef) -> Decimal:
+def bound_text(bound: Decimal) -> str:
+    """A range bound as a person writes it: 0, 100, 0.5 (no exponent, no trailing zeros)."""
+    return format(bound.normalize(), "f")
+
+
+def _in_range(value: Any, f: FieldDef) -> Any:
+    """The field's ``min``/``max``, checked on input only: a value stored before the range
+    was set still reads, filters and shows."""
+    if f.min_value is not None and value < f.min_value:
+        raise InvalidValue("must be at least %(min)s", min=bound_text(f.min_value))
+    if f.max_value is not None and value > f.max_value:
+        raise InvalidValue("must be at most %(max)s", max=bound_text(f.max_value))
+    return value
+
+
+def _integer(value: Any, f: FieldDef) -> int:
+    return _in_range(_whole_number(value, f), f)
+
+
+def _decimal_number(value: Any, f: FieldDef) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise InvalidValue("must be a number")
     try:
@@ -106,6 +125,10 @@ def _decimal(value: Any, f: FieldDef) -> Decimal:
     if number and number.adjusted() + 1 > allowed:  # 99.995 rounds up to 100.00
         raise InvalidValue("has more than %(digits)d digits before the decimal point", digits=allowed)
     return number
+
+
+def _decimal(value: Any, f: FieldDef) -> Decimal:
+    return _in_range(_decimal_number(value, f), f)
 
 
 def _boolean(value: Any, f: FieldDef) -> bool:
@@ -173,7 +196,7 @@ def _reference(value: Any, f: FieldDef) -> int:
     if isinstance(value, dict) and "id" in value:
         value = value["id"]
     try:
-        number = _integer(value, f)
+        number = _whole_number(value, f)
     except InvalidValue:
         raise InvalidValue("must be a record id") from None
     if number <= 0:
@@ -184,7 +207,7 @@ def _reference(value: Any, f: FieldDef) -> int:
 def _region(value: Any, f: FieldDef) -> str:
     from metacrm.metadata import regions
 
-    code = _text(value, f).strip() if isinstance(value, str) else str(_integer(value, f))
+    code = _text(value, f).strip() if isinstance(value, str) else str(_whole_number(value, f))
     found = regions.region(code)
     if found is None:
         raise InvalidValue("'%(value)s' is not a region code", value=code[:12])
@@ -260,6 +283,25 @@ def _datetime_display(value: dt.datetime, f: FieldDef, lang: str) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+def _integer_schema(f: FieldDef) -> dict:
+    out: dict[str, Any] = {"type": "integer"}
+    if f.min_value is not None:
+        out["minimum"] = int(f.min_value.to_integral_value(rounding=ROUND_CEILING))
+    if f.max_value is not None:
+        out["maximum"] = int(f.max_value.to_integral_value(rounding=ROUND_FLOOR))
+    return out
+
+
+def _decimal_schema(f: FieldDef) -> dict:
+    """A string (exact decimals); its range is said in words, JSON Schema bounds numbers."""
+    words = [f"decimal number with {f.scale} decimals"]
+    if f.min_value is not None:
+        words.append(f"at least {bound_text(f.min_value)}")
+    if f.max_value is not None:
+        words.append(f"at most {bound_text(f.max_value)}")
+    return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": ", ".join(words)}
+
+
 def _string_schema(f: FieldDef) -> dict:
     return {"type": "string", "maxLength": f.max_length or f.kind.default_max_length}
 
@@ -320,10 +362,8 @@ def _text_type(name: str, length: int, *, coerce: Callable | None = None, fmt: s
 def _decimal_type(name: str, scale: int, display: Callable, *, summed: bool = False
                   ) -> FieldType:
     return FieldType(
-        name, "decimal", _decimal, _ORDERED,
-        lambda f: {"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
-                   "description": f"decimal number with {f.scale} decimals"},
-        display=display, to_json=_decimal_json, default_scale=scale, summed=summed)
+        name, "decimal", _decimal, _ORDERED, _decimal_schema, display=display,
+        to_json=_decimal_json, default_scale=scale, summed=summed, parse=_decimal_number)
 
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
@@ -335,8 +375,8 @@ FIELD_TYPES: dict[str, FieldType] = {
     for t in (
         _text_type("text", 255),
         _text_type("textarea", 10000, sortable=False, multiline=True),
-        FieldType("integer", "integer", _integer, _ORDERED,
-                  lambda f: {"type": "integer"}, display=_number_display),
+        FieldType("integer", "integer", _integer, _ORDERED, _integer_schema,
+                  display=_number_display, parse=_whole_number),
         _decimal_type("decimal", 2, _number_display),
         _decimal_type("currency", 2, _currency_display, summed=True),
         _decimal_type("percent", 2, _percent_display),
@@ -412,7 +452,7 @@ def computed_kind(name: str, returns: str) -> FieldType:
     def schema(f: FieldDef) -> dict:
         return {**base.value_schema(f), "readOnly": True}
 
-    return replace(base, name=name, coerce=_generated, parse=base.coerce,
+    return replace(base, name=name, coerce=_generated, parse=base.parse or base.coerce,
                    value_schema=schema,
                    requires=FIELD_TYPES[name].requires, generated=True, computed=True)
 

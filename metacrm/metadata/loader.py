@@ -6,6 +6,7 @@ the cross-reference checks over the whole set. Messages name the file and the pa
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,31 @@ class Document:
     name: str
     source: str
     content: dict
+    # A file with schema errors, kept to be cross-checked all the same: the items the
+    # schema refused are left out (``content`` is what it accepted) and ``broken`` names
+    # them, so that nothing is reported twice or as missing.
+    partial: bool = False
+    broken: frozenset[str] = frozenset()
+    removed: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # list -> items left out
+
+    def original_path(self, path: Iterable[str | int]) -> list[str | int]:
+        """A path into ``content`` as a path into the file (list items left out counted)."""
+        return original_path(list(path), self.removed)
+
+    def where(self, path: Iterable[str | int]) -> str:
+        return format_path(self.original_path(path))
+
+
+def original_path(path: list, removed: dict[tuple, tuple[int, ...]]) -> list:
+    out: list = []
+    for step in path:
+        if isinstance(step, int):
+            for gone in removed.get(tuple(out), ()):  # ascending
+                if gone > step:
+                    break
+                step += 1
+        out.append(step)
+    return out
 
 
 @dataclass
@@ -116,9 +142,53 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
     errors = sorted(schema_validator(DOCUMENT_KINDS[kind]).iter_errors(raw),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        return None, [schema_problem(display, e) for e in errors]
+        return accepted_part(kind, display, raw), [schema_problem(display, e) for e in errors]
     name = raw[kind] if isinstance(raw[kind], str) else kind
     return Document(kind, name, display, raw), []
+
+
+LENIENT_KINDS = frozenset({"object", "picklists"})  # kinds cross-checked despite errors
+MAX_PRUNES = 500
+
+
+def accepted_part(kind: str, display: str, raw: dict) -> Document | None:
+    """What the schema accepts of a broken file: each refused list item (a field, an
+    option, a section…) or key is left out until the rest validates; None when the
+    refusal is the document itself (a missing ``object`` or ``fields``)."""
+    if kind not in LENIENT_KINDS:
+        return None
+    content = copy.deepcopy(raw)
+    broken: set[str] = set()
+    removed: dict[tuple, tuple[int, ...]] = {}
+    validator = schema_validator(DOCUMENT_KINDS[kind])
+    for _ in range(MAX_PRUNES):
+        error = next(iter(validator.iter_errors(content)), None)
+        if error is None:
+            name = content[kind] if isinstance(content[kind], str) else kind
+            return Document(kind, name, display, content, partial=True,
+                            broken=frozenset(broken), removed=removed)
+        path = list(error.absolute_path)
+        if not path:
+            return None
+        _prune(content, path, broken, removed)
+    return None
+
+
+def _prune(content: Any, path: list, broken: set[str],
+           removed: dict[tuple, tuple[int, ...]]) -> None:
+    """Leave out the innermost list item on ``path``, else its last key."""
+    cut = max((i for i, p in enumerate(path) if isinstance(p, int)), default=len(path) - 1)
+    parent = content
+    for step in path[:cut]:
+        parent = parent[step]
+    item = parent[path[cut]]
+    if isinstance(item, dict) and isinstance(item.get("name"), str):
+        broken.add(item["name"])
+    if isinstance(path[cut], int):
+        where = original_path(path[:cut + 1], removed)
+        key = tuple(where[:-1])
+        removed[key] = tuple(sorted((*removed.get(key, ()), where[-1])))
+    del parent[path[cut]]
 
 
 def iter_files(paths: Iterable[Path]) -> Iterable[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -65,6 +66,8 @@ class FieldDef:
     max_length: int | None = None
     precision: int = 18
     scale: int = 0
+    min_value: Decimal | None = None  # numeric types: the range a value must lie in
+    max_value: Decimal | None = None
     options: tuple[OptionDef, ...] = ()
     picklist: str | None = None
     target: str | None = None
@@ -82,6 +85,7 @@ class FieldDef:
     filter: str | None = None  # lookup: candidates must satisfy it
     depends_on: str | None = None  # select: the controlling field
     region_level: int = 3
+    demo: str | None = None  # what demo data fills it with (metacrm/engine/demo.py)
 
     @cached_property
     def kind(self) -> FieldType:
@@ -277,6 +281,13 @@ def build_picklist(raw: dict) -> PicklistDef:
                        options=build_options(raw.get("options", [])))
 
 
+def _bound(value: Any) -> Decimal | None:
+    """A ``min``/``max`` as written (a YAML int or float) as an exact decimal."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return Decimal(str(value))
+
+
 def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
     kind = FIELD_TYPES[raw["type"]]
     rollup = raw.get("rollup")
@@ -296,6 +307,7 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
         indexed=raw.get("indexed", False), default=raw.get("default"),
         max_length=raw.get("max_length"), precision=raw.get("precision", 18),
         scale=raw.get("scale", kind.default_scale), options=options,
+        min_value=_bound(raw.get("min")), max_value=_bound(raw.get("max")),
         picklist=raw.get("picklist"), target=raw.get("target"), pattern=raw.get("pattern"),
         dimension=raw.get("dimension"),
         currency_symbol=raw.get("currency_symbol", "¥"), archived=raw.get("archived", False),
@@ -306,6 +318,7 @@ def build_field(raw: dict, picklists: dict[str, PicklistDef]) -> FieldDef:
         via=raw.get("via"), master=raw.get("master", False),
         default_expression=raw.get("default_expression"), filter=raw.get("filter"),
         depends_on=raw.get("depends_on"), region_level=raw.get("region_level", 3),
+        demo=raw.get("demo"),
     )
 
 

@@ -38,6 +38,8 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "max_length": _TEXTS,
     "precision": ("decimal", "currency", "percent"),
     "scale": ("decimal", "currency", "percent", "formula", "rollup"),
+    "min": ("integer", "decimal", "currency", "percent"),
+    "max": ("integer", "decimal", "currency", "percent"),
     "currency_symbol": ("currency",),
     "options": ("select", "multiselect"),
     "depends_on": ("select",),
@@ -54,7 +56,7 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 }
 # The raw keys the form owns; a key the chosen type does not show is removed.
 MANAGED = ("type", "label", "help", "required", "unique", "indexed", "default", "max_length",
-           "precision", "scale", "currency_symbol", "options", "picklist", "depends_on",
+           "precision", "scale", "min", "max", "currency_symbol", "options", "picklist", "depends_on",
            "target", "master", "filter", "via", "dimension", "pattern", "expression",
            "returns", "rollup", "region_level")
 ALWAYS = ("type", "label", "help")
@@ -101,6 +103,8 @@ def values_of(f: FieldDef) -> dict[str, Any]:
                          "required": f.required, "unique": f.unique, "indexed": f.indexed,
                          "master": f.master, "max_length": f.max_length or "",
                          "precision": f.precision, "scale": f.scale,
+                         "min": "" if f.min_value is None else str(f.min_value),
+                         "max": "" if f.max_value is None else str(f.max_value),
                          "currency_symbol": f.currency_symbol,
                          "options_source": "picklist" if f.picklist else "own",
                          "picklist": f.picklist or "",
@@ -142,6 +146,16 @@ def _number(text: str) -> int | str:
     return int(text) if text.strip().isdigit() else text.strip()
 
 
+def _bound(text: str) -> int | float | str:
+    """A range bound as a number, or the text as typed for the schema to refuse."""
+    text = text.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        return float(text)
+    return text
+
+
 def _default(field_type: str, text: str) -> Any:
     text = text.strip()
     if field_type == "boolean":
@@ -175,6 +189,9 @@ def _text_settings(v: dict[str, Any], field_type: str) -> dict[str, Any]:
     for key in ("max_length", "precision", "scale", "region_level"):
         if shows(field_type, key) and str(v.get(key, "")).strip():
             raw[key] = _number(str(v[key]))
+    for key in ("min", "max"):
+        if shows(field_type, key) and str(v.get(key, "")).strip():
+            raw[key] = _bound(str(v[key]))
     return raw
 
 
