@@ -52,7 +52,8 @@ def test_the_quote_form_has_a_lines_grid_and_read_only_computed_fields(web):
     assert 'value="1"' in cell(template, 0, "quantity")  # the line's default
     total = field_block(html, "total")
     assert 'name="total"' not in total and "保存后自动计算" in total and "readonly" in total
-    assert "today()" in field_block(html, "quote_date")  # the default expression, as a hint
+    hint = field_block(html, "quote_date")  # a hint in words, not the default's expression
+    assert "留空则保存时自动填写" in hint and "today()" not in hint
     assert 'name="quote_date" value=""' in field_block(html, "quote_date")
 
 

@@ -7,8 +7,9 @@ and by the engine's registry (the compiled expressions it evaluates per record).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.expressions import Expression, ExpressionError
@@ -59,6 +60,32 @@ class Names(Mapping):
 
     def __len__(self) -> int:
         return len(self.types)
+
+
+_LOOKED_UP = re.compile(r"\s*([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\s*")
+
+
+def _looked_up_select(f: FieldDef, obj: ObjectDef, objects: Mapping[str, ObjectDef]
+                      ) -> FieldDef | None:
+    """The select a text formula copies through a lookup (``customer.level``), if any."""
+    if f.type != "formula" or f.returns != "text" or f.options or not f.expression:
+        return None
+    match = _LOOKED_UP.fullmatch(f.expression)
+    lookup = obj.all_fields.get(match.group(1)) if match else None
+    target = objects.get(lookup.target or "") if lookup is not None else None
+    found = target.all_fields.get(match.group(2)) if target is not None and match else None
+    return found if found is not None and found.type == "select" else None
+
+
+def with_looked_up_options(objects: Mapping[str, ObjectDef]) -> dict[str, ObjectDef]:
+    """Objects whose text formulas that copy a select through a lookup carry its options,
+    so the copy shows (and filters by) the option labels, not the codes."""
+    out = {}
+    for name, obj in objects.items():
+        fields = tuple(replace(f, options=g.options) if (g := _looked_up_select(
+            f, obj, objects)) is not None else f for f in obj.fields)
+        out[name] = replace(obj, fields=fields) if fields != obj.fields else obj
+    return out
 
 
 @dataclass(frozen=True)

@@ -143,17 +143,32 @@ def _boolean(value: Any, f: FieldDef) -> bool:
     raise InvalidValue("must be true or false")
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?!\d)")
+
+
 def _date(value: Any, f: FieldDef) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            pass
+            _no_such_day(value.strip())
     raise InvalidValue("must be a date as YYYY-MM-DD")
+
+
+def _no_such_day(text: str) -> None:
+    """A well-formed date that is not in the calendar (2026-02-30) says so; the rest is a
+    wrong format, left to the caller."""
+    found = _DATE.match(text)
+    if found is None:
+        return
+    try:
+        dt.date.fromisoformat(found.group())
+    except ValueError:
+        raise InvalidValue("%(value)s is not a date that exists", value=found.group()) from None
 
 
 def _datetime(value: Any, f: FieldDef) -> dt.datetime:
@@ -161,6 +176,7 @@ def _datetime(value: Any, f: FieldDef) -> dt.datetime:
         try:
             value = date_parser.isoparse(value.strip())
         except (ValueError, OverflowError):
+            _no_such_day(value.strip())
             raise InvalidValue("must be a date and time in ISO 8601") from None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
@@ -272,7 +288,9 @@ def _multi_display(value: list[str], f: FieldDef, lang: str) -> str:
 
 
 def _plain_display(value: Any, f: FieldDef, lang: str) -> str:
-    return str(value)
+    # A system code with labels (a record's business type) reads as its label.
+    option = f.option(value) if f.options and isinstance(value, str) else None
+    return option.label.get(lang) if option else str(value)
 
 
 def _date_display(value: Any, f: FieldDef, lang: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -212,6 +212,10 @@ class ObjectDef:
     def queryable(self) -> dict[str, FieldDef]:
         """Fields a request may name: the active stored fields plus the system fields."""
         out = {f.name: f for f in SYSTEM_FIELD_DEFS}
+        if self.business_types:  # shown and filtered by their labels, like options
+            out["business_type"] = replace(out["business_type"], options=tuple(
+                OptionDef(value=b.name, key=b.key, label=b.label)
+                for b in self.business_types))
         out.update({f.name: f for f in self.active_fields if f.stored})
         return out
 
@@ -263,6 +267,13 @@ class TemplateManifest:
 SYSTEM_FIELD_DEFS: tuple[FieldDef, ...] = tuple(
     FieldDef(name=s.name, key=s.name, type=s.type, label=Label.of(s.label), system=True)
     for s in SYSTEM_FIELDS
+)
+# Read in the recycle bin only: when and by whom a record was deleted.
+RECYCLE_BIN_FIELD_DEFS: tuple[FieldDef, ...] = (
+    FieldDef(name="deleted_at", key="deleted_at", type="datetime",
+             label=Label(en="Deleted at", zh="删除时间"), system=True),
+    FieldDef(name="deleted_by", key="deleted_by", type="user",
+             label=Label(en="Deleted by", zh="删除人"), system=True),
 )
 
 

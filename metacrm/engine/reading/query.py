@@ -41,7 +41,7 @@ from metacrm.engine.reading.operators import FilterContext, compile_condition
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
 from metacrm.metadata.fieldtypes import InvalidValue
-from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.metadata.model import RECYCLE_BIN_FIELD_DEFS, FieldDef, ObjectDef
 
 __all__ = ["COUNT_CAP", "ListParams", "MAX_PAGE_SIZE", "Page", "filter_context", "grouped_totals",
            "list_records", "neighbours", "totals"]
@@ -121,6 +121,8 @@ class ListQuery:
         self.count_scope = count_scope  # the same condition as disjoint parts, for counts
         self._scopes: dict[bool, ColumnElement] = {}
         self.fields = obj.queryable if fields is None else fields  # hidden ones left out
+        if params.deleted:
+            self.fields = {**self.fields, **{f.name: f for f in RECYCLE_BIN_FIELD_DEFS}}
         self.nulls_high = dialect == "postgresql"  # where each database sorts NULLs by default
         self._check_paging()
 

@@ -9,7 +9,13 @@ from sqlalchemy import MetaData, Table
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.engine.schema.tables import build_tables
 from metacrm.metadata import expressions as ex
-from metacrm.metadata.computed import Names, ObjectLogic, Rollup, compile_object
+from metacrm.metadata.computed import (
+    Names,
+    ObjectLogic,
+    Rollup,
+    compile_object,
+    with_looked_up_options,
+)
 from metacrm.metadata.expressions import Expression
 from metacrm.metadata.flows import (
     ApprovalFlowDef,
@@ -106,6 +112,7 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
         elif kind == "template":
             groups.extend(g for g in build_manifest(content).groups
                           if g.name not in {x.name for x in groups})
+    objects = with_looked_up_options(objects)
     metadata, tables = build_tables(objects)
     logic = {name: compile_object(obj, objects).logic for name, obj in objects.items()
              if not obj.archived}

@@ -15,6 +15,17 @@ from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.i18n import translate
 
 PAGE_SIZES = (10, 20, 50, 100)
+INTERNAL = frozenset({"version"})  # optimistic locking's counter: not for people
+
+
+def offered_fields(obj: ObjectDef, shown: dict[str, FieldDef]) -> dict[str, FieldDef]:
+    """What a list offers as filters and columns out of the ``shown`` fields, in the order
+    people look for them: the list's columns, then the form's fields, then the rest, the
+    system fields last; internal ones never."""
+    order = [*obj.list_columns, *(n for s in obj.form for n in s.fields),
+             *(f.name for f in shown.values() if not f.system)]
+    order += [f.name for f in shown.values() if f.system]
+    return {n: shown[n] for n in dict.fromkeys(order) if n in shown and n not in INTERNAL}
 
 
 @dataclass

@@ -12,7 +12,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from metacrm.engine import audit
 from metacrm.engine.access import permissions, teams, users
 from metacrm.engine.errors import (
     BadQuery,
@@ -23,7 +22,7 @@ from metacrm.engine.errors import (
 )
 from metacrm.engine.reading import query, saved_views
 from metacrm.engine.writing import records
-from metacrm.metadata.model import FieldDef, ObjectDef
+from metacrm.metadata.model import RECYCLE_BIN_FIELD_DEFS, ObjectDef
 from metacrm.ui.context import (
     actor,
     detail_panels,
@@ -50,18 +49,42 @@ from metacrm.ui.records.forms import (
     render_form,
     stored_lines,
 )
-from metacrm.ui.records.listing import PAGE_SIZES, filter_operators, list_state
+from metacrm.ui.records.history import history_entries
+from metacrm.ui.records.listing import (
+    PAGE_SIZES,
+    filter_operators,
+    list_state,
+    offered_fields,
+)
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
 RELATED_ROWS = 5
-RECORD_FACTS = ("owner", "department", "created_at", "updated_at", "version")  # on details
+RECORD_FACTS = ("owner", "department", "created_at", "updated_at")  # on details
 
 
 @bp.before_request
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
+
+
+def page_object_or_404(name: str) -> ObjectDef:
+    """An object with pages of its own. Line items (a master-detail child) have none: they
+    are listed, added and edited on their parent's pages."""
+    obj = object_or_404(name)
+    if obj.master_field is not None:
+        abort(404)
+    return obj
+
+
+def parent_of_line(obj: ObjectDef, record_id: int):
+    """A line item's address is its parent's detail page."""
+    master = obj.master_field
+    if master is None:
+        return None
+    row = fetch_or_404(obj, record_id, columns=[master.name])
+    return redirect(url_for(".detail", object_name=master.target, record_id=row[master.name]))
 
 
 @bp.app_context_processor
@@ -80,8 +103,8 @@ def _navigation() -> dict[str, Any]:
 
 @bp.get("/")
 def home():
-    objects = [o for o in registry().active_objects
-               if permissions.granted(db(), actor(), o, "read")]
+    objects = [o for o in registry().active_objects if o.master_field is None
+               and permissions.granted(db(), actor(), o, "read")]
     if not objects:
         return render_template("empty.html")
     return redirect(url_for(".list_view", object_name=objects[0].name))
@@ -91,7 +114,7 @@ def home():
 def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
     """What the filter builder offers: each field with its operators and options."""
     out = []
-    for f in visible(obj).values():
+    for f in offered_fields(obj, visible(obj)).values():
         entry = {"name": f.name, "label": f.label.get(language()),
                  "type": f.returns if f.computed else f.type,
                  "operators": list(f.kind.operators)}
@@ -106,10 +129,10 @@ def filterable_fields(obj: ObjectDef) -> list[dict[str, Any]]:
 
 @bp.get("/o/<object_name>")
 def list_view(object_name: str):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     permissions.require(db(), actor(), obj, "read")
     views = saved_views.views_for(db(), actor(), obj.name)
-    fields = visible(obj)
+    fields = offered_fields(obj, visible(obj))
     state = list_state(obj, views, fields)
     try:
         page = records_page(obj, state.params())
@@ -137,7 +160,7 @@ def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
 
 @bp.post("/o/<object_name>/bulk-delete")
 def bulk_delete(object_name: str):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
     try:
         with unit_of_work() as session:
@@ -157,7 +180,7 @@ def bulk_delete(object_name: str):
 
 @bp.route("/o/<object_name>/new", methods=["GET", "POST"])
 def create(object_name: str):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     permissions.require(db(), actor(), obj, "create")
     chosen = request.values.get("business_type")
     offered = offered_types(obj)
@@ -197,6 +220,8 @@ def create(object_name: str):
 @bp.route("/o/<object_name>/<int:record_id>/edit", methods=["GET", "POST"])
 def edit(object_name: str, record_id: int):
     obj = object_or_404(object_name)
+    if (parent := parent_of_line(obj, record_id)) is not None:
+        return parent
     row = fetch_or_404(obj, record_id)
     if not record_may(obj, record_id, ("edit",))["edit"]:
         abort(403)
@@ -268,44 +293,11 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
-    entries = audit.history(db(), obj.name, record_id, limit=100)
-    hidden = permissions.hidden_fields(db(), actor(), obj)
-    fields = obj.queryable | obj.all_fields
-    people = {e["actor_id"] for e in entries if e["actor_id"]}
-    for entry in entries:
-        for name, change in entry["changes"].items():
-            f = fields.get(name)
-            if f is not None and f.kind.references == "user":
-                people.update(v for v in change if isinstance(v, int))
-            elif name == "team":
-                people.update(v["user"] for v in change if isinstance(v, dict))
-    names = users.display_names(db(), people)
-    for entry in entries:
-        entry["actor"] = names.get(entry["actor_id"], _("System"))
-        entry["rows"], entry["note"] = [], ""
-        for name, (before, after) in entry["changes"].items():
-            f = fields.get(name)
-            if name == "team":
-                entry["note"] = team_note(before, after, names)
-            elif name not in hidden and f is not None and f.kind.references == "user":
-                entry["rows"].append((f, names.get(before, before), names.get(after, after)))
-            elif name not in hidden:
-                entry["rows"].append((f, before, after))
-    return entries
-
-
-def team_note(before: dict | None, after: dict | None, names: dict[int, str]) -> str:
-    if after:
-        access = _("read and write") if after.get("access") == "write" else _("read only")
-        return _("%(user)s added (%(access)s)", user=names.get(after["user"], after["user"]),
-                 access=access)
-    return _("%(user)s removed", user=names.get(before["user"], before["user"]))
-
-
 @bp.get("/o/<object_name>/<int:record_id>")
 def detail(object_name: str, record_id: int):
     obj = object_or_404(object_name)
+    if (parent := parent_of_line(obj, record_id)) is not None:
+        return parent
     row = fetch_or_404(obj, record_id)
     bt = business_type_for(obj, row.get("business_type"))
     neighbours = (None, None)
@@ -333,7 +325,7 @@ def detail(object_name: str, record_id: int):
                            grids=grids, lines=lines_cells,
                            related=related_lists(obj, record_id),
                            history=history_entries(obj, record_id), neighbours=neighbours,
-                           list_args=request.args.to_dict(), change_value=change_value,
+                           list_args=request.args.to_dict(),
                            allowed=allowed, team=team_panel(obj, record_id),
                            transfer=transfer_choices(obj) if allowed["transfer"] else None,
                            panels={name: build(obj, row) for name, build in
@@ -348,20 +340,9 @@ def team_panel(obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
             "users": users.active_users(db())}
 
 
-def change_value(f: FieldDef | None, value: Any) -> str:
-    """An audit value (as stored in JSON) shown like the field shows it."""
-    if value is None or f is None:
-        return "—" if value is None else str(value)
-    try:
-        value = f.kind.read_value(value, f)  # a formula's reads like its result type's
-    except ValueError:
-        return str(value)
-    return widgets.display(f, value, language()) or "—"
-
-
 @bp.post("/o/<object_name>/<int:record_id>/delete")
 def delete(object_name: str, record_id: int):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     with unit_of_work() as session:  # not found: the 404 page
         records.delete(session, registry(), obj, record_id, actor=actor())
     flash(_("Moved to the recycle bin."), "success")
@@ -371,18 +352,19 @@ def delete(object_name: str, record_id: int):
 # -- recycle bin ------------------------------------------------------------------------
 @bp.get("/o/<object_name>/recycle-bin")
 def recycle_bin(object_name: str):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     permissions.require(db(), actor(), obj, "delete")  # restoring undoes a delete
     page_number = max(1, request.args.get("page", 1, type=int))
     page = records_page(obj, query.ListParams(
-        deleted=True, sort="-updated_at", page=page_number, page_size=50,
-        columns=[obj.title_field, "updated_at", "owner"]))
-    return render_template("recycle_bin.html", obj=obj, page=page)
+        deleted=True, sort="-deleted_at", page=page_number, page_size=50,
+        columns=[obj.title_field, "deleted_at", "deleted_by"], lookup_titles=True))
+    return render_template("recycle_bin.html", obj=obj, page=page,
+                           deleted_at=RECYCLE_BIN_FIELD_DEFS[0])
 
 
 @bp.post("/o/<object_name>/<int:record_id>/restore")
 def restore(object_name: str, record_id: int):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     with unit_of_work() as session:  # not found: the 404 page
         records.restore(session, registry(), obj, record_id, actor=actor())
     flash(_("Restored."), "success")
