@@ -154,7 +154,7 @@ def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcess
         for name in (*(flow.on_approve or {}), *(flow.on_reject or {})):
             out[flow.object][name] = "approvals"
     for p in processes:  # the flow checks keep outcomes off the stage fields
-        for name in (p.field, p.win_rate_field):
-            if name:
-                out[p.object][name] = "stages"
+        for managed in (p.field, p.win_rate_field):
+            if managed:
+                out[p.object][managed] = "stages"
     return {name: found for name, found in out.items() if found}

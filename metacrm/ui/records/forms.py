@@ -213,13 +213,14 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
     fields = [f for _, fs in sections for f in fs]
     grids = line_grids(fields)
     rows = rows or {}
-    placed = {f.name for f in fields}
+    locked = create_locked(obj, bt) if record is None else edit_locked(obj)
+    # A field shown as text has no place for an error: its refusal is listed on top.
+    placed = {f.name for f in fields if f.writable and f.name not in locked}
     for name, grid in grids.items():
         placed.update(widgets.line_error_key(name, i, c.name)
                       for i in range(len(rows.get(name, []))) for c in grid.columns)
     stray = [(error_label(obj, k), v) for k, v in errors.items()
              if k not in placed and k != "_form"]
-    locked = create_locked(obj, bt) if record is None else edit_locked(obj)
     source = record or starting_values(obj, bt)
     for f in fields:  # a dependent picklist's controlling field may be outside the form
         if f.depends_on and f.depends_on not in values:
