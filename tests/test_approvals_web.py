@@ -465,7 +465,8 @@ def test_the_edit_form_of_a_pending_record_answers_409(office):
     zhang = office.user("zhang")
     response = zhang.post(f"/o/opportunity/{opportunity}/edit",
                           {"name": "改名", "customer": office.customers["zhang"],
-                           "amount": "700000"})
+                           "amount": "700000",
+                           "version": str(office.row("opportunity", opportunity)["version"])})
     assert response.status_code == 409
     assert f"the record is locked while approval {approval_id} is pending" in \
         response.get_data(as_text=True)

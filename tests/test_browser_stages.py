@@ -35,10 +35,11 @@ def office(tmp_path_factory) -> Iterator[dict]:
                                  {"name": "陈总", "customer": customer, "owner": ids["zhang"]},
                                  actor=zhang)["id"]
 
-        def deal(name: str, **values) -> int:
+        def deal(name: str, **values) -> int:  # placed in a later stage by the stage engine
             return records.create(session, registry, "opportunity", {
                 "name": name, "customer": customer, "business_type": "standard",
-                "owner": ids["zhang"], **values}, actor=zhang)["id"]
+                "owner": ids["zhang"], **values}, actor=zhang,
+                by=stages.OWNER if "stage" in values else records.RECORD)["id"]
 
         made["path"] = deal("智慧园区一期", contact=contact, amount=380000)
         made["event"] = deal("仓储系统升级", stage="proposal", contact=contact,

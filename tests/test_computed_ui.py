@@ -117,12 +117,15 @@ def test_an_empty_grid_deletes_every_line_and_a_missing_grid_keeps_them(web, cat
     session.commit()
     base = {"name": "清空", "customer": str(customer["id"])}
     web.get(f"/o/quote/{quote['id']}/edit")
-    response = web.post(f"/o/quote/{quote['id']}/edit", base)  # no grid on the form
+    response = web.post(f"/o/quote/{quote['id']}/edit",  # no grid on the form
+                        {**base, "version": str(quote["version"])})
     assert response.status_code == 302
     session.commit()
     read = lines.read(session, registry, registry.object("quote"), [quote["id"]], actor=admin)
     assert len(read["lines"][quote["id"]]) == 1
-    response = web.post(f"/o/quote/{quote['id']}/edit", {**base, "lines-present": "1"})
+    version = records.get(session, registry, "quote", quote["id"], actor=admin)["version"]
+    response = web.post(f"/o/quote/{quote['id']}/edit",
+                        {**base, "lines-present": "1", "version": str(version)})
     assert response.status_code == 302
     session.commit()
     read = lines.read(session, registry, registry.object("quote"), [quote["id"]], actor=admin)
@@ -289,6 +292,7 @@ def test_an_error_about_a_whole_line_is_listed_above_the_form(web, catalogue, se
     session.commit()
     web.get(f"/o/quote/{quote['id']}/edit")
     response = web.post(f"/o/quote/{quote['id']}/edit", quote_form(customer["id"], **{
+        "version": str(quote["version"]),
         "lines-0-id": "987654", "lines-0-product": str(router["id"]),
         "lines-0-quantity": "1", "lines-0-discount": "0"}))
     html = response.get_data(as_text=True)

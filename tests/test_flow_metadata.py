@@ -268,6 +268,22 @@ def test_a_win_rate_field_that_is_not_a_number_is_refused(folders):
     refused(folders, path, "win_rate_field", "'name' is not a number field of opportunity")
 
 
+def test_start_stages_of_the_process_are_accepted(folders):
+    folders.edit("opportunity_standard", lambda raw: raw.update(start_stages=["qualify", "needs"]))
+    assert folders.validate()[0] == 0
+
+
+def test_a_start_stage_that_is_not_a_stage_is_refused(folders):
+    path = folders.edit("opportunity_standard", lambda raw: raw.update(start_stages=["tender"]))
+    refused(folders, path, "start_stages[0]", "'tender' is not a stage of this process")
+
+
+def test_a_closed_start_stage_is_refused(folders):
+    path = folders.edit("opportunity_standard", lambda raw: raw.update(
+        start_stages=["qualify", "won"]))
+    refused(folders, path, "start_stages[1]", "a new record cannot start in won stage 'won'")
+
+
 def test_win_rate_and_shares_above_100_are_refused(folders):
     path = folders.edit("opportunity_standard", lambda raw: stage_of(raw, "negotiation").update(
         key_events=[{"name": "signed", "label": {"en": "Signed", "zh": "签约"}, "share": 30}]))

@@ -54,7 +54,9 @@ class Deals:
                               actor=actor or self.owner)["id"]
 
     def make(self, actor: Actor | None = None, *, complete: bool = False, **values) -> dict:
-        """``complete``: with contact, amount and close date, so every stage may be entered."""
+        """``complete``: with contact, amount and close date, so every stage may be entered.
+        A record made in a named stage is placed there by the stage engine (a user starts
+        one only in a start stage of its process)."""
         actor = actor or self.owner
         customer = self.customer(actor)
         if complete:
@@ -62,7 +64,8 @@ class Deals:
                       "close_date": CLOSE, **values}
         row = records.create(self.session, self.registry, "opportunity",
                              {"name": f"商机 {next(self.numbers)}", "customer": customer,
-                              **values}, actor=actor)
+                              **values}, actor=actor,
+                             by=stages.OWNER if "stage" in values else records.RECORD)
         self.session.commit()
         return row
 

@@ -22,6 +22,7 @@ def test_the_catalogue_lists_every_hook_in_its_phase_and_order():
     assert [(h.phase, h.name) for h in hooks.installed()] == [
         ("guard", "approvals.lock"),
         ("before_validate", "lines.take"),
+        ("before_validate", "approvals.outcome_fields"),
         ("before_validate", "stages.managed_fields"),
         ("before_validate", "stages.business_type_change"),
         ("before_write", "lines.deleted_at"),

@@ -155,7 +155,10 @@ def _create(session: Session, registry: Registry, obj: ObjectDef,
     for _ in range(len(values) * 4 + 1):
         try:
             with session.begin_nested():
-                return records.create_many(session, registry, obj, values, actor=actor)
+                # Demo records are placed along their stage paths, as the stage
+                # engine would have moved them (their stages are not a user's input).
+                return records.create_many(session, registry, obj, values, actor=actor,
+                                           by=stages.OWNER)
         except ValidationFailed as exc:
             row = values[exc.row or 0]
             named = set(exc.fields)

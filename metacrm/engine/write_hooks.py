@@ -16,6 +16,7 @@ __all__ = ["CATALOGUE", "install"]
 CATALOGUE: tuple[hooks.Hook, ...] = (
     approval_rules.LOCK,        # guard: a record in approval is locked
     lines.TAKE,             # before_validate: the submitted lines, coerced
+    approval_rules.OUTCOME_FIELDS,  # before_validate: what an approval outcome sets is its own
     stages.MANAGED_FIELDS,  # before_validate: stage fields are the stage engine's
     stages.TYPE_CHANGE,     # before_validate: a new business type keeps a stage it has
     lines.DELETED_AT,       # before_write: a restore finds the lines deleted with it

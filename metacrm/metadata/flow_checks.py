@@ -127,6 +127,16 @@ class _Checker:
                                    Message("a process has at most one %(kind)s stage", kind=kind))
         if not types["open"]:
             yield self.problem("stage.open", ["stages"], Message("a process needs an open stage"))
+        kinds = {s["name"]: s.get("type", "open") for s in stages}
+        for i, name in enumerate(raw.get("start_stages", [])):
+            if name not in kinds:
+                yield self.problem("stage_process.start_stages", ["start_stages", i],
+                                   Message("'%(name)s' is not a stage of this process",
+                                           name=name))
+            elif kinds[name] != "open":
+                yield self.problem("stage_process.start_stages", ["start_stages", i],
+                                   Message("a new record cannot start in %(kind)s stage "
+                                           "'%(name)s'", kind=kinds[name], name=name))
         for i, s in enumerate(stages):
             yield from self._stage_items(i, s)
             if s.get("approval"):

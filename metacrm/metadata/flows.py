@@ -76,6 +76,7 @@ class StageProcessDef:
     business_types: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
     description: Label | None = None
+    start_stages: tuple[str, ...] = ()  # where a new record may start besides the first
 
     @cached_property
     def by_name(self) -> dict[str, StageDef]:
@@ -95,6 +96,13 @@ class StageProcessDef:
     @property
     def first(self) -> StageDef:
         return self.open_stages[0] if self.open_stages else self.stages[0]
+
+    @property
+    def starts(self) -> tuple[StageDef, ...]:
+        """The stages a new record may start in: the first open one, and those the
+        process lets its creator choose."""
+        return (self.first, *(s for s in self.stages if s.name in self.start_stages
+                              and s is not self.first))
 
     def terminal_of(self, kind: str) -> StageDef | None:
         return next((s for s in self.stages if s.type == kind), None)
@@ -181,7 +189,8 @@ def build_stage_process(raw: dict) -> StageProcessDef:
         field=raw["field"], stages=stages, win_rate_field=raw.get("win_rate_field"),
         business_types=tuple(raw.get("business_types", ())),
         departments=tuple(raw.get("departments", ())),
-        description=Label.of(raw["description"]) if raw.get("description") else None)
+        description=Label.of(raw["description"]) if raw.get("description") else None,
+        start_stages=tuple(raw.get("start_stages", ())))
 
 
 def build_approval_flow(raw: dict) -> ApprovalFlowDef:

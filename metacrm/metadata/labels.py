@@ -22,3 +22,8 @@ class Label:
 
     def as_dict(self) -> dict[str, str]:
         return {"en": self.en, "zh": self.zh}
+
+
+def joined(labels: list[Label]) -> Label:
+    """Labels listed in one, for messages: "a, b" in English, "a、b" in Chinese."""
+    return Label(", ".join(x.en for x in labels), "、".join(x.zh for x in labels))

@@ -15,7 +15,6 @@ from flask_login import current_user
 from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ObjectNotFound
-from metacrm.engine.flows import stages
 from metacrm.engine.reading import query
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.runtime import db, registry, runtime
@@ -83,10 +82,15 @@ def read_only(obj: ObjectDef) -> frozenset[str]:
                      if a == "read_only")
 
 
+def engine_owned(obj: ObjectDef) -> frozenset[str]:
+    """The fields no form writes: the stage and win-rate fields (a record moves along its
+    stage path), what an approval's outcome sets, formulas, roll-ups and auto-numbers."""
+    return frozenset(registry().owned_fields(obj.name))
+
+
 def edit_locked(obj: ObjectDef) -> frozenset[str]:
-    """What an edit form shows as text: read-only fields, and the stage fields (a record
-    moves along its stage path, not in the form)."""
-    return read_only(obj) | stages.managed_fields(registry(), obj)
+    """What an edit form shows as text: read-only fields and the engine's own."""
+    return read_only(obj) | engine_owned(obj)
 
 
 def records_page(obj: ObjectDef, params: query.ListParams, **kw: Any) -> query.Page:

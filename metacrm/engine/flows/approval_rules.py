@@ -1,4 +1,5 @@
-"""Whether an approval flow applies to a record, and the lock a pending approval holds.
+"""Whether an approval flow applies to a record, the lock a pending approval holds, and
+the fields only an approval's outcome writes.
 
 The stage engine reads these to know what a move needs; the approval engine uses them
 to start approvals. Kept apart from both so that neither imports the other's module.
@@ -22,7 +23,10 @@ from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 
-__all__ = ["LOCK", "applies", "has_flows", "offered", "pending_for", "submittable"]
+__all__ = ["LOCK", "OUTCOME_FIELDS", "OWNER", "applies", "has_flows", "offered", "outcome_fields",
+           "pending_for", "submittable"]
+
+OWNER = "approvals"  # the records service's writer of the fields an outcome sets
 
 
 def applies(session: Session, registry: Registry, obj: ObjectDef, flow: ApprovalFlowDef,
@@ -108,3 +112,30 @@ def has_flows(ctx: WriteContext) -> bool:
 LOCK = Hook("approvals.lock", "guard", frozenset({"update", "delete", "restore"}),
          lambda ctx: refuse_if_locked(ctx.session, ctx.registry, ctx.obj,
                                       (ctx.current or {})["id"]), has_flows)
+
+
+def outcome_fields(registry: Registry, obj: ObjectDef) -> frozenset[str]:
+    """The fields an approval's outcome sets (``on_approve``, ``on_reject``)."""
+    return frozenset(n for n, owner in registry.owned_fields(obj.name).items()
+                     if owner == OWNER)
+
+
+def refuse_outcome_fields(ctx: WriteContext) -> None:
+    """Only an approval's outcome writes what it sets: a user (or a stage move carrying
+    a user's values) may send such a field only with the value it holds."""
+    owned = outcome_fields(ctx.registry, ctx.obj)
+    if ctx.operation == "update":
+        for name in owned & ctx.changes.keys():
+            ctx.errors[0][name] = Message("is set by the approval flow")
+        return
+    defaults = ctx.writer.plan.defaults
+    for row, errors in zip(ctx.rows, ctx.errors, strict=True):
+        for name in owned:
+            if row.get(name) != defaults.get(name):
+                errors[name] = Message("is set by the approval flow")
+
+
+OUTCOME_FIELDS = Hook("approvals.outcome_fields", "before_validate",
+                      frozenset({"create", "update"}), refuse_outcome_fields,
+                      lambda ctx: ctx.entry != OWNER
+                      and bool(outcome_fields(ctx.registry, ctx.obj)))

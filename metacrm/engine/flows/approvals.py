@@ -28,7 +28,7 @@ from metacrm.engine.errors import (
     RecordNotFound,
     ValidationFailed,
 )
-from metacrm.engine.flows import approvers, notifications
+from metacrm.engine.flows import approval_rules, approvers, notifications
 from metacrm.engine.flows.approval_rules import applies, has_flows, pending_for
 from metacrm.engine.reading import query
 from metacrm.engine.schema.registry import Registry
@@ -359,8 +359,8 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
     obj = registry.object(approval["object"])
     updates = flow.on_approve if outcome == "approved" else flow.on_reject
     if updates:
-        records.update_record(session, registry, obj, approval["record_id"], updates,
-                              actor=SYSTEM)
+        records.change(records.hold(session, registry, obj, approval["record_id"],
+                                    actor=SYSTEM, by=approval_rules.OWNER), updates)
     if outcome == "approved" and approval["stage_to"]:
         held = records.hold(session, registry, obj, approval["record_id"], actor=SYSTEM,
                             by=stages.OWNER)

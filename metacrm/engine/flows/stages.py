@@ -30,7 +30,7 @@ from metacrm.engine.systables import (
 from metacrm.engine.writing import records
 from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import KeyEventDef, StageDef, StageProcessDef
-from metacrm.metadata.labels import Label
+from metacrm.metadata.labels import Label, joined
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
@@ -314,31 +314,59 @@ def _work_todos(obj: ObjectDef, process: StageProcessDef, rows: Sequence[Mapping
 
 # -- records service hooks ----------------------------------------------------------------
 def check_new(session: Session, registry: Registry, obj: ObjectDef,
-              rows: Sequence[dict[str, Any]]) -> None:
+              rows: Sequence[dict[str, Any]], *, chosen_by_user: bool = False,
+              defaults: Mapping[str, Any] | None = None) -> None:
     """A new record starts in a stage of its process (the first, unless it names one) with
-    that stage's required fields and win rate; refuses the first row that cannot."""
+    that stage's required fields and win rate; refuses the first row that cannot.
+
+    ``chosen_by_user``: the values come from a user, who may name only a start stage of
+    the process and no win rate but that stage's (a field's default is no choice)."""
     departments: dict[int | None, set[str]] = {}
+    defaults = defaults or {}
     for i, row in enumerate(rows):
         process = process_of(session, registry, obj, row, departments)
         if process is None:
             continue
-        stage = process.stage(row.get(process.field)) if row.get(process.field) else \
-            process.first
         errors: dict[str, Any] = {}
-        if stage is None:
-            errors[process.field] = Message("'%(value)s' is not a stage of %(process)s",
-                                            value=str(row.get(process.field))[:63],
-                                            process=process.name)
-        else:
+        stage = _start_of(process, obj, row, chosen_by_user, defaults, errors)
+        if stage is not None:
             row[process.field] = stage.name
-            if process.win_rate_field:
-                row[process.win_rate_field] = stage.win_rate
+            rate = process.win_rate_field
+            if rate and chosen_by_user and row.get(rate) not in (None, defaults.get(rate),
+                                                                 stage.win_rate):
+                errors[rate] = Message("changes by moving the record along its stage path")
+            if rate:
+                row[rate] = stage.win_rate
             for need in requirements(session, registry, obj, {**row, process.field: None},
                                      process, stage, done=set()):
                 if need.kind in ("field", "reason"):
                     errors.setdefault(need.name, need.message)
         if errors:
             raise ValidationFailed(errors, row=i if len(rows) > 1 else None)
+
+
+def _start_of(process: StageProcessDef, obj: ObjectDef, row: Mapping[str, Any],
+              chosen_by_user: bool, defaults: Mapping[str, Any], errors: dict[str, Any]
+              ) -> StageDef | None:
+    """The stage a new record starts in, or None with the refusal in ``errors``."""
+    named_stage = row.get(process.field)
+    if not named_stage:
+        return process.first
+    stage = process.stage(named_stage)
+    if not chosen_by_user:
+        if stage is None:
+            errors[process.field] = Message("'%(value)s' is not a stage of %(process)s",
+                                            value=str(named_stage)[:63], process=process.name)
+        return stage
+    if stage in process.starts:
+        return stage
+    if named_stage == defaults.get(process.field):
+        return process.first  # the field's default, not a choice: the process decides
+    starts = [named(s.name, stage_label(process, obj, s)) for s in process.starts]
+    errors[process.field] = Message("a new record starts in %(stages)s; the stage then "
+                                    "changes by moving the record along its stage path",
+                                    stages=joined(starts))
+    return None
 
 
 def check_type_change(session: Session, registry: Registry, obj: ObjectDef,
@@ -489,7 +517,9 @@ TYPE_CHANGE = Hook("stages.business_type_change", "before_validate", frozenset({
                    _check_type_change,
                    lambda ctx: "business_type" in ctx.changes and _follows_process(ctx))
 FIRST_STAGE = Hook("stages.first_stage", "before_write", frozenset({"create"}),
-                   lambda ctx: check_new(ctx.session, ctx.registry, ctx.obj, ctx.rows),
+                   lambda ctx: check_new(ctx.session, ctx.registry, ctx.obj, ctx.rows,
+                                         chosen_by_user=ctx.entry != OWNER,
+                                         defaults=ctx.writer.plan.defaults),
                    _follows_process)
 HISTORY = Hook("stages.history", "after_write", frozenset({"create"}),
                lambda ctx: started(ctx.session, ctx.registry, ctx.obj, ctx.rows, ctx.actor),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import MetaData, Table
@@ -32,7 +33,9 @@ from metacrm.metadata.model import (
     build_picklist,
 )
 
-__all__ = ["Registry", "build_registry"]
+__all__ = ["ENGINE_OWNERS", "Registry", "build_registry", "owned_fields"]
+
+ENGINE_OWNERS = ("computed", "stages", "approvals")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Registry:
     approval_flows: dict[str, ApprovalFlowDef] = field(default_factory=dict, repr=False)
     # approval flow -> its entry condition, compiled once
     flow_conditions: dict[str, Expression] = field(default_factory=dict, repr=False)
+    # object -> the fields only the engine writes, each with its writer (ENGINE_OWNERS)
+    owned: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def processes_of(self, object_name: str) -> list[StageProcessDef]:
         return [p for p in self.stage_processes.values() if p.object == object_name]
@@ -73,6 +78,12 @@ class Registry:
                      and p.applies_to(business_type, departments)]
                   + [p for p in found if p.is_default])
         return ranked[0] if ranked else None
+
+    def owned_fields(self, object_name: str) -> dict[str, str]:
+        """The fields no user path writes, each with what writes it: ``stages`` (the
+        stage and win-rate fields), ``approvals`` (what an approval's outcome sets) or
+        ``computed`` (formulas, roll-ups, auto-numbers)."""
+        return self.owned.get(object_name, {})
 
     def logic_of(self, obj: ObjectDef) -> ObjectLogic:
         return self.logic.get(obj.name) or ObjectLogic()
@@ -136,4 +147,21 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     metadata, tables, logic,
                     {k: tuple(v) for k, v in rollups_over.items()},
                     {k: tuple(v) for k, v in readers.items()},
-                    dict(sorted(processes.items())), dict(sorted(flows.items())), conditions)
+                    dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
+                    owned_fields(objects, processes.values(), flows.values()))
+
+
+def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcessDef],
+                 flows: Iterable[ApprovalFlowDef]) -> dict[str, dict[str, str]]:
+    """Per object, the fields the engine owns and which part of it writes each."""
+    out: dict[str, dict[str, str]] = {
+        name: {f.name: "computed" for f in obj.active_fields if f.kind.generated}
+        for name, obj in objects.items()}
+    for flow in flows:
+        for name in (*(flow.on_approve or {}), *(flow.on_reject or {})):
+            out[flow.object][name] = "approvals"
+    for p in processes:  # the flow checks keep outcomes off the stage fields
+        for managed in (p.field, p.win_rate_field):
+            if managed:
+                out[p.object][managed] = "stages"
+    return {name: found for name, found in out.items() if found}

@@ -37,26 +37,29 @@ from metacrm.engine.writing.writer import (
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
-__all__ = ["Record", "WriteContext", "change", "change_line", "create", "create_lines",
+__all__ = ["RECORD", "Record", "WriteContext", "change", "change_line", "create", "create_lines",
            "create_many", "delete", "delete_line", "get", "history", "hold", "read",
            "restore", "to_json", "update_record"]
 
 
 # -- creating -------------------------------------------------------------------------------
 def create(session: Session, registry: Registry, obj: ObjectDef | str, values: Mapping[str, Any],
-           *, actor: Actor) -> Record:
+           *, actor: Actor, by: str = RECORD) -> Record:
     """Validate and insert one record; returns it as stored."""
-    return create_many(session, registry, obj, [values], actor=actor)[0]
+    return create_many(session, registry, obj, [values], actor=actor, by=by)[0]
 
 
 def create_many(session: Session, registry: Registry, obj: ObjectDef | str,
-                batch: Sequence[Mapping[str, Any]], *, actor: Actor) -> list[Record]:
+                batch: Sequence[Mapping[str, Any]], *, actor: Actor,
+                by: str = RECORD) -> list[Record]:
     """Validate and insert records with one statement per check, not per record.
 
-    All or nothing: the first invalid row raises ValidationFailed naming its index."""
+    All or nothing: the first invalid row raises ValidationFailed naming its index.
+    ``by``: who writes, a user path or the feature that owns some of the fields given
+    (the stage engine starting records in a later stage)."""
     w = Writer(session, registry, obj, actor)
     w.require("create")
-    return _create(WriteContext(session, registry, w.obj, actor, w, "create"), batch)
+    return _create(WriteContext(session, registry, w.obj, actor, w, "create", entry=by), batch)
 
 
 def create_lines(parent: WriteContext, obj: ObjectDef, batch: Sequence[Mapping[str, Any]]

@@ -248,12 +248,9 @@ class Writer:
 
     def check_field_rules(self, values: Mapping[str, Any], before: Mapping[str, Any],
                           errors: dict[str, str]) -> None:
-        """Hidden fields do not exist for the actor; read-only ones keep their value."""
+        """Read-only fields keep their value (hidden ones never get past ``coerce``)."""
         for name, value in values.items():
-            rule = self.field_rules.get(name)
-            if rule == "hidden":
-                errors[name] = Message("is not a field of this object")
-            elif rule == "read_only" and value != before.get(name):
+            if self.field_rules.get(name) == "read_only" and value != before.get(name):
                 errors[name] = Message("is read-only")
 
     def in_scope(self, ids: list[int], operation: str,
@@ -292,7 +289,9 @@ class Writer:
         inputs = self.plan.inputs
         for name, raw in values.items():
             entry = inputs.get(name)
-            if entry is None:
+            # A hidden field is refused before its value is looked at, as if it did not
+            # exist: a refusal that depended on the value would tell the value.
+            if entry is None or name in self.hidden:
                 errors[str(name)[:63]] = Message("is not a field of this object")
                 continue
             f, coerce = entry

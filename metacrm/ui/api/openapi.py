@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from metacrm import __version__
@@ -11,11 +12,11 @@ from metacrm.metadata.model import FieldDef, ObjectDef
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _field_schema(f: FieldDef) -> dict[str, Any]:
+def _field_schema(f: FieldDef, owned: Collection[str] = ()) -> dict[str, Any]:
     schema = dict(f.kind.value_schema(f))
     schema["title"] = f.label.en
     schema["description"] = f"{f.label.zh}. " + schema.get("description", f"{f.type} field")
-    if f.system and f.name not in ("owner", "business_type"):
+    if f.system and f.name not in ("owner", "business_type") or f.name in owned:
         schema["readOnly"] = True
     return {"anyOf": [schema, {"type": "null"}]} if not f.required else schema
 
@@ -25,20 +26,25 @@ def _schema_name(obj: ObjectDef | str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def object_schemas(obj: ObjectDef) -> dict[str, Any]:
+def object_schemas(obj: ObjectDef, owned: Collection[str] = (),
+                   chosen: Collection[str] = ()) -> dict[str, Any]:
+    """``owned``: the fields only the engine writes (read-only here); ``chosen``: those
+    of them a new record may still name (a stage field whose process has start stages)."""
     name = _schema_name(obj)
     fields = obj.queryable
     writable = {n: f for n, f in fields.items()
-                if (f.writable or n in ("owner", "business_type"))}
+                if (f.writable or n in ("owner", "business_type")) and n not in owned}
+    on_create = {**writable, **{n: fields[n] for n in chosen if n in fields}}
     lines = {f.name: _lines_schema(f, "") for f in obj.line_fields}
     line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields}
     out = {
         name: {"type": "object", "title": obj.label.en, "description": obj.label.zh,
-               "properties": {**{n: _field_schema(f) for n, f in fields.items()}, **lines}},
+               "properties": {**{n: _field_schema(f, owned) for n, f in fields.items()},
+                              **lines}},
         f"{name}Input": {
             "type": "object", "additionalProperties": False,
             "required": [n for n, f in writable.items() if f.required],
-            "properties": {**{n: _field_schema(f) for n, f in writable.items()},
+            "properties": {**{n: _field_schema(f) for n, f in on_create.items()},
                            **line_inputs}},
         f"{name}Patch": {
             "type": "object", "additionalProperties": False, "required": ["version"],
@@ -570,7 +576,9 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
     schemas.update(FLOW_SCHEMAS)
     paths.update(FLOW_PATHS)
     for obj in registry.active_objects:
-        schemas.update(object_schemas(obj))
+        schemas.update(object_schemas(
+            obj, registry.owned_fields(obj.name),
+            {p.field for p in registry.processes_of(obj.name) if p.start_stages}))
         paths.update(object_paths(obj))
         paths.update(flow_object_paths(registry, obj))
     return {

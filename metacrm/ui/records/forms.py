@@ -16,8 +16,17 @@ from metacrm.engine.access import dimensions, org, users
 from metacrm.engine.errors import PermissionDenied
 from metacrm.engine.reading import query
 from metacrm.engine.writing import lines
+from metacrm.metadata.flows import StageProcessDef
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
-from metacrm.ui.context import actor, edit_locked, on_forms, read_only, records_page, visible
+from metacrm.ui.context import (
+    actor,
+    edit_locked,
+    engine_owned,
+    on_forms,
+    read_only,
+    records_page,
+    visible,
+)
 from metacrm.ui.i18n import language
 from metacrm.ui.records import widgets
 from metacrm.ui.runtime import db, registry
@@ -69,16 +78,41 @@ def options_for(f: FieldDef, bt: BusinessTypeDef | None) -> list:
     return [o for o in f.options if o.active and (allowed is None or o.value in allowed)]
 
 
+def new_record_process(obj: ObjectDef, bt: BusinessTypeDef | None) -> StageProcessDef | None:
+    """The stage process a record the user creates will follow, if any."""
+    if not registry().processes_of(obj.name):
+        return None
+    return registry().process_for(obj.name, bt.name if bt else None, user_departments())
+
+
+def create_locked(obj: ObjectDef, bt: BusinessTypeDef | None) -> frozenset[str]:
+    """What a create form shows as text: read-only fields and the engine's own, but a
+    stage field whose process lets the creator choose among start stages."""
+    process = new_record_process(obj, bt)
+    chosen = {process.field} if process is not None and process.start_stages else set()
+    return (read_only(obj) | engine_owned(obj)) - chosen
+
+
+def starting_values(obj: ObjectDef, bt: BusinessTypeDef | None) -> dict[str, Any]:
+    """The stage and win rate a new record starts with, shown on the create form."""
+    process = new_record_process(obj, bt)
+    if process is None:
+        return {}
+    out: dict[str, Any] = {process.field: process.first.name}
+    if process.win_rate_field:
+        out[process.win_rate_field] = process.first.win_rate
+    return out
+
+
 def stage_limited(obj: ObjectDef, bt: BusinessTypeDef | None):
-    """``options_for`` on a create form: a stage field offers the open stages of the
-    process the new record will follow."""
-    process = registry().process_for(obj.name, bt.name if bt else None, user_departments()) \
-        if registry().processes_of(obj.name) else None
+    """``options_for`` on a create form: a stage field offers the stages a new record of
+    its process may start in."""
+    process = new_record_process(obj, bt)
     if process is None:
         return options_for
-    open_stages = {s.name for s in process.open_stages}
+    starts = {s.name for s in process.starts}
     return lambda f, bt: [o for o in options_for(f, bt)
-                          if f.name != process.field or o.value in open_stages]
+                          if f.name != process.field or o.value in starts]
 
 
 def line_grids(fields: list[FieldDef]) -> dict[str, widgets.LineColumns]:
@@ -179,14 +213,15 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
     fields = [f for _, fs in sections for f in fs]
     grids = line_grids(fields)
     rows = rows or {}
-    placed = {f.name for f in fields}
+    locked = create_locked(obj, bt) if record is None else edit_locked(obj)
+    # A field shown as text has no place for an error: its refusal is listed on top.
+    placed = {f.name for f in fields if f.writable and f.name not in locked}
     for name, grid in grids.items():
         placed.update(widgets.line_error_key(name, i, c.name)
                       for i in range(len(rows.get(name, []))) for c in grid.columns)
     stray = [(error_label(obj, k), v) for k, v in errors.items()
              if k not in placed and k != "_form"]
-    locked = read_only(obj) if record is None else edit_locked(obj)
-    source = record or {}
+    source = record or starting_values(obj, bt)
     for f in fields:  # a dependent picklist's controlling field may be outside the form
         if f.depends_on and f.depends_on not in values:
             values[f.depends_on] = source.get(f.depends_on)
@@ -202,8 +237,9 @@ def render_form(obj: ObjectDef, bt: BusinessTypeDef | None, values: dict, errors
     return render_template("form.html", obj=obj, bt=bt, sections=sections, values=values,
                            errors=errors, stray_errors=stray, record=record,
                            offer=offer, locked=locked,
+                           # generated fields have read-only widgets of their own
                            widget=lambda f: widgets.READ_ONLY if f.name in locked
-                           else widgets.widget(f),
+                           and f.writable else widgets.widget(f),
                            widget_of=widgets.widget, read_only_widget=widgets.READ_ONLY,
                            shown=shown_value, titles=values.get("_titles", {}),
                            grids=grids, rows=rows, blank_row=widgets.blank_row,

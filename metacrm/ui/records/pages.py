@@ -31,7 +31,6 @@ from metacrm.ui.context import (
     may,
     object_or_404,
     on_forms,
-    read_only,
     record_may,
     records_page,
     unit_of_work,
@@ -41,6 +40,7 @@ from metacrm.ui.i18n import language
 from metacrm.ui.records import cells, widgets
 from metacrm.ui.records.forms import (
     business_type_for,
+    create_locked,
     form_sections,
     grid_rows,
     line_grids,
@@ -204,7 +204,8 @@ def create(object_name: str):
         return render_form(obj, bt, {**widgets.form_values(defaults, fields), **prefill,
                                      "_titles": titles}, {})
     grids = line_grids(fields)
-    submitted = widgets.parse_form(request.form, fields, read_only(obj), grids, creating=True)
+    submitted = widgets.parse_form(request.form, fields, create_locked(obj, bt), grids,
+                                   creating=True)
     if bt:
         submitted["business_type"] = bt.name
     try:
@@ -235,19 +236,26 @@ def edit(object_name: str, record_id: int):
         return render_form(obj, bt, values, {}, record=row, rows=rows)
     submitted = widgets.parse_form(request.form, fields, edit_locked(obj), grids)
     version = request.form.get("version", "")
-    try:
-        with unit_of_work() as session:
-            records.update_record(session, registry(), obj, record_id, submitted,
-                                  actor=actor(),
-                                  version=int(version) if version.isdigit() else None)
-    except (ValidationFailed, StaleVersion) as exc:  # PermissionDenied: the 403 page
-        errors = exc.fields if isinstance(exc, ValidationFailed) else {
-            "_form": _("Someone else changed this record while you were editing. "
-                       "Reload it to see their change.")}
+    errors: dict[str, Any] = {}
+    status = 422
+    if not (version.isascii() and version.isdigit()) or len(version) > 18:
+        # Without the version it was read at, a save would overwrite whatever changed since.
+        errors = {"_form": _("This form did not say which version of the record it "
+                             "changes. Reload the record and make your change again.")}
+    else:
+        try:
+            with unit_of_work() as session:
+                records.update_record(session, registry(), obj, record_id, submitted,
+                                      actor=actor(), version=int(version))
+        except ValidationFailed as exc:  # PermissionDenied: the 403 page
+            errors = dict(exc.fields) or {"_form": str(exc)}
+        except StaleVersion:
+            errors, status = {"_form": _("Someone else changed this record while you were "
+                                         "editing. Reload it to see their change.")}, 409
+    if errors:
         kept = widgets.kept_values(request.form, fields)
         rows = grid_rows(grids, stored_lines(obj, record_id, grids))
-        return render_form(obj, bt, kept, errors, record=row, rows=rows,
-                           status=409 if isinstance(exc, StaleVersion) else 422)
+        return render_form(obj, bt, kept, errors, record=row, rows=rows, status=status)
     flash(_("Saved."), "success")
     return redirect(url_for(".detail", object_name=obj.name, record_id=record_id))
 

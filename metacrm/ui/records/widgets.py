@@ -268,10 +268,14 @@ def parse_form(form: MultiDict, fields: list[FieldDef], read_only: frozenset[str
                lines: Mapping[str, LineColumns] | None = None, *,
                creating: bool = False) -> dict[str, Any]:
     """The submitted form as the records service takes it. On create, an empty field with
-    a default expression is left out, so the engine evaluates the default."""
+    a default expression is left out, so the engine evaluates the default. A field the
+    form shows as text has no input; a request that sends it anyway is the engine's to
+    judge (it refuses a changed value)."""
     out: dict[str, Any] = {}
     for f in fields:
         if not f.writable or f.name in read_only:
+            if f.name in form and f.type != "lines":
+                out[f.name] = widget(f).parse(form, f, f.name)
             continue
         if f.type == "lines":
             grid = (lines or {}).get(f.name)
