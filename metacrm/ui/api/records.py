@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
@@ -22,7 +22,7 @@ from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.openapi import openapi_document
 from metacrm.ui.errors import ApiError
-from metacrm.ui.runtime import db, registry, runtime
+from metacrm.ui.runtime import db, registry, runtime, streamed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -327,7 +327,7 @@ def export_records(object_name: str):
         yield first
         yield from lines
 
-    return Response(stream_with_context(exporter.to_csv(everything())),
+    return streamed(exporter.to_csv(everything()),
                     mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{obj.name}.csv"'})
 

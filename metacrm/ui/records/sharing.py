@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -20,7 +20,7 @@ from metacrm.engine.reading import saved_views
 from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.records.listing import list_state
-from metacrm.ui.runtime import db, registry
+from metacrm.ui.runtime import db, registry, streamed
 
 bp = Blueprint("sharing", __name__)
 
@@ -127,7 +127,7 @@ def export(object_name: str):
         yield from lines
 
     if fmt == "csv":
-        return Response(stream_with_context(exporter.to_csv(everything())),
+        return streamed(exporter.to_csv(everything()),
                         mimetype="text/csv; charset=utf-8", headers=headers)
     return Response(exporter.to_xlsx(everything(), obj.label.get(language())),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml."
