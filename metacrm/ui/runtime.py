@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,15 @@ def streamed(chunks: Iterable[Any], **kwargs: Any) -> Response:
     Reading on after the teardown would otherwise check out a connection nobody returns.
     """
     session = g.pop("db", None)
-    response = Response(chunks, **kwargs)
-    if session is not None:
-        response.call_on_close(session.close)
+    if session is None:
+        return Response(chunks, **kwargs)
+    response = Response(_closing(chunks, session), **kwargs)
+    response.call_on_close(session.close)
     return response
+
+
+def _closing(chunks: Iterable[Any], session: Session) -> Iterator[Any]:
+    try:
+        yield from chunks
+    finally:  # the last chunk is sent: done, whether or not the server closes us
+        session.close()
