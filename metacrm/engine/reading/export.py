@@ -98,7 +98,7 @@ def to_xlsx(lines: Iterator[list[Any]], title: str) -> bytes:
     return out.getvalue()
 
 
-def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
+def _text_cell(sheet: Any, value: str) -> Any:
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"  # openpyxl would take a text starting with "=" for a formula
     return cell

@@ -20,6 +20,7 @@ from metacrm.engine.reading import saved_views
 from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.records.listing import list_state
+from metacrm.ui.redirects import local_target
 from metacrm.ui.runtime import db, registry, streamed
 
 bp = Blueprint("sharing", __name__)
@@ -36,9 +37,8 @@ def _ids(raw: list[str]) -> list[int]:
 
 
 def _back(object_name: str) -> str:
-    back = request.form.get("back", "")
-    return back if back.startswith("/") and not back.startswith("//") else \
-        url_for("pages.list_view", object_name=object_name)
+    return local_target(request.form.get("back"),
+                        url_for("pages.list_view", object_name=object_name))
 
 
 def _flash_errors(exc: ValidationFailed) -> None:
