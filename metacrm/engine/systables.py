@@ -187,6 +187,7 @@ sys_session = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Index("ix_sys_session_user", "user_id"),
+    Index("ix_sys_session_expires", "expires_at"),  # signing in purges the expired ones
 )
 
 sys_audit = Table(
