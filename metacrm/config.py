@@ -32,6 +32,8 @@ class Settings:
     timezone: str | None = None
     instance_dir: Path = field(default_factory=instance_dir)
     testing: bool = False
+    token_days: float = 7.0  # how long an API token lives
+    behind_proxy: bool = False  # trust one proxy's X-Forwarded-For/-Proto/-Host
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -43,6 +45,8 @@ class Settings:
             metadata_poll_seconds=float(os.environ.get("METACRM_METADATA_POLL", "1.0")),
             timezone=os.environ.get("METACRM_TIMEZONE") or None,
             instance_dir=instance,
+            token_days=float(os.environ.get("METACRM_TOKEN_DAYS") or 7),
+            behind_proxy=os.environ.get("METACRM_PROXY", "").lower() in ("1", "true", "yes"),
         )
         for key, value in overrides.items():
             setattr(settings, key, value)

@@ -36,7 +36,7 @@ def test_repeated_failed_logins_are_slowed_down(app, admin):
     for _ in range(4):
         browser.post("/login", {"username": "admin", "password": "wrong-password"})
     response = browser.post("/login", {"username": "admin", "password": "admin-password"})
-    assert response.status_code == 401
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
     assert "登录失败次数过多" in response.get_data(as_text=True)
 
 

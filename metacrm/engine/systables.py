@@ -24,8 +24,8 @@ __all__ = ["meta_document", "meta_state", "meta_template", "meta_version", "sys_
            "sys_approval", "sys_approval_event", "sys_approval_task", "sys_attachment",
            "sys_audit", "sys_department", "sys_dimension", "sys_dimension_node",
            "sys_login_failure", "sys_notification", "sys_role", "sys_role_field", "sys_role_grant",
-           "sys_sequence", "sys_stage_check", "sys_stage_history", "sys_team_member", "sys_todo",
-           "sys_user", "sys_user_dimension", "sys_user_role", "sys_view", "system_metadata"]
+           "sys_sequence", "sys_session", "sys_stage_check", "sys_stage_history",
+           "sys_team_member", "sys_todo", "sys_user", "sys_user_dimension", "sys_user_role", "sys_view", "system_metadata"]
 
 system_metadata = MetaData()
 
@@ -176,6 +176,18 @@ sys_api_token = Table(
     # user, whose tokens cascade) finds them by user: neither scans the table.
     Index("ix_sys_api_token_expires", "expires_at"),
     Index("ix_sys_api_token_user", "user_id"),
+)
+
+# A signed-in browser: the cookie holds the random id, the table its hash. Signing out
+# deletes the row, so a copied cookie stops working; a password change deletes them all.
+sys_session = Table(
+    "sys_session", system_metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_sys_session_user", "user_id"),
+    Index("ix_sys_session_expires", "expires_at"),  # signing in purges the expired ones
 )
 
 sys_audit = Table(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask
+from flask import Flask, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.config import Settings
 from metacrm.engine import write_hooks
-from metacrm.engine.access.users import load_actor
+from metacrm.engine.access.users import actor_for_session
 from metacrm.engine.db import make_engine
 from metacrm.engine.instance import ensure_system_tables
 from metacrm.engine.schema.metastore import RegistryCache
@@ -43,6 +45,14 @@ SECURITY_HEADERS = {
 }
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the request came over HTTPS (behind a
+    proxy too, when ``METACRM_PROXY`` trusts its X-Forwarded-Proto)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or request.is_secure)
+
+
 def create_app(settings: Settings | None = None, engine=None) -> Flask:
     settings = settings or Settings.from_env()
     write_hooks.install()
@@ -50,7 +60,14 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TESTING=settings.testing, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", BOOTSTRAP_SERVE_LOCAL=True,
-                      WTF_CSRF_TIME_LIMIT=None)
+                      WTF_CSRF_TIME_LIMIT=None,
+                      # no page asks flask-login to remember a user; were one to, its
+                      # cookie would only travel over HTTPS and never reach scripts
+                      REMEMBER_COOKIE_SECURE=True, REMEMBER_COOKIE_HTTPONLY=True,
+                      REMEMBER_COOKIE_SAMESITE="Lax")
+    app.session_interface = SessionCookies()
+    if settings.behind_proxy:  # only then: anyone could send these headers otherwise
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     # A database server may drop idle connections; an SQLite file cannot.
@@ -67,7 +84,12 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
 
     @login.user_loader
     def _load_user(user_id: str):
-        actor = load_actor(db(), int(user_id)) if user_id.isdigit() else None
+        """The cookie's user while its session lives on the server (not signed out, no
+        password change since)."""
+        session_id = session.get(auth.SESSION_KEY)
+        if not user_id.isdigit() or not isinstance(session_id, str):
+            return None
+        actor = actor_for_session(db(), int(user_id), session_id)
         return SessionUser(actor) if actor else None
 
     Bootstrap5(app)

@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, **extra):
@@ -39,7 +41,8 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api(e: ApiError):
-        return error_response(e.status, e.code, e.message, e.fields)
+        body, status = error_response(e.status, e.code, e.message, e.fields)
+        return body, status, e.headers
 
     @app.errorhandler(ValidationFailed)
     def _invalid(e: ValidationFailed):

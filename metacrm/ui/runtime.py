@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask_login import UserMixin
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -56,4 +57,27 @@ def db() -> Session:
 def close_db(_exc: BaseException | None = None) -> None:
     session = g.pop("db", None)
     if session is not None:
+        session.close()
+
+
+def streamed(chunks: Iterable[Any], **kwargs: Any) -> Response:
+    """A response streamed after the view returns, reading through the request's session.
+
+    The request's teardown runs before the first chunk is sent, so the session is taken
+    out of the request and closed when the server closes the response: after the last
+    chunk, on an error, or when the client goes away (even before the first chunk).
+    Reading on after the teardown would otherwise check out a connection nobody returns.
+    """
+    session = g.pop("db", None)
+    if session is None:
+        return Response(chunks, **kwargs)
+    response = Response(_closing(chunks, session), **kwargs)
+    response.call_on_close(session.close)
+    return response
+
+
+def _closing(chunks: Iterable[Any], session: Session) -> Iterator[Any]:
+    try:
+        yield from chunks
+    finally:  # the last chunk is sent: done, whether or not the server closes us
         session.close()

@@ -1,18 +1,20 @@
 """Repeated failed logins are slowed down: after a few, each attempt must wait longer.
 
-Kept in the database, so every web process applies the same delay.
+Kept in the database, so every web process applies the same delay. The sign-in page and
+the API's token endpoint count on the same key, so neither is a way around the other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_login_failure
 
-__all__ = ["clear", "record_failure", "wait_seconds"]
+__all__ = ["clear", "key_for", "record_failure", "wait_seconds"]
 
 FREE_ATTEMPTS = 3
 MAX_DELAY = dt.timedelta(minutes=5)
@@ -21,6 +23,13 @@ FORGET_AFTER = dt.timedelta(minutes=30)
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def key_for(username: str, address: str | None) -> str:
+    """The counter of a user name tried from an address. Hashed: any text a client sends
+    (very long, NUL bytes) fits the column on every database."""
+    raw = f"{username.strip().lower()}|{address or ''}"
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def wait_seconds(session: Session, key: str) -> int:

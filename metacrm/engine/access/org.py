@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from metacrm.engine.access import permissions, scopes
+from metacrm.engine.access import credentials, permissions, scopes
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import (
     sys_department,
@@ -260,6 +260,8 @@ def set_active(session: Session, user_id: int, active: bool) -> None:
     if not active and row.active and is_super_admin(session, user_id):
         _keep_one_super_admin(session, user_id)
     session.execute(update(sys_user).where(sys_user.c.id == user_id).values(active=active))
+    if not active:  # enabling the user again must not bring back old sessions and tokens
+        credentials.end_everything(session, user_id)
 
 
 def reset_password(session: Session, user_id: int, password: str) -> None:
@@ -270,6 +272,8 @@ def reset_password(session: Session, user_id: int, password: str) -> None:
         raise ValidationFailed(errors)
     session.execute(update(sys_user).where(sys_user.c.id == user_id)
                     .values(password_hash=generate_password_hash(password)))
+    # whoever knew the old password may hold a session or token: none outlives it
+    credentials.end_everything(session, user_id)
 
 
 def is_super_admin(session: Session, user_id: int) -> bool:

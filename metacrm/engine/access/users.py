@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from metacrm.engine.access import org, permissions
+from metacrm.engine.access import credentials, org, permissions
 from metacrm.engine.access import roles as role_service
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.systables import sys_api_token, sys_user
+from metacrm.engine.systables import sys_api_token, sys_session, sys_user
 from metacrm.metadata.messages import Message
 
-__all__ = ["active_users", "actor_for_token", "authenticate", "create_user", "display_names",
-           "issue_token", "load_actor", "set_language"]
+__all__ = ["active_users", "actor_for_session", "actor_for_token", "authenticate",
+           "create_user", "display_names", "issue_token", "issue_token_until", "load_actor",
+           "set_language"]
 
-TOKEN_LIFETIME = dt.timedelta(days=30)
 # Checked against when a username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-password")
 
@@ -78,6 +76,9 @@ def _load(session: Session, *where, join=None, extra=()) -> tuple[Actor, Any] | 
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor | None:
+    if not username or len(username) > 150 or "\x00" in username or not _encodable(username):
+        check_password_hash(_DUMMY_HASH, password)  # no such user can exist
+        return None
     found = _load(session, sys_user.c.username == username,
                   extra=(sys_user.c.password_hash, sys_user.c.active))
     if found is None:
@@ -94,25 +95,45 @@ def load_actor(session: Session, user_id: int) -> Actor | None:
     return found[0] if found else None
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
-def issue_token(session: Session, actor: Actor) -> str:
+def issue_token(session: Session, actor: Actor,
+                lifetime: dt.timedelta = credentials.TOKEN_LIFETIME) -> str:
     """A random bearer token; only its hash is stored."""
-    token = secrets.token_urlsafe(32)
+    return issue_token_until(session, actor, lifetime)[0]
+
+
+def issue_token_until(session: Session, actor: Actor,
+                      lifetime: dt.timedelta) -> tuple[str, dt.datetime]:
+    """A random bearer token and when it expires."""
+    token, expires_at = credentials.new_secret(), now() + lifetime
     session.execute(delete(sys_api_token).where(sys_api_token.c.expires_at < now()))
-    session.execute(insert(sys_api_token).values(token_hash=_digest(token), user_id=actor.user_id,
-                                                 created_at=now(),
-                                                 expires_at=now() + TOKEN_LIFETIME))
-    return token
+    session.execute(insert(sys_api_token).values(token_hash=credentials.digest(token),
+                                                 user_id=actor.user_id, created_at=now(),
+                                                 expires_at=expires_at))
+    return token, expires_at
 
 
 def actor_for_token(session: Session, token: str) -> Actor | None:
     """One indexed read: the token's user, if the token is live and the user active."""
-    found = _load(session, sys_api_token.c.token_hash == _digest(token),
+    found = _load(session, sys_api_token.c.token_hash == credentials.digest(token),
                   sys_api_token.c.expires_at > now(), sys_user.c.active.is_(True),
                   join=(sys_api_token, sys_api_token.c.user_id == sys_user.c.id))
+    return found[0] if found else None
+
+
+def actor_for_session(session: Session, user_id: int, session_id: str) -> Actor | None:
+    """The user of a browser session, if the session was not ended and the user is active."""
+    found = _load(session, sys_session.c.session_hash == credentials.digest(session_id),
+                  sys_session.c.user_id == user_id, sys_session.c.expires_at > now(),
+                  sys_user.c.active.is_(True),
+                  join=(sys_session, sys_session.c.user_id == sys_user.c.id))
     return found[0] if found else None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import Session
 
 from metacrm.engine.actor import Actor
@@ -20,23 +21,34 @@ from metacrm.engine.reading import query
 from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import FieldDef, ObjectDef
 
-__all__ = ["FORMATS", "rows", "to_csv", "to_xlsx"]
+__all__ = ["FORMATS", "inert", "rows", "to_csv", "to_xlsx"]
 
 BATCH = 200
 MAX_ROWS = 100_000
 FORMATS = ("csv", "xlsx")
+# A text starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def inert(value: Any) -> Any:
+    """Text a spreadsheet shows as text: a leading quote before what would start a formula
+    (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def cell(f: FieldDef, row: dict[str, Any], language: str) -> Any:
-    """A value as a reader of the file expects it: titles for references, labels for options."""
+    """A value as a reader of the file expects it: titles for references, labels for options,
+    never a live formula."""
     value = row.get(f.name)
     if value is None:
         return ""
     if f.kind.references:
-        return row.get(f"{f.name}__title") or value
+        return inert(row.get(f"{f.name}__title") or value)
     if f.kind.storage in ("integer", "decimal") and not f.options:
         return value
-    return f.kind.display(value, f, language)
+    return inert(f.kind.display(value, f, language))
 
 
 def rows(session: Session, registry: Registry, obj: ObjectDef, params: query.ListParams,
@@ -52,7 +64,7 @@ def rows(session: Session, registry: Registry, obj: ObjectDef, params: query.Lis
                                   operation="export")
         if fields is None:
             fields = [obj.queryable[c] for c in page.columns if c != "version"]
-            yield [f.label.get(language) for f in fields]
+            yield [inert(f.label.get(language)) for f in fields]
         for row in page.items:
             yield [cell(f, row, language) for f in fields]
             sent += 1
@@ -76,10 +88,17 @@ def to_csv(lines: Iterator[list[Any]]) -> Iterator[str]:
 
 
 def to_xlsx(lines: Iterator[list[Any]], title: str) -> bytes:
+    """A workbook whose text cells are text cells: nothing in it is run as a formula."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=title[:31] or "export")
     for line in lines:
-        sheet.append(line)
+        sheet.append([_text_cell(sheet, v) if isinstance(v, str) else v for v in line])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _text_cell(sheet: Any, value: str) -> Any:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl would take a text starting with "=" for a formula
+    return cell

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from flask_babel import force_locale
 
-from metacrm.engine.access import admin, dimensions, org, roles, user_import
+from metacrm.engine.access import admin, credentials, dimensions, org, roles, user_import
 from metacrm.engine.access.permissions import FIELD_ACCESS
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.metadata.messages import Message
@@ -103,6 +103,13 @@ def reset_password(user_id: int):
     body = json_body()
     org.reset_password(db(), user_id, text(body, "password") or "")
     return no_content()
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+def sign_out_user(user_id: int):
+    """Ends every token and browser session of the user (a lost laptop, a leaked token)."""
+    org.user_row(db(), user_id)
+    return jsonify({"ended": credentials.end_everything(db(), user_id)})
 
 
 @bp.post("/users/import")

@@ -84,7 +84,8 @@ def _errors(*codes: int) -> dict:
     text = {400: "Bad request or query", 401: "Not signed in", 403: "Not allowed",
             404: "Not found", 409: "Conflict: a stale version, a record locked by its "
             "approval, or an approval that no longer waits for this action",
-            422: "Invalid values"}
+            422: "Invalid values",
+            429: "Too many failed attempts: wait the seconds of the Retry-After header"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}}
             for c in codes}
 
@@ -545,14 +546,36 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
     }
     paths: dict[str, Any] = {
         "/auth/token": {"post": {
-            "summary": "Exchange a username and password for a bearer token", "security": [],
+            "summary": "Exchange a username and password for a bearer token",
+            "description": "The token lives METACRM_TOKEN_DAYS days (7 unless the server "
+                           "says otherwise) and ends earlier when revoked, when the user "
+                           "signs out everywhere, or when their password changes. Failed "
+                           "attempts slow down further ones, together with the sign-in "
+                           "page's.",
+            "security": [],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["username", "password"],
                 "properties": {"username": {"type": "string"},
                                "password": {"type": "string"}}}}}},
             "responses": {"200": {"description": "A token", "content": {"application/json": {
-                "schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},
-                **_errors(400, 401)}}},
+                "schema": {"type": "object", "properties": {
+                    "token": {"type": "string"},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "user": {"type": "object", "properties": {
+                        "id": {"type": "integer"}, "username": {"type": "string"}}}}}}}},
+                **_errors(400, 401),
+                "429": {**_errors(429)["429"], "headers": {"Retry-After": {
+                    "description": "Seconds to wait", "schema": {"type": "integer"}}}}}},
+            "delete": {
+                "summary": "Revoke the bearer token this request is sent with",
+                "responses": {"204": {"description": "The token no longer works"},
+                              **_errors(400, 401)}}},
+        "/auth/tokens": {"delete": {
+            "summary": "Sign out everywhere: revoke every token and end every browser "
+                       "session of the caller",
+            "responses": {"200": {"description": "How many were ended", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "ended": {"type": "integer"}}}}}}, **_errors(401)}}},
         "/me": {"get": {"summary": "The caller, their roles and what they allow per object",
                         "responses": {"200": {"description": "The caller"}, **_errors(401)}}},
         "/regions/children": {"get": {

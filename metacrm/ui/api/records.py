@@ -6,12 +6,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from metacrm.engine.access import permissions, teams, users
+from metacrm.engine.access import credentials, login_throttle, permissions, teams, users
 from metacrm.engine.actor import Actor
 from metacrm.engine.flows import transfer
 from metacrm.engine.reading import export as exporter
@@ -22,7 +22,7 @@ from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.openapi import openapi_document
 from metacrm.ui.errors import ApiError
-from metacrm.ui.runtime import db, registry, runtime
+from metacrm.ui.runtime import db, registry, runtime, streamed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -120,6 +120,8 @@ def page_response(obj: ObjectDef, page: query.Page) -> Response:
 
 @bp.post("/auth/token")
 def issue_token():
+    """A bearer token for a username and password. Failures count on the same key as the
+    sign-in page's, so neither is a way around the other's slowing down."""
     body = json_body()
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -127,11 +129,41 @@ def issue_token():
                        {k: "is required" for k in ("username", "password")
                         if not isinstance(body.get(k), str)})
     session = db()
+    key = login_throttle.key_for(username, request.remote_addr)
+    wait = login_throttle.wait_seconds(session, key)
+    if wait:
+        raise ApiError(429, "too_many_attempts",
+                       f"too many failed attempts; try again in {wait} seconds",
+                       headers={"Retry-After": str(wait)})
     actor = users.authenticate(session, username, password)
     if actor is None:
+        login_throttle.record_failure(session, key)
+        session.commit()  # counted although the answer is an error (which rolls back)
         raise ApiError(401, "unauthorized", "wrong username or password")
-    token = users.issue_token(session, actor)
-    return jsonify({"token": token, "user": {"id": actor.user_id, "username": actor.username}})
+    login_throttle.clear(session, key)
+    token, expires_at = users.issue_token_until(
+        session, actor, dt.timedelta(days=runtime().settings.token_days))
+    return jsonify({"token": token, "expires_at": expires_at.isoformat(),
+                    "user": {"id": actor.user_id, "username": actor.username}})
+
+
+@bp.delete("/auth/token")
+def revoke_token():
+    """Ends the bearer token the request was sent with."""
+    current_actor()
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise ApiError(400, "bad_request", "send the token to revoke as "
+                                           "'Authorization: Bearer <token>'")
+    credentials.revoke_token(db(), header[7:].strip())
+    return Response(status=204)
+
+
+@bp.delete("/auth/tokens")
+def sign_out_everywhere():
+    """Ends every token and browser session of the caller, this one included."""
+    ended = credentials.end_everything(db(), current_actor().user_id)
+    return jsonify({"ended": ended})
 
 
 @bp.get("/objects")
@@ -327,7 +359,7 @@ def export_records(object_name: str):
         yield first
         yield from lines
 
-    return Response(stream_with_context(exporter.to_csv(everything())),
+    return streamed(exporter.to_csv(everything()),
                     mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{obj.name}.csv"'})
 

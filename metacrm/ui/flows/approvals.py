@@ -27,6 +27,7 @@ from metacrm.ui import context
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label, language, translate
 from metacrm.ui.records import cells, forms, widgets
+from metacrm.ui.redirects import local_target
 from metacrm.ui.runtime import db, registry
 
 if TYPE_CHECKING:
@@ -194,9 +195,7 @@ def record_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
 # -- acting -------------------------------------------------------------------------------
 def back_to(default: str) -> str:
     """Where a form asked to return: a path on this site, else ``default``."""
-    target = request.form.get("back", "")
-    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    return target if local else default
+    return local_target(request.form.get("back"), default)
 
 
 def problem_text(exc: Exception) -> str:

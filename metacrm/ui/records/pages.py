@@ -56,6 +56,7 @@ from metacrm.ui.records.listing import (
     list_state,
     offered_fields,
 )
+from metacrm.ui.redirects import local_target
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("pages", __name__)
@@ -169,10 +170,11 @@ def bulk_delete(object_name: str):
     except (RecordNotFound, PermissionDenied):
         flash(_("Some records could not be deleted: they are not yours to delete."),
               "warning")
-        return redirect(request.form.get("back") or url_for(".list_view",
-                                                            object_name=obj.name))
+        return redirect(local_target(request.form.get("back"),
+                                     url_for(".list_view", object_name=obj.name)))
     flash(_("%(count)d record(s) moved to the recycle bin.", count=len(ids)), "success")
-    return redirect(request.form.get("back") or url_for(".list_view", object_name=obj.name))
+    return redirect(local_target(request.form.get("back"),
+                                 url_for(".list_view", object_name=obj.name)))
 
 
 # -- forms ------------------------------------------------------------------------------

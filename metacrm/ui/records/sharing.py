@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -20,7 +20,8 @@ from metacrm.engine.reading import saved_views
 from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.records.listing import list_state
-from metacrm.ui.runtime import db, registry
+from metacrm.ui.redirects import local_target
+from metacrm.ui.runtime import db, registry, streamed
 
 bp = Blueprint("sharing", __name__)
 
@@ -36,9 +37,8 @@ def _ids(raw: list[str]) -> list[int]:
 
 
 def _back(object_name: str) -> str:
-    back = request.form.get("back", "")
-    return back if back.startswith("/") and not back.startswith("//") else \
-        url_for("pages.list_view", object_name=object_name)
+    return local_target(request.form.get("back"),
+                        url_for("pages.list_view", object_name=object_name))
 
 
 def _flash_errors(exc: ValidationFailed) -> None:
@@ -127,7 +127,7 @@ def export(object_name: str):
         yield from lines
 
     if fmt == "csv":
-        return Response(stream_with_context(exporter.to_csv(everything())),
+        return streamed(exporter.to_csv(everything()),
                         mimetype="text/csv; charset=utf-8", headers=headers)
     return Response(exporter.to_xlsx(everything(), obj.label.get(language())),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml."
