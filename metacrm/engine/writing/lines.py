@@ -139,7 +139,8 @@ def _replace(ctx: WriteContext) -> None:
                                        ) from None
         wrote = wrote or bool(new or kept or current)
     if wrote:
-        rollups.refresh(session.connection(), registry, {ctx.obj.name: {parent_id}})
+        rollups.refresh(session.connection(), registry, {ctx.obj.name: {parent_id}},
+                        stamp=rollups.Stamp.of(ctx))
         ctx.reread = True
 
 
