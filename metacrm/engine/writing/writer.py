@@ -419,7 +419,7 @@ class Writer:
             stmt = ObjectPlan.of(target, table).exists
             if not f.master and not self.access.is_super:
                 stmt = stmt.where(permissions.condition(self.session, self.actor, target,
-                                                        table, "read"))
+                                                        table, "read", inline_teams=True))
                 scoped = True
         else:
             stmt = _EXISTS[f.kind.references]
