@@ -189,3 +189,68 @@ def test_a_cascading_transfer_refuses_a_locked_related_record(zhang, people,
     assert response.status_code == 409, response.get_json()
     customer = get(zhang, "customer", locked_opportunity["customer"])
     assert customer["owner"] == people["zhang"].user_id
+
+
+# -- formulas and titles over a lookup -------------------------------------------------------
+def test_a_title_of_a_record_out_of_scope_is_not_shown(zhang, client_of, li, lis_contract):
+    """wang links zhang's quote to li's customer: zhang sees the id, not the name."""
+    own = create(zhang, "customer", name="张伟的客户")
+    quote = create(zhang, "quote", name="报价", customer=own["id"])
+    ok(client_of("wang").patch(f"{RECORDS.format('quote')}/{quote['id']}", json={
+        "version": quote["version"], "customer": lis_contract["customer"]}))
+    listed = ok(zhang.get(RECORDS.format("quote"), query_string={"titles": "1"}))["items"]
+    assert listed[0]["customer"] == lis_contract["customer"]
+    assert "customer" not in listed[0].get("_titles", {})
+    assert listed[0]["_titles"]["owner"]  # titles in scope are still given
+    seen_by_li = ok(client_of("wang").get(RECORDS.format("quote"),
+                                          query_string={"titles": "1"}))["items"]
+    assert seen_by_li[0]["_titles"]["customer"] == "李娜的客户"
+
+
+def test_a_formula_over_a_hidden_field_is_hidden_too(zhang, hiding):
+    hiding("customer", "level")
+    own = create(zhang, "customer", name="张伟的客户")
+    quote = create(zhang, "quote", name="报价", customer=own["id"])
+    assert "customer_level" not in quote
+    assert "customer_level" not in get(zhang, "quote", quote["id"])
+    filtered = zhang.get(RECORDS.format("quote"), query_string={
+        "filter": '[["customer_level", "eq", "B"]]'})
+    assert filtered.status_code == 400
+    assert set(filtered.get_json()["error"]["fields"]) == {"customer_level"}
+
+
+def test_a_line_amount_over_a_hidden_discount_is_hidden_with_its_sum(zhang, hiding):
+    hiding("quote_line", "discount")
+    own = create(zhang, "customer", name="张伟的客户")
+    product = create(zhang, "product", name="服务器", price="1000")
+    quote = create(zhang, "quote", name="报价", customer=own["id"],
+                   lines=[{"product": product["id"], "quantity": "1"}])
+    line = quote["lines"][0]
+    assert "discount" not in line and "amount" not in line and "unit_price" in line
+    assert "total" not in quote and "total_with_tax" not in quote
+    assert "line_count" in quote
+
+
+# -- definitions ----------------------------------------------------------------------------
+def test_an_object_definition_leaves_out_what_the_caller_may_not_see(zhang, hiding):
+    hiding("customer", "level")
+    fields = {f["name"] for f in ok(zhang.get("/api/v1/objects/customer"))["fields"]}
+    assert "level" not in fields and "name" in fields
+    quote = ok(zhang.get("/api/v1/objects/quote"))
+    assert "customer_level" not in {f["name"] for f in quote["fields"]}
+    assert all("customer_level" not in s["fields"] for s in quote["layouts"]["form"])
+
+
+def test_the_openapi_document_leaves_out_what_the_caller_may_not_see(zhang, anonymous,
+                                                                      client_of, hiding):
+    hiding("customer", "level")
+
+    def properties(client, schema: str) -> set[str]:
+        document = ok(client.get("/api/v1/openapi.json"))
+        return set(document["components"]["schemas"][schema]["properties"])
+
+    assert "level" not in properties(zhang, "Customer")
+    assert "level" not in properties(zhang, "CustomerInput")
+    assert "customer_level" not in properties(zhang, "Quote")
+    assert "level" not in properties(anonymous, "Customer")  # some role hides it
+    assert "level" in properties(client_of("qian"), "Customer")

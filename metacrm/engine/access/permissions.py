@@ -47,6 +47,7 @@ from metacrm.engine.access.scopes import (
 )
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import (
     sys_dimension_node,
     sys_role,
@@ -64,7 +65,8 @@ from metacrm.metadata.model import FieldDef, ObjectDef
 __all__ = ["ALL_OBJECTS", "Access", "FIELD_ACCESS", "OPERATIONS", "OPERATION_LABELS", "Parts",
            "SCOPES", "Verdict", "access_from_rows", "access_of", "access_rows", "can",
            "condition", "count_pieces", "dimension_nodes", "explain",
-           "field_access", "forget_access", "governing", "granted", "hidden_fields", "parts",
+           "field_access", "forget_access", "governing", "granted", "hidden_by_some_role",
+           "hidden_fields", "parts",
            "record_operations", "remember_access", "require", "verb",
            "visible_fields", "without_hidden"]
 
@@ -158,22 +160,38 @@ class Access:
             return {"all"}
         return {g.scope for g in self.grants(object_name, operation)}
 
-    def field_access(self, obj: ObjectDef) -> dict[str, str]:
+    def field_access(self, obj: ObjectDef, registry: Registry) -> dict[str, str]:
         """Fields the user may not edit: name → hidden | read_only (most permissive role);
-        worked out once per object definition (the Access goes when its rules change)."""
+        worked out once per object definition (the Access goes when its rules change).
+
+        A formula or roll-up computed from a field hidden from the user (on this object or
+        through a lookup, at any depth) is hidden too: its value would tell the input."""
         if self.is_super:
             return {}
         known = self._field_access.get(obj.name)
         if known is None or known[0] is not obj:
-            known = self._field_access[obj.name] = (obj, self._work_out_field_access(obj))
+            found = self._work_out_field_access(obj)
+            for name, inputs in registry.inputs.get(obj.name, {}).items():
+                if found.get(name) != "hidden" and any(
+                        self._rule(o, f) == "hidden" for o, f in inputs):
+                    found[name] = "hidden"
+            known = self._field_access[obj.name] = (obj, found)
         return known[1]
 
+    def _readers(self, object_name: str) -> set[str]:
+        return {g.role for g in self.grants(object_name, "read")} or set(self.roles)
+
+    def _rule(self, object_name: str, name: str, readers: set[str] | None = None) -> str:
+        """The role rules' access to one field (the most permissive reading role's)."""
+        return max((self._fields.get(role, {}).get(object_name, {}).get(name, "editable")
+                    for role in (self._readers(object_name) if readers is None else readers)),
+                   key=_FIELD_RANK.__getitem__, default="editable")
+
     def _work_out_field_access(self, obj: ObjectDef) -> dict[str, str]:
-        readers = {g.role for g in self.grants(obj.name, "read")} or set(self.roles)
+        readers = self._readers(obj.name)
         out: dict[str, str] = {}
         for name in obj.all_fields:
-            best = max((self._fields.get(role, {}).get(obj.name, {}).get(name, "editable")
-                        for role in readers), key=_FIELD_RANK.__getitem__, default="editable")
+            best = self._rule(obj.name, name, readers)
             if best != "editable":
                 out[name] = best
         return out
@@ -477,19 +495,39 @@ def require(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> N
                                        object=named(obj.name, obj.label)))
 
 
-def field_access(session: Session, actor: Actor, obj: ObjectDef) -> dict[str, str]:
-    return access_of(session, actor).field_access(obj)
+def field_access(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                 ) -> dict[str, str]:
+    return access_of(session, actor).field_access(obj, registry)
 
 
-def hidden_fields(session: Session, actor: Actor, obj: ObjectDef) -> frozenset[str]:
-    return frozenset(n for n, a in field_access(session, actor, obj).items() if a == "hidden")
+def hidden_fields(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                  ) -> frozenset[str]:
+    return frozenset(n for n, a in field_access(session, actor, obj, registry).items()
+                     if a == "hidden")
 
 
-def visible_fields(session: Session, actor: Actor, obj: ObjectDef) -> dict[str, FieldDef]:
-    hidden = hidden_fields(session, actor, obj)
+def visible_fields(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                   ) -> dict[str, FieldDef]:
+    hidden = hidden_fields(session, actor, obj, registry)
     if not hidden:
         return obj.queryable
     return {n: f for n, f in obj.queryable.items() if n not in hidden}
+
+
+def hidden_by_some_role(session: Session, registry: Registry) -> dict[str, frozenset[str]]:
+    """Per object, the fields some role hides and what is computed from them: what is
+    not told to a caller nobody knows (one statement)."""
+    f = sys_role_field
+    raw = {(r.object, r.field) for r in session.execute(
+        select(f.c.object, f.c.field).where(f.c.access == "hidden").distinct())}
+    out: dict[str, set[str]] = {}
+    for object_name, name in raw:
+        out.setdefault(object_name, set()).add(name)
+    for object_name, computed in registry.inputs.items():
+        for name, inputs in computed.items():
+            if inputs & raw:
+                out.setdefault(object_name, set()).add(name)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def without_hidden(row: dict[str, Any], hidden: Iterable[str]) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def read(session: Session, registry: Registry, obj: ObjectDef, record_ids: Seque
     for f in obj.line_fields:
         child, master = child_of(registry, f)
         table = registry.table(child)
-        hidden = permissions.hidden_fields(session, actor, child)
+        hidden = permissions.hidden_fields(session, actor, child, registry)
         names = [n for n in child.queryable if n not in hidden]
         rows = session.connection().execute(
             select(*(table.c[n] for n in names)).where(

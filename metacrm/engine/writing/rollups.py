@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -70,7 +71,7 @@ class Stamp:
 
 
 def _tracked(registry: Registry, obj: ObjectDef, ids: list[int], stamp: Stamp | None,
-             names: list[str], work: Callable[[], None]) -> None:
+             names: list[str], work: Callable[[], object]) -> None:
     """Run ``work`` (which may change ``names`` of the records ``ids``); with a stamp,
     give each record that changed a new version and an audit entry."""
     ids = [i for i in ids if stamp is None or (obj.name, i) not in stamp.own]
@@ -132,13 +133,16 @@ def refresh(conn: Connection, registry: Registry, parents: Mapping[str, set[int]
         ordered = sorted(ids)
         for start in range(0, len(ordered), BATCH):
             chunk = ordered[start:start + BATCH]
+            _tracked(registry, parent, chunk, stamp, names, partial(
+                _summarise_and_recompute, conn, registry, parent, logic.rollups, chunk,
+                depth, stamp))
 
-            def work(chunk: list[int] = chunk) -> None:
-                _summarise(conn, registry, parent, logic.rollups, chunk)
-                recompute(conn, registry, parent, chunk, check=True, depth=depth,
-                          stamp=stamp)
 
-            _tracked(registry, parent, chunk, stamp, names, work)
+def _summarise_and_recompute(conn: Connection, registry: Registry, parent: ObjectDef,
+                             rollups: Iterable[Rollup], ids: list[int], depth: int,
+                             stamp: Stamp | None) -> None:
+    _summarise(conn, registry, parent, rollups, ids)
+    recompute(conn, registry, parent, ids, check=True, depth=depth, stamp=stamp)
 
 
 def _summarise(conn: Connection, registry: Registry, parent: ObjectDef,
@@ -227,8 +231,7 @@ def after_update(conn: Connection, registry: Registry, obj: ObjectDef, record_id
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start:start + BATCH]
                 _tracked(registry, reader_obj, chunk, stamp, names,
-                         lambda chunk=chunk, reader_obj=reader_obj: recompute(
-                             conn, registry, reader_obj, chunk, stamp=stamp))
+                         partial(recompute, conn, registry, reader_obj, chunk, stamp=stamp))
 
 
 def rebuild(conn: Connection, registry: Registry, obj: ObjectDef, field: str) -> int:

@@ -213,7 +213,7 @@ class Writer:
         self.conn = session.connection()
         self.actor = actor
         self.access = permissions.access_of(session, actor)
-        self.field_rules = self.access.field_access(self.obj)
+        self.field_rules = self.access.field_access(self.obj, registry)
         self.hidden = frozenset(n for n, a in self.field_rules.items() if a == "hidden")
         self.computer = Computer(self.conn, registry, self.obj)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from metacrm import __version__
@@ -25,13 +26,14 @@ def _schema_name(obj: ObjectDef | str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def object_schemas(obj: ObjectDef) -> dict[str, Any]:
+def object_schemas(obj: ObjectDef, hidden: Collection[str] = frozenset()) -> dict[str, Any]:
     name = _schema_name(obj)
-    fields = obj.queryable
+    fields = {n: f for n, f in obj.queryable.items() if n not in hidden}
     writable = {n: f for n, f in fields.items()
                 if (f.writable or n in ("owner", "business_type"))}
-    lines = {f.name: _lines_schema(f, "") for f in obj.line_fields}
-    line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields}
+    lines = {f.name: _lines_schema(f, "") for f in obj.line_fields if f.name not in hidden}
+    line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields
+                   if f.name not in hidden}
     out = {
         name: {"type": "object", "title": obj.label.en, "description": obj.label.zh,
                "properties": {**{n: _field_schema(f) for n, f in fields.items()}, **lines}},
@@ -522,7 +524,10 @@ def flow_object_paths(registry: Registry, obj: ObjectDef) -> dict[str, Any]:
     return out
 
 
-def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
+def openapi_document(registry: Registry, server_url: str,
+                     hidden: Mapping[str, Collection[str]] | None = None) -> dict[str, Any]:
+    """``hidden``: per object, the fields the reader may not see (left out)."""
+    hidden = hidden or {}
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
@@ -570,7 +575,7 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
     schemas.update(FLOW_SCHEMAS)
     paths.update(FLOW_PATHS)
     for obj in registry.active_objects:
-        schemas.update(object_schemas(obj))
+        schemas.update(object_schemas(obj, hidden.get(obj.name, frozenset())))
         paths.update(object_paths(obj))
         paths.update(flow_object_paths(registry, obj))
     return {

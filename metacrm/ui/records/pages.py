@@ -270,7 +270,7 @@ def related_lists(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
 
 def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     entries = audit.history(db(), obj.name, record_id, limit=100)
-    hidden = permissions.hidden_fields(db(), actor(), obj)
+    hidden = permissions.hidden_fields(db(), actor(), obj, registry())
     fields = obj.queryable | obj.all_fields
     people = {e["actor_id"] for e in entries if e["actor_id"]}
     for entry in entries:
