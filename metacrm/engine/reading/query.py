@@ -329,26 +329,28 @@ class ListQuery:
         return stmt, keys, shown
 
     def _join_titles(self, stmt: Select, references: list[FieldDef]) -> Select:
-        """Each lookup's title (a user's display name) as ``<field>__title``: one join each."""
+        """Each lookup's title (a user's display name) as ``<field>__title``: one join each;
+        a looked-up record out of the reader's scope joins nothing (its id only)."""
+        joined: Any = self.table
+        titles = []
         for f in references:
+            on: ColumnElement
             if f.kind.references in TITLE_TABLES:
                 table, column = TITLE_TABLES[f.kind.references]
                 target = table.alias(f"t_{f.name}")
                 title = target.c[column]
+                on = target.c.id == self.table.c[f.column]
             else:
                 target_obj = self.registry.objects[f.target_object]
                 target = self.registry.table(target_obj).alias(f"t_{f.name}")
                 title = target.c[target_obj.title_field]
+                on = target.c.id == self.table.c[f.column]
                 readable = self.titles_of(target_obj) if self.titles_of else None
-                if readable is not None:  # a record out of the reader's scope: its id only
-                    stmt = stmt.outerjoin(target, and_(
-                        target.c.id == self.table.c[f.column],
-                        ClauseAdapter(target).traverse(readable)))
-                    stmt = stmt.add_columns(title.label(f"{f.name}__title"))
-                    continue
-            stmt = stmt.outerjoin(target, target.c.id == self.table.c[f.column]) \
-                .add_columns(title.label(f"{f.name}__title"))
-        return stmt
+                if readable is not None:
+                    on = and_(on, ClauseAdapter(target).traverse(readable))
+            joined = joined.outerjoin(target, on)
+            titles.append(title.label(f"{f.name}__title"))
+        return stmt.select_from(joined).add_columns(*titles) if titles else stmt
 
     def count_statement(self) -> Select:
         return select(func.count()).select_from(self.table).where(self.where())
