@@ -112,8 +112,9 @@ def hand_over(crm, object_name, rid, actor):
 
 
 def check_create(crm, object_name: str, scope: str, key: str) -> None:
-    """A new record is allowed exactly when its owner lies in the scope."""
-    actor = crm.grant(key, "create", scope, object_name, also={(object_name, "read"): "all"})
+    """A new record is allowed exactly when its owner lies in the scope. (Reading every
+    object: a lookup may only point at a record its creator may read.)"""
+    actor = crm.grant(key, "create", scope, object_name, also={("*", "read"): "all"})
     tried = {owner: attempt(crm, lambda owner=owner: records.create(
         crm.session, crm.registry, object_name,
         {**orgchart.record_values(crm.registry, object_name, owner, crm.org, " (new)"),

@@ -36,11 +36,13 @@ class Sales:
 
     def __init__(self, app, engine, registry, people):
         self.app, self.engine, self.registry, self.people = app, engine, registry, people
+        # 张伟's customer and contact: a lookup offers only records its user may read.
+        zhang = people["zhang"].user_id
         with Session(engine) as s, s.begin():
-            self.customer = records.create(s, registry, "customer", {"name": "远航科技"},
-                                           actor=SYSTEM)["id"]
+            self.customer = records.create(s, registry, "customer", {
+                "name": "远航科技", "owner": zhang}, actor=SYSTEM)["id"]
             self.contact = records.create(s, registry, "contact", {
-                "name": "张三", "customer": self.customer}, actor=SYSTEM)["id"]
+                "name": "张三", "customer": self.customer, "owner": zhang}, actor=SYSTEM)["id"]
 
     def opportunity(self, owner: str = "zhang", business_type: str = "standard",
                     **values) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from metacrm.metadata.model import FieldDef, ObjectDef, OptionDef, SectionDef
@@ -46,25 +47,31 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
     return out
 
 
-def _sections(sections: tuple[SectionDef, ...]) -> list[dict[str, Any]]:
-    return [{"label": s.label.as_dict(), "fields": list(s.fields)} for s in sections]
+def _sections(sections: tuple[SectionDef, ...], hidden: Collection[str] = frozenset()
+              ) -> list[dict[str, Any]]:
+    return [{"label": s.label.as_dict(), "fields": [n for n in s.fields if n not in hidden]}
+            for s in sections]
 
 
-def describe_object(obj: ObjectDef) -> dict[str, Any]:
+def describe_object(obj: ObjectDef, hidden: Collection[str] = frozenset()) -> dict[str, Any]:
+    """``hidden``: fields left out wherever they would be named (hidden from the reader)."""
+    def shown(names) -> list[str]:
+        return [n for n in names if n not in hidden]
+
     return {
         "name": obj.name, "key": obj.key, "label": obj.label.as_dict(),
         "group": obj.group, "icon": obj.icon, "title_field": obj.title_field,
-        "search_fields": list(obj.search_fields), "features": list(obj.features),
-        "fields": [describe_field(f) for f in obj.queryable.values()],
+        "search_fields": shown(obj.search_fields), "features": list(obj.features),
+        "fields": [describe_field(f) for f in obj.queryable.values() if f.name not in hidden],
         "business_types": [
             {"name": b.name, "key": b.key, "label": b.label.as_dict(),
-             "departments": list(b.departments), "fields": list(b.fields),
-             "picklists": {k: list(v) for k, v in b.picklists.items()},
-             "required": list(b.required), "form": _sections(b.form) or None}
+             "departments": list(b.departments), "fields": shown(b.fields),
+             "picklists": {k: list(v) for k, v in b.picklists.items() if k not in hidden},
+             "required": shown(b.required), "form": _sections(b.form, hidden) or None}
             for b in obj.business_types],
         "layouts": {
-            "form": _sections(obj.form),
-            "list": {"columns": list(obj.list_columns), "sort": obj.default_sort},
+            "form": _sections(obj.form, hidden),
+            "list": {"columns": shown(obj.list_columns), "sort": obj.default_sort},
             "related": None if obj.related is None else [
                 {"object": r.object, "field": r.field, "columns": list(r.columns)}
                 for r in obj.related],

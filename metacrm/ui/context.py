@@ -67,19 +67,19 @@ def may(obj: ObjectDef) -> dict[str, bool]:
 
 def visible(obj: ObjectDef) -> dict[str, FieldDef]:
     """The fields the user may see (hidden ones are absent everywhere)."""
-    return permissions.visible_fields(db(), actor(), obj)
+    return permissions.visible_fields(db(), actor(), obj, registry())
 
 
 def on_forms(obj: ObjectDef) -> dict[str, FieldDef]:
     """The fields forms and detail pages may show: the visible ones and the line items
     (which have no column, so lists and filters never name them)."""
-    hidden = permissions.hidden_fields(db(), actor(), obj)
+    hidden = permissions.hidden_fields(db(), actor(), obj, registry())
     return {**visible(obj), **{f.name: f for f in obj.line_fields if f.name not in hidden}}
 
 
 def read_only(obj: ObjectDef) -> frozenset[str]:
-    return frozenset(n for n, a in permissions.field_access(db(), actor(), obj).items()
-                     if a == "read_only")
+    rules = permissions.field_access(db(), actor(), obj, registry())
+    return frozenset(n for n, a in rules.items() if a == "read_only")
 
 
 def engine_owned(obj: ObjectDef) -> frozenset[str]:

@@ -47,6 +47,7 @@ from metacrm.engine.access.scopes import (
 )
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import (
     sys_dimension_node,
     sys_role,
@@ -64,7 +65,8 @@ from metacrm.metadata.model import FieldDef, ObjectDef
 __all__ = ["ALL_OBJECTS", "Access", "FIELD_ACCESS", "OPERATIONS", "OPERATION_LABELS", "Parts",
            "SCOPES", "Verdict", "access_from_rows", "access_of", "access_rows", "can",
            "condition", "count_pieces", "dimension_nodes", "explain",
-           "field_access", "forget_access", "governing", "granted", "hidden_fields", "parts",
+           "field_access", "forget_access", "governing", "granted", "hidden_by_some_role",
+           "hidden_fields", "parts",
            "record_operations", "remember_access", "require", "verb",
            "visible_fields", "without_hidden"]
 
@@ -158,22 +160,38 @@ class Access:
             return {"all"}
         return {g.scope for g in self.grants(object_name, operation)}
 
-    def field_access(self, obj: ObjectDef) -> dict[str, str]:
+    def field_access(self, obj: ObjectDef, registry: Registry) -> dict[str, str]:
         """Fields the user may not edit: name → hidden | read_only (most permissive role);
-        worked out once per object definition (the Access goes when its rules change)."""
+        worked out once per object definition (the Access goes when its rules change).
+
+        A formula or roll-up computed from a field hidden from the user (on this object or
+        through a lookup, at any depth) is hidden too: its value would tell the input."""
         if self.is_super:
             return {}
         known = self._field_access.get(obj.name)
         if known is None or known[0] is not obj:
-            known = self._field_access[obj.name] = (obj, self._work_out_field_access(obj))
+            found = self._work_out_field_access(obj)
+            for name, inputs in registry.inputs.get(obj.name, {}).items():
+                if found.get(name) != "hidden" and any(
+                        self._rule(o, f) == "hidden" for o, f in inputs):
+                    found[name] = "hidden"
+            known = self._field_access[obj.name] = (obj, found)
         return known[1]
 
+    def _readers(self, object_name: str) -> set[str]:
+        return {g.role for g in self.grants(object_name, "read")} or set(self.roles)
+
+    def _rule(self, object_name: str, name: str, readers: set[str] | None = None) -> str:
+        """The role rules' access to one field (the most permissive reading role's)."""
+        return max((self._fields.get(role, {}).get(object_name, {}).get(name, "editable")
+                    for role in (self._readers(object_name) if readers is None else readers)),
+                   key=_FIELD_RANK.__getitem__, default="editable")
+
     def _work_out_field_access(self, obj: ObjectDef) -> dict[str, str]:
-        readers = {g.role for g in self.grants(obj.name, "read")} or set(self.roles)
+        readers = self._readers(obj.name)
         out: dict[str, str] = {}
         for name in obj.all_fields:
-            best = max((self._fields.get(role, {}).get(obj.name, {}).get(name, "editable")
-                        for role in readers), key=_FIELD_RANK.__getitem__, default="editable")
+            best = self._rule(obj.name, name, readers)
             if best != "editable":
                 out[name] = best
         return out
@@ -335,7 +353,8 @@ def governing(obj: ObjectDef, table: Table, operation: str) -> tuple[ObjectDef, 
 
 
 def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operation: str,
-          today: dt.date | None = None, ordered: bool = False) -> Parts:
+          today: dt.date | None = None, ordered: bool = False,
+          inline_teams: bool = False) -> Parts:
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
     access = access_of(session, actor)
@@ -343,7 +362,8 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
         return Parts([], [], None, unrestricted=True)
     if obj.master_field is not None:
         parent_obj, parent_table, parent_op = governing(obj, table, operation)
-        inner = parts(session, actor, parent_obj, parent_table, parent_op, today)
+        inner = parts(session, actor, parent_obj, parent_table, parent_op, today,
+                      inline_teams=inline_teams)
         if inner.unrestricted:
             return inner
         within = table.c[obj.master_field.column].in_(
@@ -355,7 +375,8 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
     dims = [(f, dimension_condition(table, f, actor.uid)) for f in obj.dimension_fields]
     today = today or dt.date.today()
     team = team_condition(table, obj, actor.uid, operation, today,
-                          access.teams(session, obj, operation, today), ctx.dialect)
+                          None if inline_teams else access.teams(session, obj, operation,
+                                                                 today), ctx.dialect)
     return Parts(grants, dims, team)
 
 
@@ -391,13 +412,16 @@ def admits(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
 
 
 def condition(session: Session, actor: Actor, obj: ObjectDef, table: Table,
-              operation: str = "read", *, ordered: bool = False) -> ColumnElement:
+              operation: str = "read", *, ordered: bool = False,
+              inline_teams: bool = False) -> ColumnElement:
     """The one scope function: which records of ``obj`` the actor may ``operation``.
 
     ``ordered``: for a page read in an index's order (see ``Unindexed``); the records
-    are the same either way.
+    are the same either way. ``inline_teams``: team membership as a subquery rather
+    than a list read first, for a check of a few ids (one statement, not two).
     """
-    return _built(session, actor, obj, table, operation, "ordered" if ordered else "plain")
+    form = "ordered" if ordered else "inline" if inline_teams else "plain"
+    return _built(session, actor, obj, table, operation, form)
 
 
 def count_pieces(session: Session, actor: Actor, obj: ObjectDef, table: Table,
@@ -412,11 +436,11 @@ def _built(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
     if access.is_super:
         return [true()] if form == "pieces" else true()
     if obj.master_field is not None:  # follows the parent's scope; not worth a cache key
-        built = parts(session, actor, obj, table, operation)
+        built = parts(session, actor, obj, table, operation, inline_teams=form == "inline")
         return built.pieces() if form == "pieces" else built.condition()
     scopes = frozenset(access.scopes(obj.name, operation))
     today = dt.date.today()
-    team = access.teams(session, obj, operation, today)
+    team = None if form == "inline" else access.teams(session, obj, operation, today)
     key = (table, obj.name, operation, form, actor.user_id, access.department_id, scopes,
            tuple(tuple(access.subtree(session, s)) for s in sorted(scopes & SUBTREES.keys())),
            None if team is None else tuple(team), today, session.get_bind().dialect.name)
@@ -424,7 +448,8 @@ def _built(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
     if found is None:
         if len(_CONDITIONS) >= MAX_CACHED_CONDITIONS:
             _CONDITIONS.clear()
-        built = parts(session, actor, obj, table, operation, ordered=form == "ordered")
+        built = parts(session, actor, obj, table, operation, ordered=form == "ordered",
+                      inline_teams=form == "inline")
         found = _CONDITIONS[key] = built.pieces() if form == "pieces" else built.condition()
     return found
 
@@ -470,19 +495,39 @@ def require(session: Session, actor: Actor, obj: ObjectDef, operation: str) -> N
                                        object=named(obj.name, obj.label)))
 
 
-def field_access(session: Session, actor: Actor, obj: ObjectDef) -> dict[str, str]:
-    return access_of(session, actor).field_access(obj)
+def field_access(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                 ) -> dict[str, str]:
+    return access_of(session, actor).field_access(obj, registry)
 
 
-def hidden_fields(session: Session, actor: Actor, obj: ObjectDef) -> frozenset[str]:
-    return frozenset(n for n, a in field_access(session, actor, obj).items() if a == "hidden")
+def hidden_fields(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                  ) -> frozenset[str]:
+    return frozenset(n for n, a in field_access(session, actor, obj, registry).items()
+                     if a == "hidden")
 
 
-def visible_fields(session: Session, actor: Actor, obj: ObjectDef) -> dict[str, FieldDef]:
-    hidden = hidden_fields(session, actor, obj)
+def visible_fields(session: Session, actor: Actor, obj: ObjectDef, registry: Registry
+                   ) -> dict[str, FieldDef]:
+    hidden = hidden_fields(session, actor, obj, registry)
     if not hidden:
         return obj.queryable
     return {n: f for n, f in obj.queryable.items() if n not in hidden}
+
+
+def hidden_by_some_role(session: Session, registry: Registry) -> dict[str, frozenset[str]]:
+    """Per object, the fields some role hides and what is computed from them: what is
+    not told to a caller nobody knows (one statement)."""
+    f = sys_role_field
+    raw = {(r.object, r.field) for r in session.execute(
+        select(f.c.object, f.c.field).where(f.c.access == "hidden").distinct())}
+    out: dict[str, set[str]] = {}
+    for object_name, name in raw:
+        out.setdefault(object_name, set()).add(name)
+    for object_name, computed in registry.inputs.items():
+        for name, inputs in computed.items():
+            if inputs & raw:
+                out.setdefault(object_name, set()).add(name)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def without_hidden(row: dict[str, Any], hidden: Iterable[str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ to start approvals. Kept apart from both so that neither imports the other's mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import RowMapping, select
@@ -20,11 +20,11 @@ from metacrm.engine.systables import sys_approval as a
 from metacrm.engine.writing import records
 from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import ApprovalFlowDef
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 __all__ = ["LOCK", "OUTCOME_FIELDS", "OWNER", "applies", "has_flows", "offered", "outcome_fields",
-           "pending_for", "submittable"]
+           "pending_for", "refuse_if_any_locked", "submittable"]
 
 OWNER = "approvals"  # the records service's writer of the fields an outcome sets
 
@@ -85,6 +85,20 @@ def refuse_if_locked(session: Session, registry: Registry, obj: ObjectDef,
     if found:
         raise RecordLocked(Message("the record is locked while approval %(id)d is pending",
                                    id=found.id))
+
+
+def refuse_if_any_locked(session: Session, registry: Registry, obj: ObjectDef,
+                         record_ids: Collection[int]) -> None:
+    """The same lock for a set of records (a transfer): one statement for all of them."""
+    if not record_ids or not registry.flows_of(obj.name):
+        return
+    found = session.execute(select(a.c.record_id, a.c.id).where(
+        a.c.object == obj.name, a.c.record_id.in_(sorted(record_ids)),
+        a.c.status == "pending").order_by(a.c.record_id).limit(1)).first()
+    if found:
+        raise RecordLocked(Message("%(object)s %(record)d is locked while approval %(id)d is "
+                                   "pending", object=named(obj.name, obj.label),
+                                   record=found.record_id, id=found.id))
 
 
 def submittable(session: Session, registry: Registry, obj: ObjectDef,

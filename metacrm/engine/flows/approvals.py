@@ -146,7 +146,7 @@ def record_of(session: Session, registry: Registry, approval: Mapping[str, Any],
     if not page.items:
         return None
     return permissions.without_hidden(page.items[0],
-                                      permissions.hidden_fields(session, actor, obj))
+                                      permissions.hidden_fields(session, actor, obj, registry))
 
 
 BOXES = ("pending", "processed", "submitted")

@@ -2,7 +2,9 @@
 
 The old owner is removed or kept as a read-only or read-write team member; related
 records (those whose lookup points at a transferred record) move too when the user
-asks, as far as they belonged to the same old owner and the user may transfer them. The record's department follows its owner.
+asks, as far as they belonged to the same old owner and the user may transfer them. The
+record's department follows its owner. A record locked by a pending approval is not
+moved: the transfer is refused, as an edit would be.
 
 The new owner hears of it: a notification per object (how many records) and an
 "assigned" todo per record; open stage work follows the records to the new owner.
@@ -21,7 +23,7 @@ from metacrm.engine import audit
 from metacrm.engine.access import permissions, teams
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
-from metacrm.engine.flows import notifications, todos
+from metacrm.engine.flows import approval_rules, notifications, todos
 from metacrm.engine.systables import sys_team_member, sys_todo, sys_user
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
@@ -86,6 +88,7 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
     if refused:
         raise PermissionDenied(Message("you may not transfer %(object)s %(id)d",
                                        object=named(obj.name, obj.label), id=refused[0]))
+    approval_rules.refuse_if_any_locked(session, registry, obj, ids)
     result = TransferResult()
     previous = {r.id: r.owner for r in rows}
     _move(session, actor, obj, table, previous, new_owner, owner_row.department_id, old_owner,
@@ -102,6 +105,8 @@ def transfer(session: Session, registry, actor: Actor, obj: ObjectDef,
                 rel_table.c.deleted.is_(False), rel_table.c.owner != new_owner,
                 permissions.condition(session, actor, related, rel_table, "transfer"))).all()
         if rel_rows:
+            approval_rules.refuse_if_any_locked(session, registry, related,
+                                                [r.id for r in rel_rows])
             _move(session, actor, related, rel_table, {r.id: r.owner for r in rel_rows},
                   new_owner, owner_row.department_id, old_owner, result)
     _tell_new_owner(session, actor, new_owner, result)

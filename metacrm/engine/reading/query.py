@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from metacrm.engine.access import permissions, scopes
 from metacrm.engine.actor import Actor
@@ -108,7 +109,8 @@ class ListQuery:
                  scope: Callable[[bool], ColumnElement] | None = None,
                  count_scope: Callable[[], list[ColumnElement]] | None = None,
                  fields: dict[str, FieldDef] | None = None,
-                 extra: ColumnElement | None = None):
+                 extra: ColumnElement | None = None,
+                 titles_of: Callable[[ObjectDef], ColumnElement | None] | None = None):
         self.registry = registry
         self.extra = extra  # a condition of the caller's, e.g. a lookup filter
         self.obj = obj
@@ -119,6 +121,8 @@ class ListQuery:
         # The permission condition (for a sorted page, or a count); None: a trusted caller.
         self.scope = scope
         self.count_scope = count_scope  # the same condition as disjoint parts, for counts
+        # Which records of a looked-up object the reader may see the titles of (None: all).
+        self.titles_of = titles_of
         self._scopes: dict[bool, ColumnElement] = {}
         self.fields = obj.queryable if fields is None else fields  # hidden ones left out
         if params.deleted:
@@ -327,19 +331,28 @@ class ListQuery:
         return stmt, keys, shown
 
     def _join_titles(self, stmt: Select, references: list[FieldDef]) -> Select:
-        """Each lookup's title (a user's display name) as ``<field>__title``: one join each."""
+        """Each lookup's title (a user's display name) as ``<field>__title``: one join each;
+        a looked-up record out of the reader's scope joins nothing (its id only)."""
+        joined: Any = self.table
+        titles = []
         for f in references:
+            on: ColumnElement
             if f.kind.references in TITLE_TABLES:
                 table, column = TITLE_TABLES[f.kind.references]
                 target = table.alias(f"t_{f.name}")
                 title = target.c[column]
+                on = target.c.id == self.table.c[f.column]
             else:
                 target_obj = self.registry.objects[f.target_object]
                 target = self.registry.table(target_obj).alias(f"t_{f.name}")
                 title = target.c[target_obj.title_field]
-            stmt = stmt.outerjoin(target, target.c.id == self.table.c[f.column]) \
-                .add_columns(title.label(f"{f.name}__title"))
-        return stmt
+                on = target.c.id == self.table.c[f.column]
+                readable = self.titles_of(target_obj) if self.titles_of else None
+                if readable is not None:
+                    on = and_(on, ClauseAdapter(target).traverse(readable))
+            joined = joined.outerjoin(target, on)
+            titles.append(title.label(f"{f.name}__title"))
+        return stmt.select_from(joined).add_columns(*titles) if titles else stmt
 
     def count_statement(self) -> Select:
         return select(func.count()).select_from(self.table).where(self.where())
@@ -424,7 +437,21 @@ def scoped(session: Session, registry: Registry, obj: ObjectDef, params: ListPar
                          session, actor, obj, table, operation, ordered=ordered),
                      count_scope=lambda: permissions.count_pieces(
                          session, actor, obj, table, operation),
-                     fields=permissions.visible_fields(session, actor, obj), extra=extra)
+                     fields=permissions.visible_fields(session, actor, obj, registry),
+                     extra=extra, titles_of=lambda target: _readable_titles(
+                         session, registry, target, actor))
+
+
+def _readable_titles(session: Session, registry: Registry, target: ObjectDef, actor: Actor
+                     ) -> ColumnElement | None:
+    """The records of ``target`` whose titles ``actor`` may see: those in his read scope,
+    and none when its title field is hidden from him; None: all of them."""
+    if target.title_field in permissions.hidden_fields(session, actor, target, registry):
+        return false()
+    if permissions.access_of(session, actor).is_super:
+        return None
+    return permissions.condition(session, actor, target, registry.table(target), "read",
+                                 inline_teams=True)
 
 
 def list_records(session: Session, registry: Registry, obj: ObjectDef | str, params: ListParams,

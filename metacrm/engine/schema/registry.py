@@ -60,6 +60,9 @@ class Registry:
     flow_conditions: dict[str, Expression] = field(default_factory=dict, repr=False)
     # object -> the fields only the engine writes, each with its writer (ENGINE_OWNERS)
     owned: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # object → computed field → every (object, field) its value is derived from
+    inputs: dict[str, dict[str, frozenset[tuple[str, str]]]] = field(default_factory=dict,
+                                                                       repr=False)
 
     def processes_of(self, object_name: str) -> list[StageProcessDef]:
         return [p for p in self.stage_processes.values() if p.object == object_name]
@@ -148,7 +151,8 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     {k: tuple(v) for k, v in rollups_over.items()},
                     {k: tuple(v) for k, v in readers.items()},
                     dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
-                    owned_fields(objects, processes.values(), flows.values()))
+                    owned_fields(objects, processes.values(), flows.values()),
+                    _inputs(objects, logic))
 
 
 def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcessDef],
@@ -165,3 +169,36 @@ def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcess
             if managed:
                 out[p.object][managed] = "stages"
     return {name: found for name, found in out.items() if found}
+
+
+def _inputs(objects: dict[str, ObjectDef], logic: dict[str, ObjectLogic]
+            ) -> dict[str, dict[str, frozenset[tuple[str, str]]]]:
+    """What each formula and roll-up is computed from, followed through other computed
+    fields and lookups to the end: (object, field) pairs."""
+    direct: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for name, found in logic.items():
+        obj = objects[name]
+        for f, expression in found.formulas:
+            reads = direct.setdefault((name, f.name), set())
+            for used in expression.names:
+                lookup, _, target_field = used.partition(".")
+                reads.add((name, lookup))
+                if target_field and lookup in obj.all_fields:
+                    reads.add((obj.all_fields[lookup].target_object, target_field))
+        for rollup in found.rollups:
+            reads = direct.setdefault((name, rollup.field.name), set())
+            if rollup.summed is not None:
+                reads.add((rollup.child, rollup.summed))
+            if rollup.filter is not None:
+                reads.update((rollup.child, n) for n in rollup.filter.names)
+    out: dict[str, dict[str, frozenset[tuple[str, str]]]] = {}
+    for key, first in direct.items():
+        seen: set[tuple[str, str]] = set()
+        todo = list(first)
+        while todo:
+            item = todo.pop()
+            if item not in seen:
+                seen.add(item)
+                todo.extend(direct.get(item, ()))
+        out.setdefault(key[0], {})[key[1]] = frozenset(seen)
+    return out

@@ -139,7 +139,8 @@ def _replace(ctx: WriteContext) -> None:
                                        ) from None
         wrote = wrote or bool(new or kept or current)
     if wrote:
-        rollups.refresh(session.connection(), registry, {ctx.obj.name: {parent_id}})
+        rollups.refresh(session.connection(), registry, {ctx.obj.name: {parent_id}},
+                        stamp=rollups.Stamp.of(ctx))
         ctx.reread = True
 
 
@@ -176,7 +177,7 @@ def read(session: Session, registry: Registry, obj: ObjectDef, record_ids: Seque
     for f in obj.line_fields:
         child, master = child_of(registry, f)
         table = registry.table(child)
-        hidden = permissions.hidden_fields(session, actor, child)
+        hidden = permissions.hidden_fields(session, actor, child, registry)
         names = [n for n in child.queryable if n not in hidden]
         rows = session.connection().execute(
             select(*(table.c[n] for n in names)).where(

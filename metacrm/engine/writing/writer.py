@@ -213,7 +213,7 @@ class Writer:
         self.conn = session.connection()
         self.actor = actor
         self.access = permissions.access_of(session, actor)
-        self.field_rules = self.access.field_access(self.obj)
+        self.field_rules = self.access.field_access(self.obj, registry)
         self.hidden = frozenset(n for n, a in self.field_rules.items() if a == "hidden")
         self.computer = Computer(self.conn, registry, self.obj)
 
@@ -408,9 +408,18 @@ class Writer:
             self._check_exists(self.obj.queryable["owner"], owners, errors)
 
     def _check_exists(self, f: FieldDef, ids: set[int], errors: dict[str, str]) -> None:
+        """One statement per field and batch. A record is chosen only among those the
+        actor may read: a record out of scope and a missing one are refused alike, so the
+        answer tells nothing of what exists (a line's parent is checked by its own write)."""
+        scoped = False
         if f.kind.references == "target":
             target = self.registry.objects[f.target_object]
-            stmt = ObjectPlan.of(target, self.registry.table(target)).exists
+            table = self.registry.table(target)
+            stmt = ObjectPlan.of(target, table).exists
+            if not f.master and not self.access.is_super:
+                stmt = stmt.where(permissions.condition(self.session, self.actor, target,
+                                                        table, "read", inline_teams=True))
+                scoped = True
         else:
             stmt = _EXISTS[f.kind.references]
         params: dict[str, Any] = {"ids": list(ids)}
@@ -418,13 +427,17 @@ class Writer:
             params["dimension"] = f.dimension
         found = set(self.conn.execute(stmt, params).scalars())
         missing = sorted(ids - found)
-        if missing:
-            errors[f.name] = (
-                Message("no %(object)s record with id %(id)d", id=missing[0],
-                        object=named(f.target_object,
-                                     self.registry.objects[f.target_object].label))
-                if f.kind.references == "target"
-                else _MISSING[f.kind.references](missing[0]))
+        if not missing:
+            return
+        if f.kind.references != "target":
+            errors[f.name] = _MISSING[f.kind.references](missing[0])
+            return
+        target_name = named(f.target_object, self.registry.objects[f.target_object].label)
+        errors[f.name] = (
+            Message("no %(object)s record with id %(id)d that you may see", id=missing[0],
+                    object=target_name) if scoped
+            else Message("no %(object)s record with id %(id)d", id=missing[0],
+                         object=target_name))
 
     def check_unique(self, rows: Sequence[Mapping[str, Any]], errors: dict[str, str],
                      exclude_id: int | None = None) -> None:

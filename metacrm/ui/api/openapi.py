@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from metacrm import __version__
@@ -26,17 +26,19 @@ def _schema_name(obj: ObjectDef | str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def object_schemas(obj: ObjectDef, owned: Collection[str] = (),
-                   chosen: Collection[str] = ()) -> dict[str, Any]:
+def object_schemas(obj: ObjectDef, owned: Collection[str] = (), chosen: Collection[str] = (),
+                   hidden: Collection[str] = frozenset()) -> dict[str, Any]:
     """``owned``: the fields only the engine writes (read-only here); ``chosen``: those
-    of them a new record may still name (a stage field whose process has start stages)."""
+    of them a new record may still name (a stage field whose process has start stages);
+    ``hidden``: the fields the caller may not see (left out)."""
     name = _schema_name(obj)
-    fields = obj.queryable
+    fields = {n: f for n, f in obj.queryable.items() if n not in hidden}
     writable = {n: f for n, f in fields.items()
                 if (f.writable or n in ("owner", "business_type")) and n not in owned}
     on_create = {**writable, **{n: fields[n] for n in chosen if n in fields}}
-    lines = {f.name: _lines_schema(f, "") for f in obj.line_fields}
-    line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields}
+    lines = {f.name: _lines_schema(f, "") for f in obj.line_fields if f.name not in hidden}
+    line_inputs = {f.name: _lines_schema(f, "Line") for f in obj.line_fields
+                   if f.name not in hidden}
     out = {
         name: {"type": "object", "title": obj.label.en, "description": obj.label.zh,
                "properties": {**{n: _field_schema(f, owned) for n, f in fields.items()},
@@ -529,7 +531,10 @@ def flow_object_paths(registry: Registry, obj: ObjectDef) -> dict[str, Any]:
     return out
 
 
-def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
+def openapi_document(registry: Registry, server_url: str,
+                     hidden: Mapping[str, Collection[str]] | None = None) -> dict[str, Any]:
+    """``hidden``: per object, the fields the reader may not see (left out)."""
+    hidden = hidden or {}
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
@@ -601,7 +606,8 @@ def openapi_document(registry: Registry, server_url: str) -> dict[str, Any]:
     for obj in registry.active_objects:
         schemas.update(object_schemas(
             obj, registry.owned_fields(obj.name),
-            {p.field for p in registry.processes_of(obj.name) if p.start_stages}))
+            {p.field for p in registry.processes_of(obj.name) if p.start_stages},
+            hidden.get(obj.name, frozenset())))
         paths.update(object_paths(obj))
         paths.update(flow_object_paths(registry, obj))
     return {

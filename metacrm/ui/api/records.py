@@ -180,8 +180,10 @@ def objects():
 
 @bp.get("/objects/<object_name>")
 def object_definition(object_name: str):
-    current_actor()
-    return jsonify(describe_object(registry().object(object_name)))
+    actor = current_actor()
+    obj = registry().object(object_name)
+    return jsonify(describe_object(obj, permissions.hidden_fields(db(), actor, obj,
+                                                                  registry())))
 
 
 @bp.get("/objects/<object_name>/records")
@@ -366,7 +368,17 @@ def export_records(object_name: str):
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document(registry(), request.host_url.rstrip("/") + bp.url_prefix))
+    """Public, but it describes only what the caller may see: a signed-in caller's
+    visible fields; to anyone else, the fields no role hides."""
+    reg = registry()
+    if request.headers.get("Authorization") or current_user.is_authenticated:
+        actor = current_actor()
+        hidden = {o.name: permissions.hidden_fields(db(), actor, o, reg)
+                  for o in reg.active_objects}
+    else:
+        hidden = permissions.hidden_by_some_role(db(), reg)
+    return jsonify(openapi_document(reg, request.host_url.rstrip("/") + bp.url_prefix,
+                                    hidden))
 
 
 # -- what forms offer as the user types or picks ------------------------------------------

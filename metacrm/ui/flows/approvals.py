@@ -340,7 +340,7 @@ def detail(approval_id: int):
     row = approvals.record_of(session, registry(), approval, actor=me) if obj else None
     sections = []
     if row is not None:
-        hidden = permissions.hidden_fields(session, me, obj)
+        hidden = permissions.hidden_fields(session, me, obj, registry())
         shown = {n: f for n, f in obj.queryable.items() if n not in hidden}
         sections = [(label_, cells.labelled_cells(fs, row, language(), cells.APPROVAL))
                     for label_, fs in forms.form_sections(obj, forms.business_type_for(

@@ -20,7 +20,7 @@ from metacrm.ui.context import actor
 from metacrm.ui.i18n import language
 from metacrm.ui.records import widgets
 from metacrm.ui.records.forms import reference_titles
-from metacrm.ui.runtime import db
+from metacrm.ui.runtime import db, registry
 
 Titles = dict[int, str]
 
@@ -38,7 +38,7 @@ def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     """The record's audit entries, newest first, each with ``actor``, ``note`` (a team
     change) and ``rows``: (field, before, after) as text, hidden fields left out."""
     entries = audit.history(db(), obj.name, record_id, limit=100)
-    hidden = permissions.hidden_fields(db(), actor(), obj)
+    hidden = permissions.hidden_fields(db(), actor(), obj, registry())
     fields = obj.queryable | obj.all_fields
     wanted: dict[tuple, tuple[FieldDef, set[int]]] = {}
     people = {e["actor_id"] for e in entries if e["actor_id"]}
