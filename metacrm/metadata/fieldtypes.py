@@ -35,6 +35,7 @@ _TEMPORAL = _ORDERED + RELATIVE_DATE_OPS
 
 MAX_BIGINT = 2**63 - 1
 DECIMAL_PRECISION = 18
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone one: no database stores it
 
 
 class InvalidValue(ValueError):
@@ -50,6 +51,8 @@ def _text(value: Any, f: FieldDef) -> str:
         raise InvalidValue("must be a string")
     if "\x00" in value:
         raise InvalidValue("must not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise InvalidValue("is not valid Unicode text (it holds a lone surrogate)")
     limit = f.text_limit
     if limit and len(value) > limit:
         raise InvalidValue("is longer than %(limit)d characters", limit=limit)

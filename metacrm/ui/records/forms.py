@@ -19,6 +19,7 @@ from metacrm.engine.writing import lines
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
 from metacrm.ui.context import actor, edit_locked, on_forms, read_only, records_page, visible
 from metacrm.ui.i18n import language
+from metacrm.ui.input import whole_number
 from metacrm.ui.records import widgets
 from metacrm.ui.runtime import db, registry
 
@@ -235,9 +236,10 @@ def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, value in values.items():
         f = obj.all_fields.get(name)
-        if f is None or f.type != "lookup" or not str(value).isdigit():
+        record_id = whole_number(str(value))
+        if f is None or f.type != "lookup" or record_id is None:
             continue
-        title = reference_titles(f, {int(value)}).get(int(value))
+        title = reference_titles(f, {record_id}).get(record_id)
         if title is not None:
             out[name] = title
     return out
