@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from metacrm.metadata.messages import Message
@@ -39,12 +40,14 @@ class InputRefused(Exception):
 
 
 class IdConverter(IntegerConverter):
-    """``<int:...>`` in a route: an id fits a 64-bit column; a larger one matches no
-    route (404) instead of reaching the database."""
+    """``<int:...>`` in a route: an id fits a 64-bit column; a larger one is not found
+    (a 404 whatever the method, where a skipped rule could answer 405)."""
 
-    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
-                 max: int | None = MAX_INT, signed: bool = False):  # noqa: A002
-        super().__init__(map, fixed_digits, min, max, signed)
+    def to_python(self, value: str) -> Any:
+        number = super().to_python(value)
+        if number > MAX_INT:
+            raise NotFound()
+        return number
 
 
 def whole_number(raw: str | None) -> int | None:
