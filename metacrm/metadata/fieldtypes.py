@@ -46,6 +46,12 @@ class InvalidValue(ValueError):
         super().__init__(self.message)
 
 
+def storable(text: str) -> bool:
+    """Text every database stores: no NUL (PostgreSQL refuses it), no lone surrogate
+    (it has no UTF-8 form)."""
+    return "\x00" not in text and _SURROGATE.search(text) is None
+
+
 def _text(value: Any, f: FieldDef) -> str:
     if not isinstance(value, str):
         raise InvalidValue("must be a string")

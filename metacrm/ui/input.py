@@ -18,6 +18,7 @@ from flask import Flask, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from metacrm.metadata.fieldtypes import storable
 from metacrm.metadata.messages import Message
 
 MAX_INT = 2**63 - 1  # the largest value of a 64-bit (BIGINT) column
@@ -117,7 +118,7 @@ def _too_deep() -> Message:
 
 
 def _bad_text(text: str) -> bool:
-    return "\x00" in text or _SURROGATE.search(text) is not None
+    return not storable(text)
 
 
 def _text_problem(text: str) -> Message:
