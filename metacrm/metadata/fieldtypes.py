@@ -35,6 +35,7 @@ _TEMPORAL = _ORDERED + RELATIVE_DATE_OPS
 
 MAX_BIGINT = 2**63 - 1
 DECIMAL_PRECISION = 18
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone one: no database stores it
 
 
 class InvalidValue(ValueError):
@@ -45,11 +46,19 @@ class InvalidValue(ValueError):
         super().__init__(self.message)
 
 
+def storable(text: str) -> bool:
+    """Text every database stores: no NUL (PostgreSQL refuses it), no lone surrogate
+    (it has no UTF-8 form)."""
+    return "\x00" not in text and _SURROGATE.search(text) is None
+
+
 def _text(value: Any, f: FieldDef) -> str:
     if not isinstance(value, str):
         raise InvalidValue("must be a string")
     if "\x00" in value:
         raise InvalidValue("must not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise InvalidValue("is not valid Unicode text (it holds a lone surrogate)")
     limit = f.text_limit
     if limit and len(value) > limit:
         raise InvalidValue("is longer than %(limit)d characters", limit=limit)

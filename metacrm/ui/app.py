@@ -30,6 +30,7 @@ from metacrm.ui.flows import approvals as approvals_page
 from metacrm.ui.flows import path as workflow
 from metacrm.ui.flows import todo
 from metacrm.ui.i18n import init_i18n
+from metacrm.ui.input import install as install_input_check
 from metacrm.ui.records import pages, scenes, sharing
 from metacrm.ui.runtime import Runtime, SessionUser, close_db, db, registry
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     settings = settings or Settings.from_env()
     write_hooks.install()
     app = Flask(__name__)
+    install_input_check(app)  # before any route: its ids are bounded to 64 bits
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       TESTING=settings.testing, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", BOOTSTRAP_SERVE_LOCAL=True,

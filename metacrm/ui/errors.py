@@ -21,6 +21,7 @@ from metacrm.engine.errors import (
 )
 from metacrm.metadata.problems import DefinitionError
 from metacrm.ui.i18n import translate
+from metacrm.ui.input import InputRefused
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,15 @@ def register_error_handlers(app: Flask) -> None:
         if e.hook:
             extra["hook"] = e.hook
         return error_response(422, e.code, str(e), e.fields, **extra)
+
+    @app.errorhandler(InputRefused)
+    def _refused_input(e: InputRefused):
+        problem = translate(e.problem)
+        message = f"{e.field}: {problem}"
+        if request.path.startswith("/api/"):
+            return error_response(e.status, e.code, message, {e.field: problem})
+        return render_template("error.html", status=e.status, code=e.code, message=message,
+                               detail=message), e.status
 
     @app.errorhandler(BadQuery)
     def _bad_query(e: BadQuery):

@@ -9,6 +9,7 @@ transaction. The path bar, the kanban board and the API all call ``move``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ __all__ = ["FIRST_STAGE", "HISTORY", "MANAGED_FIELDS", "OWNER", "PathState", "Re
            "stage_label", "state", "tick_work"]
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,80}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OWNER = "stages"  # the records service's writer of the stage and win-rate fields
 
 
@@ -467,15 +470,23 @@ def _set_check(session: Session, obj: ObjectDef, record_id: int, stage: str, kin
                                          done_at=now(), attachment_id=attachment_id))
 
 
+def media_type(content_type: str | None) -> str:
+    """The ``type/subtype`` of an uploaded document's content type, without parameters;
+    anything else (CR/LF that would break the download's header, junk) is unknown."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind if _MEDIA_TYPE.fullmatch(kind) else "application/octet-stream"
+
+
 def store_attachment(session: Session, obj: ObjectDef, record_id: int,
                      attachment: tuple[str, str, bytes], actor: Actor) -> int:
     name, content_type, content = attachment
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise ValidationFailed({"attachment": Message("a document may be at most %(size)d MB",
                                                       size=MAX_ATTACHMENT_BYTES // 2**20)})
+    name = _CONTROL.sub("_", name or "").strip() or "document"  # no database stores NUL
     return session.execute(insert(sys_attachment).returning(sys_attachment.c.id).values(
-        object=obj.name, record_id=record_id, name=(name or "document")[:255],
-        content_type=(content_type or "application/octet-stream")[:150], size=len(content),
+        object=obj.name, record_id=record_id, name=name[:255],
+        content_type=media_type(content_type), size=len(content),
         content=content, uploaded_by=actor.user_id, uploaded_at=now())).scalar_one()
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from metacrm.engine.errors import BadQuery
 from metacrm.metadata import regions
-from metacrm.metadata.fieldtypes import InvalidValue
+from metacrm.metadata.fieldtypes import InvalidValue, storable
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef
 
@@ -53,6 +53,8 @@ def _list(f: FieldDef, value: Any) -> list:
 def _text(f: FieldDef, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise BadQuery(f"filter on {f.name}: needs text of 1 to 200 characters", field=f.name)
+    if not storable(value):
+        raise BadQuery(f"filter on {f.name}: text with a NUL or a lone surrogate", field=f.name)
     return value
 
 

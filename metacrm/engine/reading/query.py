@@ -41,7 +41,7 @@ from metacrm.engine.errors import BadQuery
 from metacrm.engine.reading.operators import FilterContext, compile_condition
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
-from metacrm.metadata.fieldtypes import InvalidValue
+from metacrm.metadata.fieldtypes import InvalidValue, storable
 from metacrm.metadata.model import RECYCLE_BIN_FIELD_DEFS, FieldDef, ObjectDef
 
 __all__ = ["COUNT_CAP", "ListParams", "MAX_PAGE_SIZE", "Page", "filter_context", "grouped_totals",
@@ -300,7 +300,7 @@ class ListQuery:
             if not isinstance(values, list) or len(values) != len(keys):
                 raise ValueError
             return [self._cursor_value(k.field, v) for k, v in zip(keys, values, strict=True)]
-        except (ValueError, binascii.Error, InvalidValue, TypeError):
+        except (ValueError, binascii.Error, InvalidValue, TypeError, RecursionError):
             raise BadQuery("cursor: not a cursor of this list (the sort may have changed)") \
                 from None
 
@@ -309,7 +309,7 @@ class ListQuery:
         if value is None:
             return None
         if f.kind.generated:
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not storable(value):
                 raise ValueError
             return value
         return f.kind.coerce(value, f)

@@ -8,13 +8,13 @@ from typing import Any
 from flask import request
 
 from metacrm.engine.access import admin, org, roles
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import db
 
 
 def number(raw: str | None) -> int | None:
     """A whole number from a form or query string; anything else is 'not given'."""
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return whole_number((raw or "").strip())
 
 
 def form_int(name: str) -> int | None:

@@ -18,6 +18,7 @@ from metacrm.metadata import edits
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import registry
 
 bp = Blueprint("layouts", __name__, url_prefix="/objects/<object_name>/layout")
@@ -33,8 +34,8 @@ def object_or_404(name: str) -> ObjectDef:
 
 
 def _number(raw: str | None, default: int) -> int:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else default
+    value = whole_number((raw or "").strip())
+    return default if value is None else value
 
 
 # -- state of each form: from the metadata, or as typed ----------------------------------

@@ -20,6 +20,7 @@ from metacrm.metadata import edits
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef, SectionDef
 from metacrm.ui.admin import customising
 from metacrm.ui.context import actor
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("business_types", __name__, url_prefix="/objects/<object_name>/business-types")
@@ -84,8 +85,8 @@ def state_of(obj: ObjectDef, bt: BusinessTypeDef | None) -> dict[str, Any]:
 
 
 def _number(raw: str | None, default: int) -> int:
-    raw = (raw or "").strip().lstrip("-")
-    return int(raw) if raw.isdigit() else default
+    value = whole_number((raw or "").strip().lstrip("-"))
+    return default if value is None else value
 
 
 def state_from_form(obj: ObjectDef, bt: BusinessTypeDef | None, name: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from metacrm.engine.access import org, roles
 from metacrm.engine.errors import ValidationFailed
 from metacrm.metadata.messages import Message
 from metacrm.ui.errors import ApiError
+from metacrm.ui.input import whole_number
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -38,11 +39,11 @@ def text(body: dict[str, Any], key: str) -> str | None:
 
 
 def arg_int(name: str) -> int:
-    raw = request.args.get(name, "")
-    if not raw.isdigit():
+    value = whole_number(request.args.get(name, ""))
+    if value is None:
         raise ApiError(400, "bad_query", f"{name} must be a whole number",
                        {name: "must be a whole number"})
-    return int(raw)
+    return value
 
 
 def strings(body: dict[str, Any], key: str) -> list[str]:

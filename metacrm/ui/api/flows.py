@@ -32,6 +32,7 @@ from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.records import current_actor, json_body, record_json
 from metacrm.ui.errors import ApiError
 from metacrm.ui.i18n import translate
+from metacrm.ui.input import query_int
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("api_flows", __name__, url_prefix="/api/v1")
@@ -89,15 +90,8 @@ def _chosen(body: Mapping[str, Any]) -> dict[str, list[int]]:
 
 
 def _int_arg(name: str, default: int | None, low: int = 1, high: int = 200) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_query", f"{name} must be a whole number",
-                       {name: "must be a whole number"}) from None
-    return max(low, min(high, value))
+    value = query_int(name, None)
+    return default if value is None else max(low, min(high, value))
 
 
 # -- serialising ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
@@ -22,6 +21,7 @@ from metacrm.metadata.describe import describe_object
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.openapi import openapi_document
 from metacrm.ui.errors import ApiError
+from metacrm.ui.input import parse_json, query_int
 from metacrm.ui.runtime import db, registry, runtime, streamed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -86,21 +86,15 @@ def record_json(obj: ObjectDef, row: dict[str, Any], actor: Actor) -> dict[str, 
 
 
 def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_query", f"{name} must be a whole number",
-                       {name: "must be a whole number"}) from None
+    value = query_int(name, default)
+    return default if value is None else value
 
 
 def list_params(deleted: bool = False) -> query.ListParams:
     raw_filter = request.args.get("filter")
     try:
-        parsed = json.loads(raw_filter) if raw_filter else None
-    except json.JSONDecodeError:
+        parsed = parse_json(raw_filter, "filter") if raw_filter else None
+    except ValueError:
         raise ApiError(400, "bad_query", "filter must be JSON, e.g. "
                        '[["amount","gt",1000]]', {"filter": "not valid JSON"}) from None
     columns = [c for c in request.args.get("fields", "").split(",") if c] or None

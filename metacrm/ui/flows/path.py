@@ -44,6 +44,7 @@ from metacrm.ui import context
 from metacrm.ui.context import actor
 from metacrm.ui.errors import error_response
 from metacrm.ui.i18n import label, language, translate
+from metacrm.ui.input import whole_number
 from metacrm.ui.records import cells, widgets
 from metacrm.ui.records.listing import list_state
 from metacrm.ui.runtime import db, registry
@@ -164,8 +165,7 @@ def posted_values(obj: ObjectDef) -> dict[str, Any]:
 
 
 def version_of() -> int | None:
-    raw = request.form.get("version", "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(request.form.get("version", ""))
 
 
 def attempt(obj: ObjectDef, record_id: int, call: Callable[[], Any],
@@ -296,7 +296,7 @@ def download(attachment_id: int):
         abort(404)
     context.fetch_or_404(registry().object(found["object"]), found["record_id"],
                        columns=["id"])
-    kind = found["content_type"]
+    kind = stages.media_type(found["content_type"])  # one stored before uploads were checked
     return send_file(io.BytesIO(found["content"]), as_attachment=True,
                      download_name=safe_filename(found["name"]),
                      mimetype="application/octet-stream" if ACTIVE_CONTENT.search(kind)

@@ -16,6 +16,7 @@ from metacrm.engine.flows.stages import stage_label
 from metacrm.metadata.labels import Label
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label
+from metacrm.ui.input import whole_number
 from metacrm.ui.records.widgets import user_timezone
 from metacrm.ui.runtime import db, registry
 
@@ -208,8 +209,8 @@ def notifications_page():
 @bp.post("/notifications/read")
 def mark_read():
     """All the user's notifications, or the one named by ``id``; ``unread=1`` undoes."""
-    raw = request.form.get("id", "")
-    ids = [int(raw)] if raw.isdigit() else None
+    found = whole_number(request.form.get("id", ""))
+    ids = None if found is None else [found]
     read = request.form.get("unread") != "1"
     with unit_of_work() as session:
         notifications.mark_read(session, actor().user_id, ids, read=read)

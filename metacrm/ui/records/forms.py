@@ -28,6 +28,7 @@ from metacrm.ui.context import (
     visible,
 )
 from metacrm.ui.i18n import language
+from metacrm.ui.input import whole_number
 from metacrm.ui.records import widgets
 from metacrm.ui.runtime import db, registry
 
@@ -271,9 +272,10 @@ def lookup_titles(obj: ObjectDef, values: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, value in values.items():
         f = obj.all_fields.get(name)
-        if f is None or f.type != "lookup" or not str(value).isdigit():
+        record_id = whole_number(str(value))
+        if f is None or f.type != "lookup" or record_id is None:
             continue
-        title = reference_titles(f, {int(value)}).get(int(value))
+        title = reference_titles(f, {record_id}).get(record_id)
         if title is not None:
             out[name] = title
     return out

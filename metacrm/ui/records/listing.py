@@ -13,6 +13,7 @@ from metacrm.engine.reading.operators import OPERATORS
 from metacrm.engine.reading.query import MAX_PAGE_SIZE, ListParams
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.i18n import translate
+from metacrm.ui.input import parse_json
 
 PAGE_SIZES = (10, 20, 50, 100)
 INTERNAL = frozenset({"version"})  # optimistic locking's counter: not for people
@@ -101,8 +102,8 @@ def list_state(obj: ObjectDef, views: list[saved_views.SavedView],
                       fields=fields)
     if "filter" in args:
         try:
-            state.filter = json.loads(args["filter"]) if args["filter"] else None
-        except json.JSONDecodeError:
+            state.filter = parse_json(args["filter"], "filter") if args["filter"] else None
+        except ValueError:
             state.problems.append("filter")
     state.sort = args.get("sort") or state.sort
     state.q = args.get("q", "").strip()[:100]

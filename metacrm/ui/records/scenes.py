@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -11,6 +9,7 @@ from flask_login import login_required
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.reading import saved_views
 from metacrm.ui.context import actor, unit_of_work
+from metacrm.ui.input import parse_json
 from metacrm.ui.runtime import registry
 
 bp = Blueprint("scenes", __name__)
@@ -34,8 +33,8 @@ def _signed_in() -> None:
 def save(object_name: str):
     obj = registry().object(object_name)
     try:
-        parsed = json.loads(request.form.get("filter") or "null")
-    except json.JSONDecodeError:
+        parsed = parse_json(request.form.get("filter") or "null", "filter")
+    except ValueError:
         parsed = None
     columns = [c for c in request.form.get("columns", "").split(",") if c in obj.queryable]
     try:

@@ -24,6 +24,7 @@ from metacrm.engine.schema.registry import Registry
 from metacrm.engine.writing import lookup_filters
 from metacrm.metadata import regions
 from metacrm.metadata.model import BusinessTypeDef, FieldDef, ObjectDef
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import runtime
 
 
@@ -221,7 +222,7 @@ def posted_lines(form: MultiDict, grid: LineColumns) -> list[PostedLine] | None:
     for number in _row_numbers(form, name):
         prefix = f"{name}-{number}-"
         raw_id = form.get(prefix + "id", "").strip()
-        line_id = int(raw_id) if raw_id.isdigit() else None
+        line_id = whole_number(raw_id)
         kept = {c.name: widget(c).keep(form, c, prefix + c.name)
                 for c in grid.columns if grid.editable(c)}
         row = LineRow(line_id, kept, titles={
