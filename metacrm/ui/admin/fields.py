@@ -20,6 +20,7 @@ from metacrm.metadata.fieldtypes import COMPUTED_RESULT_TYPES, FIELD_TYPES
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.admin import changes as admin_changes
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("fields", __name__, url_prefix="/<object_name>/fields")
@@ -143,7 +144,8 @@ def _label(v: dict[str, Any], prefix: str) -> dict[str, str] | None:
 
 def _number(text: str) -> int | str:
     """A whole number, or the text as typed for the engine to refuse."""
-    return int(text) if text.strip().isdigit() else text.strip()
+    number = whole_number(text.strip())
+    return text.strip() if number is None else number
 
 
 def _bound(text: str) -> int | float | str:

@@ -26,7 +26,7 @@ def arg_int(name: str) -> int | None:
 
 
 def form_ints(name: str) -> list[int]:
-    return [int(v) for v in request.form.getlist(name) if v.strip().isdigit()]
+    return [n for v in request.form.getlist(name) if (n := whole_number(v.strip())) is not None]
 
 
 def choices() -> dict[str, Any]:

@@ -185,7 +185,7 @@ def notifications_page():
     before = request.args.get("before", "")
     session, me = db(), actor()
     found = notifications.listing(session, me.user_id, limit=PAGE + 1,
-                                  before=int(before) if before.isdigit() else None)
+                                  before=whole_number(before))
     more = len(found) > PAGE
     found = found[:PAGE]
     titles = approvals.titles(session, registry(), [n for n in found
@@ -215,4 +215,4 @@ def mark_read():
     with unit_of_work() as session:
         notifications.mark_read(session, actor().user_id, ids, read=read)
     back = request.form.get("before", "")
-    return redirect(url_for(".notifications_page", before=back if back.isdigit() else None))
+    return redirect(url_for(".notifications_page", before=whole_number(back)))

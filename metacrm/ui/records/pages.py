@@ -37,6 +37,7 @@ from metacrm.ui.context import (
     visible,
 )
 from metacrm.ui.i18n import language
+from metacrm.ui.input import whole_number
 from metacrm.ui.records import cells, widgets
 from metacrm.ui.records.forms import (
     business_type_for,
@@ -162,7 +163,7 @@ def transfer_choices(obj: ObjectDef) -> dict[str, Any]:
 @bp.post("/o/<object_name>/bulk-delete")
 def bulk_delete(object_name: str):
     obj = page_object_or_404(object_name)
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = [n for i in request.form.getlist("ids") if (n := whole_number(i)) is not None]
     try:
         with unit_of_work() as session:
             for record_id in ids:

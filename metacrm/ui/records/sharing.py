@@ -19,6 +19,7 @@ from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import saved_views
 from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
+from metacrm.ui.input import whole_number
 from metacrm.ui.records.listing import list_state
 from metacrm.ui.redirects import local_target
 from metacrm.ui.runtime import db, registry, streamed
@@ -33,7 +34,7 @@ def _signed_in() -> None:
 
 
 def _ids(raw: list[str]) -> list[int]:
-    return [int(i) for i in raw if i.isdigit()]
+    return [n for i in raw if (n := whole_number(i)) is not None]
 
 
 def _back(object_name: str) -> str:
@@ -54,7 +55,7 @@ def transfer(object_name: str):
         with unit_of_work() as session:
             result = transfers.transfer(
                 session, registry(), actor(), obj, _ids(request.form.getlist("ids")),
-                int(owner) if owner.isdigit() else 0,
+                whole_number(owner) or 0,
                 old_owner=request.form.get("old_owner", "remove"),
                 cascade=request.form.getlist("cascade"))
     except ValidationFailed as exc:
@@ -83,7 +84,7 @@ def add_member(object_name: str, record_id: int):
     try:
         with unit_of_work() as session:
             teams.add_member(session, registry(), actor(), obj, record_id,
-                             int(user) if user.isdigit() else 0,
+                             whole_number(user) or 0,
                              request.form.get("access", "read"), expires_on)
     except ValidationFailed as exc:
         _flash_errors(exc)
