@@ -1,7 +1,7 @@
 """What users see on the generated pages: values as the field catalogue shows them (titles,
 names and labels, never raw ids and codes), no internals, no expressions, the right words.
 
-Pure display: SQLite is enough (the ``backend`` fixture is narrowed here).
+On SQLite and PostgreSQL: titles, names and deletion times are read from the database.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ from metacrm.engine.access import org
 from metacrm.engine.writing import records
 
 from conftest import signed_in
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
 
 
 @pytest.fixture
