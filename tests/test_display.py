@@ -133,6 +133,7 @@ def test_a_lines_object_has_no_pages_of_its_own(web, make_record, session, regis
     assert web.get("/o/quote_line").status_code == 404
     assert web.get("/o/quote_line/new").status_code == 404
     assert web.get("/o/quote_line/recycle-bin").status_code == 404
+    assert web.get("/o/quote_line/export?format=csv").status_code == 404
     response = web.get(f"/o/quote_line/{line_id}")
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/o/quote/{quote['id']}")

@@ -105,6 +105,15 @@ def object_or_404(name: str) -> ObjectDef:
         abort(404)
 
 
+def page_object_or_404(name: str) -> ObjectDef:
+    """An object with pages of its own. Line items (a master-detail child) have none: they
+    are listed, added, edited, exported and shared on their parent's pages."""
+    obj = object_or_404(name)
+    if obj.master_field is not None:
+        abort(404)
+    return obj
+
+
 def fetch_or_404(obj: ObjectDef, record_id: int, **params: Any) -> dict[str, Any]:
     """One record with its lookups' titles, through the same compiler as lists."""
     page = records_page(obj, query.ListParams(

@@ -31,6 +31,7 @@ from metacrm.ui.context import (
     may,
     object_or_404,
     on_forms,
+    page_object_or_404,
     record_may,
     records_page,
     unit_of_work,
@@ -69,15 +70,6 @@ RECORD_FACTS = ("owner", "department", "created_at", "updated_at")  # on details
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
-
-
-def page_object_or_404(name: str) -> ObjectDef:
-    """An object with pages of its own. Line items (a master-detail child) have none: they
-    are listed, added and edited on their parent's pages."""
-    obj = object_or_404(name)
-    if obj.master_field is not None:
-        abort(404)
-    return obj
 
 
 def parent_of_line(obj: ObjectDef, record_id: int):

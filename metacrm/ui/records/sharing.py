@@ -17,7 +17,7 @@ from metacrm.engine.errors import BadQuery, ValidationFailed
 from metacrm.engine.flows import transfer as transfers
 from metacrm.engine.reading import export as exporter
 from metacrm.engine.reading import saved_views
-from metacrm.ui.context import actor, object_or_404, unit_of_work, visible
+from metacrm.ui.context import actor, page_object_or_404, unit_of_work, visible
 from metacrm.ui.i18n import language, translate
 from metacrm.ui.input import whole_number
 from metacrm.ui.records.listing import list_state
@@ -49,7 +49,7 @@ def _flash_errors(exc: ValidationFailed) -> None:
 
 @bp.post("/o/<object_name>/transfer")
 def transfer(object_name: str):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     owner = request.form.get("owner", "")
     try:
         with unit_of_work() as session:
@@ -73,7 +73,7 @@ def _detail(object_name: str, record_id: int):
 
 @bp.post("/o/<object_name>/<int:record_id>/team")
 def add_member(object_name: str, record_id: int):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     user = request.form.get("user_id", "")
     until = request.form.get("expires_on", "").strip()
     try:
@@ -95,7 +95,7 @@ def add_member(object_name: str, record_id: int):
 
 @bp.post("/o/<object_name>/<int:record_id>/team/<int:user_id>/remove")
 def remove_member(object_name: str, record_id: int, user_id: int):
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     with unit_of_work() as session:
         teams.remove_member(session, registry(), actor(), obj, record_id, user_id)
     flash(_("Team member removed."), "success")
@@ -107,7 +107,7 @@ def remove_member(object_name: str, record_id: int, user_id: int):
 @bp.get("/o/<object_name>/export")
 def export(object_name: str):
     """The list as shown (view, filter, search, sort, columns) as a file."""
-    obj = object_or_404(object_name)
+    obj = page_object_or_404(object_name)
     fmt = request.args.get("format", "xlsx")
     if fmt not in exporter.FORMATS:
         fmt = "xlsx"
