@@ -26,23 +26,6 @@ def engine(flows_engine):
 
 
 @pytest.fixture
-def client_of(app, people):
-    """A bearer-token API client per demo user, by username."""
-    clients: dict[str, ApiClient] = {}
-
-    def client(username: str) -> ApiClient:
-        if username not in clients:
-            http = app.test_client()
-            response = http.post("/api/v1/auth/token", json={"username": username,
-                                                             "password": "demo-password"})
-            assert response.status_code == 200, response.get_json()
-            clients[username] = ApiClient(http, response.get_json()["token"])
-        return clients[username]
-
-    return client
-
-
-@pytest.fixture
 def zhang(client_of):
     return client_of("zhang")
 
