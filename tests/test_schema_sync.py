@@ -129,6 +129,7 @@ def test_type_change_over_data_is_refused(engine, make_record, template_copy):
     row = make_record("customer", name="A", employees=12)
     edit(template_copy, "customer.yaml", "{name: employees, type: integer,",
          "{name: employees, type: date,")
+    edit(template_copy, "customer.yaml", "zh: 员工人数}, min: 0,", "zh: 员工人数},")  # a date has none
     with pytest.raises(SchemaChangeRefused) as caught:
         instance.install(engine, [template_copy])
     [refused] = caught.value.changes
@@ -140,6 +141,7 @@ def test_type_change_of_an_empty_column_is_applied(engine, make_record, template
     make_record("customer", name="A")
     edit(template_copy, "customer.yaml", "{name: employees, type: integer,",
          "{name: employees, type: date,")
+    edit(template_copy, "customer.yaml", "zh: 员工人数}, min: 0,", "zh: 员工人数},")  # a date has none
     instance.install(engine, [template_copy])
     with Session(engine) as session:
         registry = metastore.load_registry(session)
