@@ -39,9 +39,10 @@ def dependency_order(registry: Registry) -> list[ObjectDef]:
     return done
 
 
-# Hints whose value follows from the record (its catalogue entry, its person's name): given
-# even where the field has a default, and made after the values they follow from.
-DERIVED_HINTS = ("product", "gender")
+# Hints given even where the field has a default: values that follow from the record (its
+# catalogue entry, its person's name) and weighted picks (their weights say how often).
+ALWAYS_GIVEN = ("product", "gender", "pick")
+# Made after the values they follow from.
 FOLLOWING_HINTS = ("deal", "gender")
 
 
@@ -66,7 +67,7 @@ def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMake
         for f in ordered:
             if f.kind.generated or f.name in owned or f.name in row or (
                     f.default is not None and (f.demo or "").partition(":")[0] not in
-                    DERIVED_HINTS and maker.rng.random() < 0.5):
+                    ALWAYS_GIVEN and maker.rng.random() < 0.5):
                 continue
             value = maker.value(f, i, row, fields)
             if value is not None:

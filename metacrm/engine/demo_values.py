@@ -113,6 +113,7 @@ class ValueMaker:
         self.titles: dict[str, str] = {}  # object -> its title field
         self.used: set[str] = set()  # unique values handed out
         self.shared: dict[tuple[str, int, str], Decimal] = {}  # (object, id, field) -> taken
+        self.picked: dict[tuple[str, str, Any], set[int]] = {}  # a master's lines' choices
 
     def remember(self, object_name: str, title_field: str, records: list[dict[str, Any]]
                  ) -> None:
@@ -229,6 +230,13 @@ class ValueMaker:
         number = min(max(number, low), high)
         return number if f.type == "integer" else Decimal(number)
 
+    def hint_pick(self, f, i, row, fields, arg):
+        """One of the values, as often as their weights say: pick:active=5|draft=2."""
+        pairs = [part.partition("=") for part in arg.split("|")]
+        value = self.rng.choices([v for v, _, _ in pairs],
+                                 weights=[int(w or 1) for _, _, w in pairs])[0]
+        return value if f.type != "select" or value in f.option_values else None
+
     def hint_where(self, f, i, row, fields, arg):
         """A lookup to records whose field holds one of the values: where:status=a|b."""
         name, _, values = arg.partition("=")
@@ -280,7 +288,16 @@ class ValueMaker:
                 candidates = [i for i in candidates if rows.get(i, {}).get(of) is not None and
                               Decimal(rows[i][of]) - self.shared.get((f.target_object, i, of),
                                                                      Decimal(0)) > 0]
-        return self.rng.choice(candidates) if candidates else None
+        # The lines of one record name different products.
+        master = next((name for name, other in fields.items() if other.master), None)
+        siblings = (f.target_object, master, row.get(master)) if master else None
+        if siblings is not None:
+            candidates = [i for i in candidates if i not in self.picked.get(siblings, ())] \
+                or candidates
+        chosen = self.rng.choice(candidates) if candidates else None
+        if siblings is not None and chosen is not None:
+            self.picked.setdefault(siblings, set()).add(chosen)
+        return chosen
 
     def dependent(self, f: FieldDef, controller: Any) -> Any:
         offered = [o.value for o in f.options if o.active and (
