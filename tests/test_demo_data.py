@@ -21,8 +21,7 @@ from metacrm.engine.access import users
 from metacrm.engine.db import make_engine
 from metacrm.engine.schema import metastore
 from metacrm.engine.schema.registry import Registry
-from metacrm.engine.systables import (sys_approval, sys_approval_task, sys_stage_history,
-                                      sys_user)
+from metacrm.engine.systables import sys_approval, sys_approval_task, sys_stage_history, sys_user
 
 from conftest import SAMPLE, SAMPLE_FLOWS, fresh_database
 
