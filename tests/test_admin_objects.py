@@ -238,6 +238,25 @@ def test_a_type_change_over_values_that_cannot_convert_is_refused(english, equip
     assert field_of(equipment, "code").type == "text"
 
 
+def test_a_smallest_value_set_in_the_editor_refuses_a_record_below_it(english, equipment):
+    response = add_field(english, "currency", field_form("price", "Price", "价格"))
+    assert response.status_code == 302, problems_of(response)
+    form = english.text(f"{BASE}/fields/price/edit")
+    assert 'data-setting="min"' in form and 'data-setting="max"' in form
+    response = english.post(f"{BASE}/fields/price/edit", {
+        "type": "currency", "label_en": "Price", "label_zh": "价格", "min": "100"})
+    assert response.status_code == 302, problems_of(response)
+    assert field_of(equipment, "price").min_value == 100
+    english.text("/o/equipment/new")  # the form's CSRF token
+    refused = english.post("/o/equipment/new", {"name": "Lathe", "price": "99.99"})
+    accepted = english.post("/o/equipment/new", {"name": "Drill", "price": "100"})
+    assert refused.status_code == 422 and accepted.status_code == 302
+    assert "must be at least 100" in refused.get_data(as_text=True)
+    with equipment.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM o_equipment")).scalars().all() == \
+            ["Drill"]
+
+
 # -- editing, order, archive ----------------------------------------------------------------
 def test_editing_a_label_changes_the_label_only(english, equipment):
     change(equipment, lambda d: edits.add_field(d, "equipment", text_field("site")))

@@ -4,6 +4,7 @@ and approval engines like everything else)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from metacrm.engine.access import users
 from metacrm.engine.db import make_engine
 from metacrm.engine.schema import metastore
 from metacrm.engine.schema.registry import Registry
-from metacrm.engine.systables import sys_approval, sys_stage_history
+from metacrm.engine.systables import sys_approval, sys_approval_task, sys_stage_history, sys_user
 
 from conftest import SAMPLE, SAMPLE_FLOWS, fresh_database
 
@@ -33,6 +34,7 @@ class Demo:
     engine: sa.Engine
     registry: Registry
     created: dict[str, int]
+    today: dt.date
 
     def rows(self, object_name: str) -> list[dict]:
         table = self.registry.table(self.registry.object(object_name))
@@ -50,7 +52,7 @@ def run_demo(url: str, seed: int = 42) -> Demo:
         registry = metastore.load_registry(s)
         created = demo.populate(s, registry, admin, per_object=60, seed=seed, owners=owners)
         created["approvals"] = demo.populate_approvals(s, registry)
-    return Demo(engine, registry, created)
+    return Demo(engine, registry, created, dt.date.today())
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -187,3 +189,53 @@ def test_the_demo_is_the_same_every_time(tmp_path: Path):
         names.append([(o["name"], o["amount"], o["stage"]) for o in found.rows("opportunity")])
         found.engine.dispose()
     assert names[0] == names[1]
+
+
+def test_products_carry_the_category_and_unit_of_their_catalogue_entry(made):
+    from metacrm.engine.demo_values import PRODUCTS
+
+    for p in made.rows("product"):
+        entry = next(e for e in PRODUCTS if p["name"].startswith(e.name))
+        assert (p["category"], p["unit"]) == (entry.category, entry.unit), p["name"]
+        assert entry.low <= p["price"] <= entry.high, p["name"]
+
+
+def test_contacts_gender_follows_the_given_name(made):
+    from metacrm.engine.demo_values import GIVEN_FEMALE, GIVEN_MALE
+
+    for c in made.rows("contact"):
+        given = c["name"][1:]
+        assert c["gender"] == ("female" if given in GIVEN_FEMALE else "male"), c["name"]
+        assert given in GIVEN_FEMALE or given in GIVEN_MALE
+        assert c["birthday"] is None or 22 <= (made.today - c["birthday"]).days // 365 <= 60
+
+
+def test_opportunity_stages_form_a_funnel(made):
+    counts: dict[str, int] = defaultdict(int)
+    for o in made.rows("opportunity"):
+        counts[o["stage"]] += 1
+    open_stages = [counts[s] for s in ("qualify", "needs", "proposal", "negotiation")]
+    assert open_stages == sorted(open_stages, reverse=True) and open_stages[-1] > 0, counts
+    assert open_stages[0] < sum(counts.values()) / 2
+    assert counts["won"] > 0 and counts["lost"] > 0
+
+
+def test_every_quote_has_one_to_four_lines_of_different_products(made):
+    lines: dict[int, int] = defaultdict(int)
+    products: dict[int, set[int]] = defaultdict(set)
+    for line in made.rows("quote_line"):
+        lines[line["quote"]] += 1
+        assert line["product"] not in products[line["quote"]]
+        products[line["quote"]].add(line["product"])
+    for q in made.rows("quote"):
+        assert 1 <= lines[q["id"]] <= 4 and q["line_count"] == lines[q["id"]]
+
+
+def test_the_sales_manager_has_approvals_waiting(made):
+    with made.engine.connect() as conn:
+        waiting = conn.execute(
+            sa.select(sa.func.count()).select_from(sys_approval_task.join(
+                sys_user, sys_user.c.id == sys_approval_task.c.user_id))
+            .where(sys_user.c.username == "wang", sys_approval_task.c.status == "active")
+        ).scalar()
+    assert 5 <= waiting <= 8

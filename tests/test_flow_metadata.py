@@ -150,6 +150,46 @@ def test_a_number_update_with_text_is_refused(folders):
     refused(folders, path, "on_approve.amount", "must be a number")
 
 
+def test_a_flow_with_a_schema_error_in_one_step_is_still_cross_checked(folders):
+    def broken(raw):
+        raw["steps"][0].update(mode="some")  # the schema refuses this step
+        raw["steps"][1]["approvers"]["role"] = "boss"
+        raw.update(condition="budget >= 500000", on_approve={"status": "active"})
+
+    path = folders.edit("large_opportunity", broken)
+    code, lines = folders.validate()
+    assert code == 1
+    assert {f"{path}: steps[0].mode: 'some' is not one of ['all', 'any']",
+            f"{path}: steps[1].approvers.role: role 'boss' does not exist",
+            f"{path}: condition: unknown field 'budget' (at column 1)",
+            f"{path}: on_approve.status: 'status' is not a field of opportunity"} <= set(lines)
+    assert lines[-1] == "4 problem(s)", lines
+
+
+def test_a_stage_process_with_a_schema_error_in_one_stage_is_still_cross_checked(folders):
+    def broken(raw):
+        stage_of(raw, "needs")["win_rate"] = "high"  # the schema refuses this stage
+        stage_of(raw, "proposal")["required"] = ["budget"]
+        raw.update(win_rate_field="chance")
+
+    path = folders.edit("opportunity_standard", broken)
+    code, lines = folders.validate()
+    assert code == 1
+    assert set(lines[:-1]) == {
+        f"{path}: stages[1].win_rate: 'high' is not of type 'number'",
+        f"{path}: stages[2].required[0]: 'budget' is not a field of opportunity",
+        f"{path}: win_rate_field: 'chance' is not a number field of opportunity"}, lines
+
+
+def test_a_flow_whose_trigger_the_schema_refused_is_not_judged_by_a_trigger(folders):
+    path = folders.edit("large_opportunity", lambda raw: raw.update(
+        trigger="sometimes", trigger_fields=["amount"]))
+    code, lines = folders.validate()
+    assert code == 1
+    assert len(lines) == 2 and lines[0].startswith(f"{path}: trigger: 'sometimes' is not one"), \
+        lines
+
+
 @pytest.mark.parametrize("field", ["stage", "win_rate"])
 def test_an_outcome_may_not_set_a_field_only_stage_moves_change(folders, field):
     path = folders.edit("large_opportunity", lambda raw: raw.update(

@@ -19,6 +19,7 @@ from metacrm.engine.demo_values import ValueMaker
 from metacrm.engine.errors import PermissionDenied, ValidationFailed
 from metacrm.engine.flows import approval_rules, stages
 from metacrm.engine.schema.registry import Registry
+from metacrm.engine.systables import sys_user
 from metacrm.engine.writing import records
 from metacrm.metadata.model import ObjectDef
 
@@ -38,10 +39,19 @@ def dependency_order(registry: Registry) -> list[ObjectDef]:
     return done
 
 
+# Hints given even where the field has a default: values that follow from the record (its
+# catalogue entry, its person's name) and weighted picks (their weights say how often).
+ALWAYS_GIVEN = ("product", "gender", "pick")
+# Made after the values they follow from.
+FOLLOWING_HINTS = ("deal", "gender")
+
+
 def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMaker,
-                start: int = 0) -> list[dict[str, Any]]:
+                start: int = 0, presets: list[dict[str, Any]] | None = None
+                ) -> list[dict[str, Any]]:
     """New records' values: not those the engine owns (stages, win rates, what approvals
-    set), nor lost reasons, nor, half the time, those with a default."""
+    set), nor lost reasons, nor, half the time, those with a default. ``presets``: values
+    already chosen for each row (the master of a line)."""
     owned = stages.managed_fields(registry, obj) | {
         name for f in registry.flows_of(obj.name)
         for name in (*(f.on_approve or {}), *(f.on_reject or {}))} | {
@@ -49,13 +59,15 @@ def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMake
         if s.reason_field}  # given when the record is lost
     fields = {f.name: f for f in obj.active_fields}
     # Values that follow from others (a deal named after its company) come last.
-    ordered = sorted(obj.active_fields, key=lambda f: (f.demo or "").startswith("deal"))
+    ordered = sorted(obj.active_fields,
+                     key=lambda f: (f.demo or "").partition(":")[0] in FOLLOWING_HINTS)
     rows = []
     for i in range(start, start + count):
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = dict(presets[i - start]) if presets else {}
         for f in ordered:
-            if f.kind.generated or f.name in owned or (
-                    f.default is not None and maker.rng.random() < 0.5):
+            if f.kind.generated or f.name in owned or f.name in row or (
+                    f.default is not None and (f.demo or "").partition(":")[0] not in
+                    ALWAYS_GIVEN and maker.rng.random() < 0.5):
                 continue
             value = maker.value(f, i, row, fields)
             if value is not None:
@@ -67,7 +79,17 @@ def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMake
     return rows
 
 
-def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) -> int:
+def line_presets(obj: ObjectDef, maker: ValueMaker) -> list[dict[str, Any]] | None:
+    """The lines of another object's records (quote lines): one to four for each of
+    them, so no record is left without; None for an object that is no one's lines."""
+    master = obj.master_field
+    if master is None or not maker.refs.get(master.target_object):
+        return None
+    return [{master.name: parent} for parent in maker.refs[master.target_object]
+            for _ in range(maker.rng.randint(1, 4))]
+
+
+def populate_approvals(session: Session, registry: Registry, per_flow: int = 8) -> int:
     """A few records submitted to each submit-triggered flow by their owners, so the
     approval inbox and the todo centre have something to show."""
     from metacrm.engine.access import users
@@ -80,9 +102,12 @@ def populate_approvals(session: Session, registry: Registry, per_flow: int = 3) 
         done = 0
         obj = registry.object(flow.object)
         table = registry.table(obj)
+        # Reps' records first: their requests reach a manager's inbox.
+        has_superior = select(sys_user.c.id).where(sys_user.c.id == table.c.owner,
+                                                   sys_user.c.superior_id.is_not(None))
         candidates = session.execute(select(table).where(
             table.c.deleted.is_(False), table.c.owner.is_not(None))
-            .order_by(table.c.id.desc()).limit(200)).mappings()
+            .order_by(has_superior.exists().desc(), table.c.id.desc()).limit(200)).mappings()
         for row in candidates:
             if done >= per_flow:
                 break
@@ -174,6 +199,20 @@ def _create(session: Session, registry: Registry, obj: ObjectDef,
     raise RuntimeError("demo values kept breaking the rules")
 
 
+def owners_of(session: Session, obj: ObjectDef, owners: list[int]) -> list[int]:
+    """Those of the owners who may create and edit the object's records (finance does
+    not own deals: they could not move them on)."""
+    from metacrm.engine.access import permissions, users
+
+    found = []
+    for user_id in owners:
+        actor = users.load_actor(session, user_id)
+        if actor is not None and all(permissions.granted(session, actor, obj, op)
+                                     for op in ("create", "edit")):
+            found.append(user_id)
+    return found
+
+
 def populate(session: Session, registry: Registry, actor: Actor, per_object: int = 50,
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
@@ -187,14 +226,18 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
         start = session.execute(select(table.c.id).order_by(table.c.id.desc()).limit(1)) \
             .scalar() or 0
         ids: list[int] = []
-        for offset in range(0, per_object, batch):
-            values = make_values(registry, obj, min(batch, per_object - offset), maker,
-                                 start + offset)
+        presets = line_presets(obj, maker)
+        keepers = owners_of(session, obj, owners or [])
+        count = len(presets) if presets is not None else per_object
+        for offset in range(0, count, batch):
+            values = make_values(registry, obj, min(batch, count - offset), maker,
+                                 start + offset,
+                                 presets[offset:offset + batch] if presets else None)
             if not values:
                 continue
-            if owners:
+            if keepers:
                 for row in values:
-                    row["owner"] = maker.rng.choice(owners)
+                    row["owner"] = maker.rng.choice(keepers)
             made = [dict(r) for r in _create(session, registry, obj, values, actor)]
             maker.remember(obj.name, obj.title_field, made)
             ids.extend(r["id"] for r in made)

@@ -50,19 +50,22 @@ class _Walker:
         return self.actors[user_id] or self.actor
 
     def path(self, process: StageProcessDef) -> list[StageDef]:
-        """Where a record goes: stays (a quarter), on to an open stage, won or lost."""
+        """Where a record goes, a funnel: about 30% stay in the first stage, fewer reach
+        each later open stage, about 10% are won and 8% lost."""
         rng = self.maker.rng
         steps = [s for s in process.stages if not s.terminal][1:]
         won = [s for s in process.stages if s.type == "won"]
         lost = [s for s in process.stages if s.type == "lost"]
         draw = rng.random()
-        if draw < 0.25:
+        if draw < 0.3 or not steps and draw < 0.82:
             return []
-        if draw < 0.45 and won:
+        if draw < 0.4 and won:
             return [*steps, won[0]]
-        if draw < 0.6 and lost:
+        if draw < 0.48 and lost:
             return [*steps[:rng.randint(0, len(steps))], lost[0]]
-        return steps[:rng.randint(1, len(steps))] if steps else []
+        # The rest end in an open stage, the later the fewer (weights n, n-1, ... 1).
+        reach = rng.choices(range(1, len(steps) + 1), weights=range(len(steps), 0, -1))[0]
+        return steps[:reach]
 
     def walk(self, record_id: int) -> None:
         row = self.maker.rows[self.obj.name][record_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -25,19 +26,59 @@ TRADES = ("信息技术", "网络科技", "软件", "电子", "机械制造", "�
           "教育科技", "食品", "新材料", "建筑工程", "环保科技", "汽车零部件")
 COMPANY_FORMS = ("有限公司", "有限公司", "有限公司", "股份有限公司", "集团有限公司")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余"
-GIVEN = ("建国", "敏", "伟", "静", "丽娟", "志强", "秀英", "海燕", "俊杰", "晓明", "雪梅",
-         "文博", "子涵", "浩然", "欣怡", "国庆", "红霞", "建华", "立新", "明辉", "婷", "磊",
-         "鹏", "洁", "杰", "芳", "涛", "勇", "霞", "斌", "佳琪", "宇航", "思远", "春燕", "永刚")
+# Given names as people read them: a man's, a woman's (the gender a ``gender`` hint gives).
+GIVEN_MALE = ("建国", "伟", "志强", "俊杰", "晓明", "文博", "浩然", "国庆", "建华", "立新",
+              "明辉", "磊", "鹏", "杰", "涛", "勇", "斌", "宇航", "思远", "永刚", "海峰", "振华")
+GIVEN_FEMALE = ("敏", "静", "丽娟", "秀英", "海燕", "雪梅", "欣怡", "红霞", "婷", "洁", "芳",
+                "霞", "佳琪", "春燕", "晓燕", "美玲", "雅琴", "慧敏", "丽华", "淑珍")
 JOB_TITLES = ("采购经理", "IT总监", "总经理", "财务总监", "技术负责人", "采购专员",
               "信息中心主任", "运营总监", "副总经理", "项目经理", "行政经理", "销售总监",
               "首席技术官", "生产经理", "董事长助理", "信息化专员")
-PRODUCTS = ("企业版CRM年度订阅", "专业版CRM年度订阅", "智能门禁一体机 X3", "工业平板电脑 T10",
-            "数据备份一体机 B200", "云服务器托管服务（年）", "实施服务（人天）",
-            "培训服务（人天）", "网络安全网关 G5", "视频会议终端 V8", "条码打印机 P300",
-            "移动销售App授权", "数据分析平台标准版", "ERP财务模块", "仓储管理系统 WMS",
-            "智能考勤机 K2", "企业网盘年度订阅（1TB）", "运维服务包（年）", "高清网络摄像机 C4",
-            "机架式服务器 R740")
-EDITIONS = ("标准版", "专业版", "旗舰版", "教育版", "政务版", "海外版", "精简版", "增强版")
+
+
+@dataclass(frozen=True)
+class Product:
+    """An entry of the demo catalogue: what it is called, its category (an option value
+    of a category field), its unit and the range of its list price."""
+
+    name: str
+    category: str
+    unit: str
+    low: int
+    high: int
+
+
+PRODUCTS = (
+    Product("CRM年度订阅", "software", "套", 20_000, 120_000),
+    Product("移动销售App授权", "software", "套", 3_000, 30_000),
+    Product("数据分析平台", "software", "套", 30_000, 200_000),
+    Product("ERP财务模块", "software", "套", 40_000, 180_000),
+    Product("仓储管理系统 WMS", "software", "套", 50_000, 200_000),
+    Product("企业网盘年度订阅 1TB", "software", "年", 2_000, 12_000),
+    Product("协同办公平台", "software", "套", 10_000, 80_000),
+    Product("智能门禁一体机 X3", "hardware", "台", 1_500, 6_000),
+    Product("工业平板电脑 T10", "hardware", "台", 3_000, 9_000),
+    Product("数据备份一体机 B200", "hardware", "台", 20_000, 80_000),
+    Product("网络安全网关 G5", "hardware", "台", 8_000, 45_000),
+    Product("视频会议终端 V8", "hardware", "台", 5_000, 30_000),
+    Product("条码打印机 P300", "hardware", "台", 800, 3_500),
+    Product("智能考勤机 K2", "hardware", "台", 600, 2_500),
+    Product("高清网络摄像机 C4", "hardware", "台", 500, 2_000),
+    Product("机架式服务器 R740", "hardware", "台", 30_000, 150_000),
+    Product("云服务器托管服务（年）", "service", "年", 6_000, 60_000),
+    Product("实施服务（人天）", "service", "人天", 1_500, 3_000),
+    Product("培训服务（人天）", "service", "人天", 1_200, 2_500),
+    Product("运维服务包（年）", "service", "年", 10_000, 90_000),
+    Product("数据迁移服务", "service", "项", 8_000, 50_000),
+)
+# Variants that make sense for each category (the catalogue's first round has none).
+VARIANTS = {
+    "software": ("标准版", "专业版", "旗舰版", "教育版", "政务版", "私有化部署版", "海外版",
+                 "精简版", "增强版"),
+    "hardware": ("Pro", "Max", "Lite", "二代", "三代", "增强型", "户外型", "工业级", "标准型"),
+    "service": ("标准包", "高级包", "华东区", "华北区", "华南区", "远程", "驻场", "7×24",
+                "加急"),
+}
 PROJECTS = ("ERP 升级项目", "CRM 系统采购", "数据中心扩容", "门禁系统改造", "办公网络升级",
             "视频会议系统建设", "财务系统上线", "智慧仓储项目", "安防监控项目", "年度软件续费",
             "信息化培训采购", "生产线数字化改造", "移动办公平台建设", "服务器更新采购")
@@ -72,6 +113,7 @@ class ValueMaker:
         self.titles: dict[str, str] = {}  # object -> its title field
         self.used: set[str] = set()  # unique values handed out
         self.shared: dict[tuple[str, int, str], Decimal] = {}  # (object, id, field) -> taken
+        self.picked: dict[tuple[str, str, Any], set[int]] = {}  # a master's lines' choices
 
     def remember(self, object_name: str, title_field: str, records: list[dict[str, Any]]
                  ) -> None:
@@ -117,17 +159,41 @@ class ValueMaker:
                                             f"{r.choice(TRADES)}第{i + 1}分公司")
 
     def hint_person(self, f, i, row, fields, arg):
-        return f"{self.rng.choice(SURNAMES)}{self.rng.choice(GIVEN)}"
+        given = GIVEN_FEMALE if self.rng.random() < 0.45 else GIVEN_MALE
+        return f"{self.rng.choice(SURNAMES)}{self.rng.choice(given)}"
+
+    def hint_gender(self, f, i, row, fields, arg):
+        """The gender the record's person's given name says, as the option values named
+        (``gender:MALE|FEMALE``, default male|female)."""
+        male, _, female = (arg or "male|female").partition("|")
+        for name, other in fields.items():
+            person = row.get(name)
+            if (other.demo or "").partition(":")[0] == "person" and isinstance(person, str):
+                value = female if person[1:] in GIVEN_FEMALE else male
+                return value if not f.option_values or value in f.option_values else None
+        return None
 
     def hint_job_title(self, f, i, row, fields, arg):
         return self.rng.choice(JOB_TITLES)
 
     def hint_product(self, f, i, row, fields, arg):
-        """The catalogue's products, then their editions (企业版CRM年度订阅（教育版）)."""
-        base, edition = PRODUCTS[i % len(PRODUCTS)], i // len(PRODUCTS)
-        name = base if edition == 0 else f"{base}（{EDITIONS[(edition - 1) % len(EDITIONS)]}）"
-        if edition > len(EDITIONS):
-            name = f"{name} {edition // len(EDITIONS) + 2024}款"
+        """The record's entry of the catalogue (the ``i``-th, so every field of a record
+        names the same one): its name, then its variants (CRM年度订阅（旗舰版）), or with
+        an argument, what the entry says of it: ``product:category``, ``product:unit``,
+        ``product:price`` (within its range)."""
+        entry, variant = PRODUCTS[i % len(PRODUCTS)], i // len(PRODUCTS)
+        if arg == "price":
+            return self.number(f, entry.low, entry.high)
+        if arg in ("category", "unit"):
+            value = getattr(entry, arg)
+            return value if f.type != "select" or value in f.option_values else None
+        variants = VARIANTS[entry.category]
+        name = entry.name
+        if variant:
+            extra = variants[(variant - 1) % len(variants)]
+            name = f"{name}（{extra}）" if entry.category != "hardware" else f"{name} {extra}"
+        if variant > len(variants):
+            name = f"{name} {2024 + (variant - 1) // len(variants)}款"
         return self.unique(f, lambda: name, lambda: f"{name} {i}")
 
     def hint_address(self, f, i, row, fields, arg):
@@ -155,10 +221,21 @@ class ValueMaker:
 
     def hint_range(self, f, i, row, fields, arg):
         low, high = (int(x) for x in arg.split("-", 1))
+        return self.number(f, low, high)
+
+    def number(self, f: FieldDef, low: int, high: int) -> int | Decimal:
+        """A round number between low and high (three significant digits)."""
         step = 10 ** max(0, len(str(high)) - 3)
         number = self.rng.randint(max(low // step, 0), high // step) * step
         number = min(max(number, low), high)
         return number if f.type == "integer" else Decimal(number)
+
+    def hint_pick(self, f, i, row, fields, arg):
+        """One of the values, as often as their weights say: pick:active=5|draft=2."""
+        pairs = [part.partition("=") for part in arg.split("|")]
+        value = self.rng.choices([v for v, _, _ in pairs],
+                                 weights=[int(w or 1) for _, _, w in pairs])[0]
+        return value if f.type != "select" or value in f.option_values else None
 
     def hint_where(self, f, i, row, fields, arg):
         """A lookup to records whose field holds one of the values: where:status=a|b."""
@@ -195,6 +272,12 @@ class ValueMaker:
         rows = self.rows.get(f.target_object, {})
         candidates = [i for i in ids if accept is None or accept(rows.get(i, {}))]
         for name, other in fields.items():
+            # A company with people, so that the record's person can be one of them.
+            if other.type == "lookup" and name != f.name and row.get(name) is None:
+                linked = {r.get(f.name) for r in self.rows.get(other.target_object, {})
+                          .values()}
+                candidates = [i for i in candidates if i in linked] or candidates
+        for name, other in fields.items():
             if other.type == "lookup" and name != f.name and row.get(name) is not None \
                     and any(name in r for r in rows.values()):
                 candidates = [i for i in candidates if rows.get(i, {}).get(name) == row[name]]
@@ -205,7 +288,16 @@ class ValueMaker:
                 candidates = [i for i in candidates if rows.get(i, {}).get(of) is not None and
                               Decimal(rows[i][of]) - self.shared.get((f.target_object, i, of),
                                                                      Decimal(0)) > 0]
-        return self.rng.choice(candidates) if candidates else None
+        # The lines of one record name different products.
+        master = next((name for name, other in fields.items() if other.master), None)
+        siblings = (f.target_object, master, row.get(master)) if master else None
+        if siblings is not None:
+            candidates = [i for i in candidates if i not in self.picked.get(siblings, ())] \
+                or candidates
+        chosen = self.rng.choice(candidates) if candidates else None
+        if siblings is not None and chosen is not None:
+            self.picked.setdefault(siblings, set()).add(chosen)
+        return chosen
 
     def dependent(self, f: FieldDef, controller: Any) -> Any:
         offered = [o.value for o in f.options if o.active and (

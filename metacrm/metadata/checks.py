@@ -24,8 +24,8 @@ AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
 SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
 RANGED_TYPES = ("integer", "decimal", "currency", "percent")  # the types min/max apply to
 # What a field's ``demo`` hint may name (metacrm/engine/demo_values.py makes each kind).
-DEMO_KINDS = ("company", "person", "job_title", "product", "address", "unit", "birthday",
-              "none", "deal", "range", "where", "share")
+DEMO_KINDS = ("company", "person", "gender", "job_title", "product", "address", "unit",
+              "birthday", "none", "deal", "range", "pick", "where", "share")
 
 
 def check_template_set(templates: TemplateSet, *, known_objects: set[str],

@@ -16,7 +16,7 @@ from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
-from metacrm.metadata.problems import Problem, format_path
+from metacrm.metadata.problems import Problem
 
 NUMBER_STORAGE = ("integer", "decimal")
 # The settings each approver type reads (the schema lists them all).
@@ -90,7 +90,11 @@ class _Checker:
         self.known = known
 
     def problem(self, code: str, path: list, message: str) -> Problem:
-        return Problem(code, self.doc.source, format_path(path), message)
+        return Problem(code, self.doc.source, self.doc.where(path), message)
+
+    def trigger(self) -> str | None:
+        """The flow's trigger; None when the schema refused it (nothing is known)."""
+        return None if "trigger" in self.doc.dropped else self.raw.get("trigger", "submit")
 
     def target(self) -> tuple[ObjectDef | None, Problem | None]:
         name = self.raw["object"]
@@ -125,10 +129,12 @@ class _Checker:
             if types[kind] > 1:
                 yield self.problem("stage.terminal", ["stages"],
                                    Message("a process has at most one %(kind)s stage", kind=kind))
-        if not types["open"]:
+        if not types["open"] and not self.doc.removed.get(("stages",)):
             yield self.problem("stage.open", ["stages"], Message("a process needs an open stage"))
         kinds = {s["name"]: s.get("type", "open") for s in stages}
         for i, name in enumerate(raw.get("start_stages", [])):
+            if name in self.doc.broken:
+                continue  # a stage the schema refused: reported there
             if name not in kinds:
                 yield self.problem("stage_process.start_stages", ["start_stages", i],
                                    Message("'%(name)s' is not a stage of this process",
@@ -173,7 +179,8 @@ class _Checker:
             yield self.problem("stage.approval", path,
                                Message("approval flow '%(name)s' is for %(object)s",
                                        name=name, object=flow.content['object']))
-        elif flow.content.get("trigger", "submit") != "stage":
+        elif flow.content.get("trigger", "submit") != "stage" and \
+                "trigger" not in flow.dropped:
             yield self.problem("stage.approval", path,
                                Message("approval flow '%(name)s' needs 'trigger: stage'",
                                        name=name))
@@ -236,7 +243,7 @@ class _Checker:
                                    Message("role '%(role)s' does not exist", role=role))
             approvers = step["approvers"]
             if approvers["type"] == "submitter_chooses" and \
-                    raw.get("trigger", "submit") != "submit":
+                    self.trigger() not in ("submit", None):
                 yield self.problem("step.approvers", [*path, "approvers", "type"],
                                    Message("only a flow the user submits lets the submitter "
                                            "choose approvers"))
@@ -245,7 +252,7 @@ class _Checker:
                     yield self.problem("step.approvers", [*path, "approvers", key],
                                        Message("%(type)s approvers take no '%(key)s'",
                                                type=approvers['type'], key=key))
-        if raw.get("trigger", "submit") != "field_change" and raw.get("trigger_fields"):
+        if self.trigger() not in ("field_change", None) and raw.get("trigger_fields"):
             yield self.problem("flow.trigger_fields", ["trigger_fields"],
                                Message("only a field_change trigger has trigger fields"))
         if obj is not None:

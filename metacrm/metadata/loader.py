@@ -55,6 +55,7 @@ class Document:
     partial: bool = False
     broken: frozenset[str] = frozenset()
     removed: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # list -> items left out
+    dropped: frozenset[str] = frozenset()  # keys left out (``trigger``): their value unknown
 
     def original_path(self, path: Iterable[str | int]) -> list[str | int]:
         """A path into ``content`` as a path into the file (list items left out counted)."""
@@ -147,7 +148,8 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
     return Document(kind, name, display, raw), []
 
 
-LENIENT_KINDS = frozenset({"object", "picklists"})  # kinds cross-checked despite errors
+# Kinds cross-checked despite errors.
+LENIENT_KINDS = frozenset({"object", "picklists", "stage_process", "approval_flow"})
 MAX_PRUNES = 500
 
 
@@ -160,22 +162,24 @@ def accepted_part(kind: str, display: str, raw: dict) -> Document | None:
     content = copy.deepcopy(raw)
     broken: set[str] = set()
     removed: dict[tuple, tuple[int, ...]] = {}
+    dropped: set[str] = set()
     validator = schema_validator(DOCUMENT_KINDS[kind])
     for _ in range(MAX_PRUNES):
         error = next(iter(validator.iter_errors(content)), None)
         if error is None:
             name = content[kind] if isinstance(content[kind], str) else kind
             return Document(kind, name, display, content, partial=True,
-                            broken=frozenset(broken), removed=removed)
+                            broken=frozenset(broken), removed=removed,
+                            dropped=frozenset(dropped))
         path = list(error.absolute_path)
         if not path:
             return None
-        _prune(content, path, broken, removed)
+        _prune(content, path, broken, removed, dropped)
     return None
 
 
 def _prune(content: Any, path: list, broken: set[str],
-           removed: dict[tuple, tuple[int, ...]]) -> None:
+           removed: dict[tuple, tuple[int, ...]], dropped: set[str]) -> None:
     """Leave out the innermost list item on ``path``, else its last key."""
     cut = max((i for i, p in enumerate(path) if isinstance(p, int)), default=len(path) - 1)
     parent = content
@@ -188,6 +192,8 @@ def _prune(content: Any, path: list, broken: set[str],
         where = original_path(path[:cut + 1], removed)
         key = tuple(where[:-1])
         removed[key] = tuple(sorted((*removed.get(key, ()), where[-1])))
+    else:
+        dropped.add(format_path(original_path(path[:cut + 1], removed)))
     del parent[path[cut]]
 
 
