@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import org
+from metacrm.engine.actor import SYSTEM
 from metacrm.engine.writing import records
 
 from conftest import signed_in
@@ -156,3 +157,15 @@ def test_filters_and_columns_lead_with_the_list_and_never_offer_the_version(web,
     assert "版本" not in web.text("/o/customer?columns=name,version")
     row = make_record("customer", name="No Version Co")
     assert "版本" not in web.text(f"/o/customer/{row['id']}")
+
+
+def test_history_names_a_change_the_system_made_as_automatic(web, make_record, session,
+                                                             registry):
+    row = make_record("customer", name="System Changed Co")
+    records.update_record(session, registry, "customer", row["id"], {"remark": "auto"},
+                          actor=SYSTEM, version=1)
+    session.commit()
+    html = web.text(f"/o/customer/{row['id']}")
+    tab = html[html.index('id="tab-history"'):]
+    assert "<strong>系统自动</strong> · 修改了" in tab
+    assert "<strong>系统信息</strong>" not in tab
