@@ -169,3 +169,22 @@ def test_history_names_a_change_the_system_made_as_automatic(web, make_record, s
     tab = html[html.index('id="tab-history"'):]
     assert "<strong>系统自动</strong> · 修改了" in tab
     assert "<strong>系统信息</strong>" not in tab
+
+
+def test_a_lookup_to_a_record_the_reader_may_not_see_is_not_a_dead_link(app, people,
+                                                                        make_record, session,
+                                                                        registry):
+    theirs = make_record("customer", actor=people["li"], name="李娜的保密客户")
+    mine = make_record("customer", actor=people["zhang"], name="张伟的公开客户")
+    contact = make_record("contact", actor=people["zhang"], name="挂在别人客户下的联系人",
+                          customer=mine["id"])
+    records.update_record(session, registry, "contact", contact["id"],
+                          {"customer": theirs["id"]}, actor=people["admin"], version=1)
+    session.commit()
+    rep = signed_in(app, "zhang", "demo-password")
+    for html in (rep.text(f"/o/contact?q={contact['name']}"),
+                 rep.text(f"/o/contact/{contact['id']}")):
+        assert f"（记录 {theirs['id']}）" in html
+        assert f'href="/o/customer/{theirs["id"]}"' not in html
+        assert "李娜的保密客户" not in html
+    assert rep.get(f"/o/customer/{theirs['id']}").status_code == 404
