@@ -71,3 +71,12 @@ def test_a_rollback_needs_the_csrf_token(engine, english):
     relabel(engine, "Company")
     assert english.client.post(f"/admin/versions/{before}/rollback").status_code == 400
     assert customise.history(engine, limit=1)[0].summary.startswith("relabel")
+
+
+def test_a_version_says_in_chinese_what_was_added(engine, web):
+    version = customise.change(engine, "alice", "add a field", lambda d: edits.add_field(
+        d, "customer", {"name": "vat_no", "type": "text",
+                        "label": {"en": "VAT", "zh": "税号"}})).version
+    html = web.text(f"/admin/versions/{version}")
+    assert "object customer › fields › vat_no: 新增" in html
+    assert ": added" not in html

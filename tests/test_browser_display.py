@@ -60,3 +60,16 @@ def test_a_long_name_without_spaces_does_not_widen_any_page(chromium, company, w
     cell = page.locator("table.record-list td", has_text=LONG_NAME[:20]).first
     assert cell.get_attribute("title") == LONG_NAME
     context.close()
+
+
+def test_a_long_name_leaves_a_todos_dates_and_button_on_one_line(chromium, company):  # noqa: F811
+    context, page = open_as(chromium, company["url"], "wang")
+    page.goto(company["url"] + "/todo?tab=assigned")
+    row = page.locator("#todo-list tbody tr", has_text=LONG_NAME[:20])
+    lines = """el => { const range = document.createRange(); range.selectNodeContents(el);
+        const boxes = Array.from(range.getClientRects()).filter(r => r.width && r.height);
+        return new Set(boxes.map(r => Math.round(r.top))).size; }"""
+    shot(page, "long-name-todo-cells")
+    assert row.locator("td").nth(3).evaluate(lines) == 1, "the date wraps"
+    assert row.locator("button").evaluate(lines) == 1, "the button's words wrap"
+    context.close()

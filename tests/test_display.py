@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from metacrm.engine.access import org
+from metacrm.engine.actor import SYSTEM
 from metacrm.engine.writing import records
 
 from conftest import signed_in
@@ -156,3 +157,34 @@ def test_filters_and_columns_lead_with_the_list_and_never_offer_the_version(web,
     assert "版本" not in web.text("/o/customer?columns=name,version")
     row = make_record("customer", name="No Version Co")
     assert "版本" not in web.text(f"/o/customer/{row['id']}")
+
+
+def test_history_names_a_change_the_system_made_as_automatic(web, make_record, session,
+                                                             registry):
+    row = make_record("customer", name="System Changed Co")
+    records.update_record(session, registry, "customer", row["id"], {"remark": "auto"},
+                          actor=SYSTEM, version=1)
+    session.commit()
+    html = web.text(f"/o/customer/{row['id']}")
+    tab = html[html.index('id="tab-history"'):]
+    assert "<strong>系统自动</strong> · 修改了" in tab
+    assert "<strong>系统信息</strong>" not in tab
+
+
+def test_a_lookup_to_a_record_the_reader_may_not_see_is_not_a_dead_link(app, people,
+                                                                        make_record, session,
+                                                                        registry):
+    theirs = make_record("customer", actor=people["li"], name="李娜的保密客户")
+    mine = make_record("customer", actor=people["zhang"], name="张伟的公开客户")
+    contact = make_record("contact", actor=people["zhang"], name="挂在别人客户下的联系人",
+                          customer=mine["id"])
+    records.update_record(session, registry, "contact", contact["id"],
+                          {"customer": theirs["id"]}, actor=people["admin"], version=1)
+    session.commit()
+    rep = signed_in(app, "zhang", "demo-password")
+    for html in (rep.text(f"/o/contact?q={contact['name']}"),
+                 rep.text(f"/o/contact/{contact['id']}")):
+        assert f"（记录 {theirs['id']}）" in html
+        assert f'href="/o/customer/{theirs["id"]}"' not in html
+        assert "李娜的保密客户" not in html
+    assert rep.get(f"/o/customer/{theirs['id']}").status_code == 404

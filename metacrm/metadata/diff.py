@@ -23,12 +23,20 @@ class DiffLine:
     before: Any = None
     after: Any = None
 
+    @property
+    def shown(self) -> str:
+        """The values the line names: ``before → after`` for a change, a plain value
+        added, else nothing (a page puts its own word for ``change`` before it)."""
+        if self.change == "changed":
+            return f"{_show(self.before)} → {_show(self.after)}"
+        if self.change == "added" and not isinstance(self.after, dict | list):
+            return _show(self.after)
+        return ""
+
     def __str__(self) -> str:
         if self.change == "changed":
-            return f"{self.path}: {_show(self.before)} → {_show(self.after)}"
-        if self.change == "added" and not isinstance(self.after, dict | list):
-            return f"{self.path}: added {_show(self.after)}"
-        return f"{self.path}: {self.change}"
+            return f"{self.path}: {self.shown}"
+        return f"{self.path}: {' '.join(filter(None, (self.change, self.shown)))}"
 
 
 def _show(value: Any) -> str:

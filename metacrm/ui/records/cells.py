@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import url_for
+from flask_babel import gettext as _
 
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.i18n import language
@@ -53,6 +54,9 @@ def cell(f: FieldDef, value: Any, title: str | None, lang: str, style: Style = D
     """``title``: what a reference's id is called (a record's title, a user's name)."""
     kind = f.kind
     if kind.references and value:
+        if title is None and kind.references == "target" and isinstance(value, int):
+            # out of the reader's scope: the query joined no title, and the link would 404
+            return Cell(_("(record %(id)d)", id=value))
         href = url_for("pages.detail", object_name=f.target, record_id=value) \
             if style.record_links and kind.references == "target" else None
         return Cell(str(title or value), href=href)

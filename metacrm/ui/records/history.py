@@ -54,7 +54,7 @@ def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     titles = {source: reference_titles(f, ids) for source, (f, ids) in wanted.items()}
     titles[user_source] = names = users.display_names(db(), people)
     for entry in entries:
-        entry["actor"] = names.get(entry["actor_id"], _("System"))
+        entry["actor"] = names.get(entry["actor_id"], _("Automatic"))
         entry["rows"], entry["note"] = [], ""
         for name, (before, after) in entry["changes"].items():
             f = fields.get(name)
