@@ -23,6 +23,7 @@ from metacrm.engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from metacrm.metadata.messages import Message
 from metacrm.metadata.problems import DefinitionError
 from metacrm.ui.i18n import label, translate
 from metacrm.ui.input import InputRefused
@@ -58,7 +59,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationFailed)
     def _invalid(e: ValidationFailed):
         if not _is_api():
-            problems = [f"{_field_label(k)}: {translate(v)}" for k, v in e.fields.items()]
+            problems = [translate(Message("%(field)s: %(problem)s", field=_field_label(k),
+                                           problem=translate(v))) for k, v in e.fields.items()]
             return _page(422, e.code, "; ".join(problems) or translate(str(e)))
         extra = {"row": e.row} if e.row is not None else {}
         if e.hook:
@@ -69,8 +71,10 @@ def register_error_handlers(app: Flask) -> None:
     def _refused_input(e: InputRefused):
         problem = translate(e.problem)
         if _is_api():
-            return error_response(e.status, e.code, f"{e.field}: {problem}", {e.field: problem})
-        return _page(e.status, e.code, f"{_field_label(e.field)}: {problem}")
+            return error_response(e.status, e.code, translate(Message(
+                "%(field)s: %(problem)s", field=e.field, problem=problem)), {e.field: problem})
+        return _page(e.status, e.code, translate(Message(
+            "%(field)s: %(problem)s", field=_field_label(e.field), problem=problem)))
 
     @app.errorhandler(BadQuery)
     def _bad_query(e: BadQuery):
