@@ -163,7 +163,7 @@ def test_a_stale_patch_is_409_and_changes_nothing(api):
     assert api.get(url).get_json()["level"] == "A"
 
 
-def test_patch_without_a_version_is_refused(api):
+def test_patch_without_a_version_is_refused(api, english_admin):
     created = create(api, name="Acme")
     response = api.patch(f"{RECORDS}/{created['id']}", json={"level": "A"})
     assert response.status_code == 422 and error_of(response)["fields"] == {

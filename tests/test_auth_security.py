@@ -257,3 +257,37 @@ def test_without_a_configured_proxy_forwarded_headers_are_ignored(make_app, peop
                                                          "X-Forwarded-Host": "evil.example"})
     assert "Secure" not in session_cookie(response)
     assert "evil.example" not in response.headers["Location"]
+
+
+# -- signing out from the web UI --------------------------------------------------------
+def test_signing_out_everywhere_on_the_page_ends_every_session_and_token(app, engine, people):
+    zhang, other_browser = signed_in(app, "zhang", PASSWORD), signed_in(app, "zhang", PASSWORD)
+    token, li = api_as(app, "zhang"), signed_in(app, "li", PASSWORD)
+    stolen = copy_of(app, zhang)
+    response = zhang.post("/sign-out-everywhere")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert not signs_in_to_a_page(zhang) and not signs_in_to_a_page(stolen)
+    assert not signs_in_to_a_page(other_browser)
+    assert token.get("/api/v1/me").status_code == 401
+    assert rows_of(engine, sys_session, people["zhang"].user_id) == 0
+    assert rows_of(engine, sys_api_token, people["zhang"].user_id) == 0
+    assert signs_in_to_a_page(li)
+
+
+def test_an_administrator_forces_a_user_off_from_the_users_page(app, engine, people, web):
+    zhang, token = signed_in(app, "zhang", PASSWORD), api_as(app, "zhang")
+    web.get("/admin/users")
+    response = web.post(f"/admin/users/{people['zhang'].user_id}/sign-out",
+                        {"back": "/admin/users?q=zhang"})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/users?q=zhang"
+    assert not signs_in_to_a_page(zhang) and token.get("/api/v1/me").status_code == 401
+    assert rows_of(engine, sys_session, people["zhang"].user_id) == 0
+    assert rows_of(engine, sys_api_token, people["zhang"].user_id) == 0
+    assert web.get("/admin/users").status_code == 200  # the administrator is still in
+
+
+def test_only_a_super_administrator_may_force_a_user_off(app, engine, people):
+    zhang, li = signed_in(app, "zhang", PASSWORD), signed_in(app, "li", PASSWORD)
+    assert li.post(f"/admin/users/{people['zhang'].user_id}/sign-out").status_code == 403
+    assert signs_in_to_a_page(zhang)
+    assert rows_of(engine, sys_session, people["zhang"].user_id) == 1

@@ -131,10 +131,14 @@ def test_a_nul_in_the_login_form_is_a_client_error_page(app, admin):
     assert "username: 不能包含空字符" in response.get_data(as_text=True)
 
 
-def test_a_nul_in_a_page_form_is_a_client_error_page(web):
-    response = web.post("/o/customer/new", {"name": "华\x00为"})
-    assert response.status_code == 400
-    assert "name: 不能包含空字符" in response.get_data(as_text=True)
+def test_a_nul_in_a_page_form_is_a_client_error_page_naming_the_field(web):
+    web.get("/o/customer/new")
+    response = web.post("/o/customer/new", {"name": "华\x00为"},
+                        headers={"Referer": "http://localhost/o/customer/new"})
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "客户名称: 不能包含空字符" in html
+    assert 'id="error-back" href="/o/customer/new"' in html
 
 
 # -- nesting -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Every refusal a user can meet is worded in Chinese too: each ``Message``/``InvalidValue``
 template in the package (metadata problems included) has a translation with the same
-placeholders, and no problem or refusal is built from a bare English string."""
+placeholders, and no problem or refusal (the API's hand-written errors included) is built
+from a bare English string."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)")
 # Calls that take a message for a person, and where: (positional index, keyword).
 MESSAGE_ARGUMENTS = {"Problem": (3, "message"), "problem": (2, "message"),
                      "EditRefused": (1, "message"), "ExpressionError": (0, "message"),
-                     "fail": (0, "message"), "Refused": (None, "reason")}
+                     "fail": (0, "message"), "Refused": (None, "reason"),
+                     "ApiError": (2, "message"), "error_response": (2, "message")}
 
 
 def calls() -> list[tuple[str, ast.Call]]:

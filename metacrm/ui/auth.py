@@ -67,6 +67,19 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+@bp.post("/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """Ends every browser session and API token of the user, this browser's too (a lost
+    phone, a shared computer): every copy of a cookie or token stops working."""
+    credentials.end_everything(db(), current_user.actor.user_id)
+    db().commit()
+    logout_user()
+    session.clear()
+    flash(_("You have signed out on every device."), "info")
+    return redirect(url_for("auth.login"))
+
+
 @bp.post("/language")
 def set_language():
     language = request.form.get("language", "")

@@ -6,22 +6,43 @@ from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
+from metacrm.engine.access import users
+from metacrm.engine.actor import Actor
 from metacrm.metadata.labels import LANGUAGES, Label
 from metacrm.metadata.messages import LabelMessage, Message, in_language
+from metacrm.ui.runtime import db
 
 DEFAULT_LANGUAGE = "zh"  # the sample data and its users are Chinese
 
 
 def select_language() -> str:
-    if (caller := g.get("actor")) is not None:  # the API's caller, by bearer token
+    """The caller's language: a signed-in user's setting (the API's caller by bearer token
+    too), else the one chosen on the page, else Accept-Language. A script that names no
+    language reads the API in English, a browser reads the pages in Chinese."""
+    api = request.path.startswith("/api/")
+    caller = g.get("actor") or (_bearer_caller() if api else None)
+    if caller is not None:
         return caller.language
     if current_user and current_user.is_authenticated:
         return current_user.actor.language
     chosen = session.get("language")
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES, DEFAULT_LANGUAGE) \
-        if request.accept_languages else DEFAULT_LANGUAGE
+    default = "en" if api else DEFAULT_LANGUAGE
+    return request.accept_languages.best_match(LANGUAGES, default) \
+        if request.accept_languages else default
+
+
+def _bearer_caller() -> Actor | None:
+    """The bearer token's user, for a message worded before the view looked the token up
+    (a malformed body is refused first)."""
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    try:
+        return users.actor_for_token(db(), header[7:].strip())
+    except Exception:  # noqa: BLE001 - wording an error after a failed statement
+        return None
 
 
 def language() -> str:

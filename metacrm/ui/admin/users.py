@@ -6,12 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
-from metacrm.engine.access import admin, dimensions, org, user_import
+from metacrm.engine.access import admin, credentials, dimensions, org, user_import
 from metacrm.engine.errors import ValidationFailed
 from metacrm.ui.admin.forms import arg_int, choices, form_int, form_ints
 from metacrm.ui.context import unit_of_work
 from metacrm.ui.i18n import translate
+from metacrm.ui.redirects import local_target
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -121,6 +123,20 @@ def reset_password(user_id: int):
         db().commit()
         flash(_("The password was changed."), "success")
     return redirect(url_for(".edit", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/sign-out")
+def sign_out(user_id: int):
+    """Ends every browser session and API token of the user (a lost laptop, a leaked
+    token); the password stays, so the user can sign in again."""
+    user = org.user_row(db(), user_id)
+    credentials.end_everything(db(), user_id)
+    db().commit()
+    if user_id == current_user.actor.user_id:  # this browser's session is gone too
+        return redirect(url_for("auth.login"))
+    flash(_("%(name)s is signed out on every device.", name=user.display_name
+            or user.username), "success")
+    return redirect(local_target(request.form.get("back"), url_for(".index")))
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -42,7 +42,7 @@ bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
 @bp.before_request
 def _super_admin_only() -> None:
     if not current_actor().is_admin:
-        raise ApiError(403, "forbidden", "only a super administrator may do this")
+        raise ApiError(403, "forbidden", Message("only a super administrator may do this"))
 
 
 # -- users ------------------------------------------------------------------------------
@@ -120,8 +120,8 @@ def import_users():
         db().rollback()
         lines = [{"line": line, "fields": {k: str(v) for k, v in problems.items()}}
                  for line, problems in result.errors]
-        return error_response(422, "validation_failed", "some lines are not valid; "
-                              "nothing was imported", {}, lines=lines)
+        return error_response(422, "validation_failed", translate(Message(
+            "some lines are not valid; nothing was imported")), {}, lines=lines)
     return jsonify({"created": result.created}), 201
 
 

@@ -41,8 +41,9 @@ def text(body: dict[str, Any], key: str) -> str | None:
 def arg_int(name: str) -> int:
     value = whole_number(request.args.get(name, ""))
     if value is None:
-        raise ApiError(400, "bad_query", f"{name} must be a whole number",
-                       {name: "must be a whole number"})
+        raise ApiError(400, "bad_query", Message("%(field)s %(problem)s", field=name,
+                                                 problem=Message("must be a whole number")),
+                       {name: Message("must be a whole number")})
     return value
 
 

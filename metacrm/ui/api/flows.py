@@ -28,6 +28,7 @@ from metacrm.engine.flows import (
 from metacrm.engine.writing import records
 from metacrm.metadata.flows import StageDef, StageProcessDef
 from metacrm.metadata.labels import Label
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.records import current_actor, json_body, record_json
 from metacrm.ui.errors import ApiError
@@ -40,8 +41,10 @@ RECORD = "/objects/<object_name>/records/<int:record_id>"
 
 
 # -- parsing --------------------------------------------------------------------------------
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "validation_failed", f"{field} {message}", {field: message})
+def _invalid(field: str, problem: Message) -> ApiError:
+    return ApiError(422, "validation_failed",
+                    Message("%(field)s %(problem)s", field=field, problem=problem),
+                    {field: problem})
 
 
 def _optional_body() -> dict[str, Any]:
@@ -52,14 +55,14 @@ def _optional_body() -> dict[str, Any]:
 def _text(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise _invalid(name, "is required")
+        raise _invalid(name, Message("is required"))
     return value
 
 
 def _comment(body: Mapping[str, Any]) -> str | None:
     value = body.get("comment")
     if value is not None and not isinstance(value, str):
-        raise _invalid("comment", "must be text")
+        raise _invalid("comment", Message("must be text"))
     return value
 
 
@@ -70,13 +73,13 @@ def _flag(value: Any, name: str, default: bool = True) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
         return value.lower() in ("1", "true", "yes")
-    raise _invalid(name, "must be true or false")
+    raise _invalid(name, Message("must be true or false"))
 
 
 def _user_id(body: Mapping[str, Any], name: str) -> int:
     value = body.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(name, "must be a user id")
+        raise _invalid(name, Message("must be a user id"))
     return value
 
 
@@ -85,7 +88,7 @@ def _chosen(body: Mapping[str, Any]) -> dict[str, list[int]]:
     if not isinstance(chosen, dict) or not all(
             isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool)
                                           for i in ids) for ids in chosen.values()):
-        raise _invalid("chosen", "must map step names to lists of user ids")
+        raise _invalid("chosen", Message("must map step names to lists of user ids"))
     return chosen
 
 
@@ -128,7 +131,7 @@ def stage_json(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
     session = db()
     found = stages.state(session, registry(), obj, row)
     if found is None:
-        raise ApiError(404, "no_stage_process", "this record follows no stage process")
+        raise ApiError(404, "no_stage_process", Message("this record follows no stage process"))
     process, current = found.process, found.current
     done = stages.checks(session, obj, row["id"], current.name) if current else {}
     history = stages.history(session, obj, row["id"])
@@ -285,9 +288,9 @@ def move_stage(object_name: str, record_id: int):
     body = json_body()
     values, version = body.get("values") or {}, body.get("version")
     if not isinstance(values, dict):
-        raise _invalid("values", "must be an object of field values")
+        raise _invalid("values", Message("must be an object of field values"))
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise _invalid("version", "must be the version you read")
+        raise _invalid("version", Message("must be the version you read"))
     result = stage_moves.move(db(), registry(), obj, record_id, _text(body, "to"), actor=actor,
                          values=values, version=version, chosen=_chosen(body))
     if result.moved:
@@ -334,11 +337,11 @@ def _attachment(raw: Any) -> tuple[str, str, bytes] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("base64"), str):
-        raise _invalid("attachment", "must be {name, content_type, base64}")
+        raise _invalid("attachment", Message("must be {name, content_type, base64}"))
     try:
         content = base64.b64decode(raw["base64"], validate=True)
     except (binascii.Error, ValueError):
-        raise _invalid("attachment", "base64 is not valid Base64") from None
+        raise _invalid("attachment", Message("base64 is not valid Base64")) from None
     return (str(raw.get("name") or "document"),
             str(raw.get("content_type") or "application/octet-stream"), content)
 
@@ -368,7 +371,7 @@ def submit_approval(object_name: str, record_id: int):
     name = _text(body, "flow")
     flow = registry().approval_flows.get(name)
     if flow is not None and flow.trigger == "stage":
-        raise _invalid("flow", "is a stage approval: move the record to start it")
+        raise _invalid("flow", Message("is a stage approval: move the record to start it"))
     approval_id = approvals.submit(db(), registry(), obj, record_id, name, actor=actor,
                                    chosen=_chosen(body), comment=_comment(body))
     out = approval_detail(approval_id, actor)
@@ -443,8 +446,9 @@ def todo_centre():
     session = db()
     kind = request.args.get("kind") or None
     if kind is not None and kind not in todos.KINDS:
-        raise ApiError(400, "bad_query", f"kind must be one of {', '.join(todos.KINDS)}",
-                       {"kind": "unknown kind"})
+        raise ApiError(400, "bad_query", Message("kind must be one of %(kinds)s",
+                                                 kinds=", ".join(todos.KINDS)),
+                       {"kind": Message("unknown kind")})
     handled = _flag(request.args.get("handled"), "handled", default=False)
     pending = approvals.inbox(session, actor, "pending")
     found = todos.open_todos(session, actor.user_id, kind=kind, handled=handled)
@@ -494,7 +498,7 @@ def notifications_read():
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) for i in ids)):
-        raise _invalid("ids", "must be a list of notification ids")
+        raise _invalid("ids", Message("must be a list of notification ids"))
     marked = notifications.mark_read(db(), actor.user_id, ids,
                                      read=_flag(body.get("read"), "read"))
     unread = notifications.unread_count(db(), actor.user_id)

@@ -26,6 +26,7 @@ from metacrm.ui.admin import customising
 from metacrm.ui.api.admin_json import arg_flag, arg_int, created, only, strings
 from metacrm.ui.api.records import current_actor, json_body
 from metacrm.ui.errors import ApiError, error_response
+from metacrm.ui.i18n import translate
 from metacrm.ui.runtime import db, registry, runtime
 
 bp = Blueprint("admin_meta_api", __name__, url_prefix="/api/v1/admin")
@@ -42,7 +43,7 @@ CONVERSIONS = ("fill", "convert")
 @bp.before_request
 def _super_admin_only() -> None:
     if not current_actor().is_admin:
-        raise ApiError(403, "forbidden", "only a super administrator may do this")
+        raise ApiError(403, "forbidden", Message("only a super administrator may do this"))
 
 
 # -- one change, previewed or applied ----------------------------------------------------
@@ -61,10 +62,12 @@ def _change(summary: str, edit: customise.Edit, *, options: PlanOptions | None =
 def _refused(exc: Exception):
     problems = customising.problems(exc)
     if isinstance(exc, SchemaChangeRefused):
-        return error_response(409, exc.code, "the change is refused: records are in the way; "
-                              "nothing was changed", problems=problems)
-    return error_response(422, "invalid_metadata", "the change is not valid; nothing was "
-                          "changed", {p["path"]: p["message"] for p in problems},
+        return error_response(409, exc.code, translate(Message(
+            "the change is refused: records are in the way; nothing was changed")),
+            problems=problems)
+    return error_response(422, "invalid_metadata", translate(Message(
+        "the change is not valid; nothing was changed")),
+        {p["path"]: p["message"] for p in problems},
                           problems=problems)
 
 
@@ -122,7 +125,8 @@ def create_object():
 def get_object(object_name: str):
     found = Draft(metastore.current_documents(db())).named("object").get(object_name)
     if found is None:
-        raise ApiError(404, "not_found", f"no object named '{object_name[:63]}'")
+        raise ApiError(404, "not_found", Message("no object named '%(name)s'",
+                                                 name=object_name[:63]))
     return jsonify(found)
 
 
@@ -187,9 +191,11 @@ def purge_field(object_name: str, field_name: str):
     confirm = body.get("confirm")
     # Only an archived field can be purged: the edit itself says so for any other.
     if f is not None and f.archived and (confirm != values or isinstance(confirm, bool)):
-        return error_response(409, "confirm_mismatch", f"purging {object_name}.{field_name} "
-                              f"deletes {values} value(s); send {{\"confirm\": {values}}}",
-                              {"confirm": f"must be {values}"}, count=values)
+        return error_response(409, "confirm_mismatch", translate(Message(
+            "purging %(field)s deletes %(count)d value(s); send %(confirm)s",
+            field=f"{object_name}.{field_name}", count=values,
+            confirm=f'{{"confirm": {values}}}')),
+            {"confirm": translate(Message("must be %(count)d", count=values))}, count=values)
     return _change(f"purge field {object_name}.{field_name}",
                    lambda d: edits.purge_field(d, object_name, field_name),
                    options=PlanOptions(purge=frozenset({f"{object_name}.{field_name}"})))
@@ -253,8 +259,10 @@ def remove_business_type(object_name: str, type_name: str):
     registry().object(object_name)
     used = customise.business_type_in_use(db(), registry(), object_name, type_name)
     if used:
-        return error_response(409, "in_use", f"{used} record(s) of {object_name} have "
-                              f"business type '{type_name}'; change them first", count=used)
+        return error_response(409, "in_use", translate(Message(
+            "%(count)d record(s) of %(object)s have business type '%(type)s'; "
+            "change them first", count=used, object=object_name, type=type_name)),
+            count=used)
     return _change(f"remove business type {object_name}.{type_name}",
                    lambda d: edits.remove_business_type(d, object_name, type_name))
 
@@ -287,7 +295,7 @@ def get_version(version: int):
     engine = runtime().engine
     found = customise.history(engine, 1, version + 1)
     if not found or found[0].version != version:
-        raise ApiError(404, "not_found", f"there is no version {version}")
+        raise ApiError(404, "not_found", Message("there is no version %(version)d", version=version))
     return jsonify({**_version_json(found[0]),
                     "diff": [str(line) for line in customise.version_diff(engine, version)]})
 
@@ -298,7 +306,7 @@ def rollback(version: int):
     try:
         outcome = customising.rollback(current_actor().username, version, preview=preview)
     except LookupError:
-        raise ApiError(404, "not_found", f"there is no version {version}") from None
+        raise ApiError(404, "not_found", Message("there is no version %(version)d", version=version)) from None
     except customising.REFUSALS as exc:
         return _refused(exc)
     return _outcome(outcome, preview, None)

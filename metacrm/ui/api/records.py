@@ -18,6 +18,7 @@ from metacrm.engine.reading import query
 from metacrm.engine.writing import lines, lookup_filters, records
 from metacrm.metadata import regions
 from metacrm.metadata.describe import describe_object
+from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.openapi import openapi_document
 from metacrm.ui.errors import ApiError
@@ -36,13 +37,13 @@ def current_actor() -> Actor:
     if header.lower().startswith("bearer "):
         actor = users.actor_for_token(db(), header[7:].strip())
         if actor is None:
-            raise ApiError(401, "unauthorized", "the token is not valid or has expired")
+            raise ApiError(401, "unauthorized", Message("the token is not valid or has expired"))
     elif current_user.is_authenticated and (request.method in SAFE_METHODS
                                             or _valid_csrf_header()):
         actor = current_user.actor
     else:
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'; "
-                                            "get one from POST /api/v1/auth/token")
+        raise ApiError(401, "unauthorized", Message(
+            "send 'Authorization: Bearer <token>'; get one from POST /api/v1/auth/token"))
     g.actor = actor
     return actor
 
@@ -59,7 +60,7 @@ def _valid_csrf_header() -> bool:
 def json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
+        raise ApiError(400, "bad_request", Message("the body must be a JSON object"))
     return body
 
 
@@ -95,8 +96,9 @@ def list_params(deleted: bool = False) -> query.ListParams:
     try:
         parsed = parse_json(raw_filter, "filter") if raw_filter else None
     except ValueError:
-        raise ApiError(400, "bad_query", "filter must be JSON, e.g. "
-                       '[["amount","gt",1000]]', {"filter": "not valid JSON"}) from None
+        raise ApiError(400, "bad_query", Message("filter must be JSON, e.g. %(example)s",
+                                                 example='[["amount","gt",1000]]'),
+                       {"filter": Message("is not valid JSON")}) from None
     columns = [c for c in request.args.get("fields", "").split(",") if c] or None
     return query.ListParams(
         filter=parsed, sort=request.args.get("sort") or None, q=request.args.get("q") or None,
@@ -119,21 +121,22 @@ def issue_token():
     body = json_body()
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
-        raise ApiError(400, "bad_request", "username and password are required",
-                       {k: "is required" for k in ("username", "password")
+        raise ApiError(400, "bad_request", Message("username and password are required"),
+                       {k: Message("is required") for k in ("username", "password")
                         if not isinstance(body.get(k), str)})
     session = db()
     key = login_throttle.key_for(username, request.remote_addr)
     wait = login_throttle.wait_seconds(session, key)
     if wait:
         raise ApiError(429, "too_many_attempts",
-                       f"too many failed attempts; try again in {wait} seconds",
+                       Message("too many failed attempts; try again in %(seconds)d seconds",
+                               seconds=wait),
                        headers={"Retry-After": str(wait)})
     actor = users.authenticate(session, username, password)
     if actor is None:
         login_throttle.record_failure(session, key)
         session.commit()  # counted although the answer is an error (which rolls back)
-        raise ApiError(401, "unauthorized", "wrong username or password")
+        raise ApiError(401, "unauthorized", Message("wrong username or password"))
     login_throttle.clear(session, key)
     token, expires_at = users.issue_token_until(
         session, actor, dt.timedelta(days=runtime().settings.token_days))
@@ -147,8 +150,8 @@ def revoke_token():
     current_actor()
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
-        raise ApiError(400, "bad_request", "send the token to revoke as "
-                                           "'Authorization: Bearer <token>'")
+        raise ApiError(400, "bad_request", Message(
+            "send the token to revoke as 'Authorization: Bearer <token>'"))
     credentials.revoke_token(db(), header[7:].strip())
     return Response(status=204)
 
@@ -215,8 +218,9 @@ def update_record(object_name: str, record_id: int):
     body = json_body()
     version = body.pop("version", None)
     if isinstance(version, bool) or not isinstance(version, int):
-        raise ApiError(422, "validation_failed", "send the version you read, to avoid "
-                       "overwriting someone else's change", {"version": "is required"})
+        raise ApiError(422, "validation_failed", Message(
+            "send the version you read, to avoid overwriting someone else's change"),
+            {"version": Message("is required")})
     row = records.update_record(db(), registry(), obj, record_id, body, actor=actor,
                                 version=version)
     out = record_json(obj, row, actor)
@@ -299,13 +303,13 @@ def add_team_member(object_name: str, record_id: int):
     body = json_body()
     user_id, until = body.get("user_id"), body.get("expires_on")
     if isinstance(user_id, bool) or not isinstance(user_id, int):
-        raise ApiError(422, "validation_failed", "user_id is required",
-                       {"user_id": "must be a user id"})
+        raise ApiError(422, "validation_failed", Message("user_id is required"),
+                       {"user_id": Message("must be a user id")})
     try:
         expires_on = dt.date.fromisoformat(until) if until else None
     except (TypeError, ValueError):
-        raise ApiError(422, "validation_failed", "expires_on must be a date",
-                       {"expires_on": "must be a date (YYYY-MM-DD)"}) from None
+        raise ApiError(422, "validation_failed", Message("expires_on must be a date"),
+                       {"expires_on": Message("must be a date (YYYY-MM-DD)")}) from None
     teams.add_member(db(), registry(), actor, obj, record_id, user_id,
                      body.get("access", "read"), expires_on)
     return team_members(object_name, record_id), 201
@@ -328,15 +332,16 @@ def transfer_records(object_name: str):
     ids, owner = body.get("ids"), body.get("owner")
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
                                             for i in ids):
-        raise ApiError(422, "validation_failed", "ids must be a list of record ids",
-                       {"ids": "must be a list of record ids"})
+        raise ApiError(422, "validation_failed", Message("ids must be a list of record ids"),
+                       {"ids": Message("must be a list of record ids")})
     if isinstance(owner, bool) or not isinstance(owner, int):
-        raise ApiError(422, "validation_failed", "owner must be a user id",
-                       {"owner": "must be a user id"})
+        raise ApiError(422, "validation_failed", Message("owner must be a user id"),
+                       {"owner": Message("must be a user id")})
     cascade = body.get("cascade") or []
     if not isinstance(cascade, list) or not all(isinstance(c, str) for c in cascade):
-        raise ApiError(422, "validation_failed", "cascade must be a list of 'object.field'",
-                       {"cascade": "must be a list of 'object.field'"})
+        raise ApiError(422, "validation_failed",
+                       Message("cascade must be a list of 'object.field'"),
+                       {"cascade": Message("must be a list of 'object.field'")})
     result = transfer.transfer(db(), registry(), actor, obj, ids, owner,
                                old_owner=body.get("old_owner", "remove"), cascade=cascade)
     return jsonify({"moved": result.moved, "total": result.total})
@@ -399,8 +404,8 @@ def candidates_filter(target: ObjectDef):
     source = registry().object(source_name)
     f = source.all_fields.get(field_name)
     if f is None or f.target != target.name:
-        raise ApiError(400, "bad_query", "field must name a lookup to this object",
-                       {"field": "is not a lookup to this object"})
+        raise ApiError(400, "bad_query", Message("field must name a lookup to this object"),
+                       {"field": Message("is not a lookup to this object")})
     record = {k[7:-1]: v for k, v in request.args.items()
               if k.startswith("record[") and k.endswith("]")}
     return lookup_filters.candidates_condition(registry(), source, f.name, record)
@@ -413,6 +418,6 @@ def region_children(code: str | None):
     widget's next select (the signed-in pages read it with their session)."""
     current_actor()
     if code is not None and regions.region(code) is None:
-        raise ApiError(404, "not_found", f"no region {code[:12]}")
+        raise ApiError(404, "not_found", Message("no region %(code)s", code=code[:12]))
     return jsonify([{"code": r.code, "name": r.name, "level": r.level}
                     for r in regions.children(code)])
