@@ -358,7 +358,9 @@ def client_of(app, people):
 
 
 @pytest.fixture
-def api(app, admin: Actor) -> ApiClient:
+def api(app, english_admin: Actor) -> ApiClient:
+    """The admin's API client; he reads English (scripts do), so refusals are asserted in
+    English; a test of the Chinese wording signs in a Chinese reader."""
     client = app.test_client()
     response = client.post("/api/v1/auth/token",
                            json={"username": "admin", "password": "admin-password"})

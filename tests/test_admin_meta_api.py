@@ -170,7 +170,9 @@ def test_a_reserved_word_is_refused_with_its_path(equipment, english_admin, engi
     assert "select" not in {c["name"] for c in sa.inspect(engine).get_columns("o_equipment")}
 
 
-def test_a_chinese_admin_reads_the_refusal_in_chinese(equipment):
+def test_a_chinese_admin_reads_the_refusal_in_chinese(equipment, engine, admin):
+    with Session(engine) as s, s.begin():
+        users.set_language(s, admin, "zh")
     [problem] = problems(add_field(equipment, {"name": "select", "type": "text",
                                                "label": label("Select")}))
     assert problem["path"] == "fields[1].name"

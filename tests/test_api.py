@@ -108,7 +108,7 @@ def test_numbers_above_a_fields_maximum_are_422_naming_the_field(api):
 
 def test_amounts_beyond_what_the_column_stores_are_422_not_500(api):
     response = api.post(RECORDS, json={"name": "A", "annual_revenue": "1" + "0" * 20,
-                                       "employees": 2**63})
+                                       "employees": str(2**63)})
     assert response.status_code == 422
     assert error_of(response)["fields"] == {
         "annual_revenue": "has more than 16 digits before the decimal point",

@@ -107,7 +107,7 @@ def test_the_api_refuses_to_give_the_submitter_the_task(office, action, body, fi
                          json={k: office.ids[v] if k != "position" else v
                                for k, v in body.items()})
     assert response.status_code == 422, response.get_json()
-    assert OWN in str(response.get_json())
+    assert OWN_ZH in str(response.get_json())
     assert field in str(response.get_json())
     assert office.tasks(approval_id) == [("wang", "active")]
 

@@ -204,9 +204,8 @@ def test_an_api_client_cannot_create_a_won_opportunity(office):
     response = office.api().post(f"{API}/opportunity/records", json={
         "name": "智慧园区", "customer": office.make("customer")["id"], "stage": "won"})
     assert response.status_code == 422
-    assert response.get_json()["error"]["fields"] == {
-        "stage": "a new record starts in qualify; the stage then changes by moving the "
-                 "record along its stage path"}
+    assert response.get_json()["error"]["fields"] == {  # zhang reads Chinese
+        "stage": "新记录从验证客户开始；之后的阶段只能通过阶段推进变更"}
 
 
 @pytest.mark.parametrize("typed", ["99", "-50"])
@@ -371,9 +370,8 @@ def test_a_hidden_field_is_refused_whatever_its_value(office, hiding, object_nam
         answers.append((response.status_code, response.get_json()["error"]["fields"]))
     unknown = office.api().patch(f"{API}/{object_name}/records/{record['id']}",
                                  json={"version": current["version"], "no_such_field": 1})
-    assert answers == [(422, {field: "is not a field of this object"})] * 3
-    assert unknown.get_json()["error"]["fields"] == {"no_such_field":
-                                                     "is not a field of this object"}
+    assert answers == [(422, {field: "不是该对象的字段"})] * 3  # "is not a field of this object"
+    assert unknown.get_json()["error"]["fields"] == {"no_such_field": "不是该对象的字段"}
     assert same(office.stored(object_name, record["id"])[field], true_value)
 
 
@@ -395,7 +393,7 @@ def test_the_api_still_asks_for_the_version_on_patch(office):
     response = office.api().patch(f"{API}/customer/records/{record['id']}",
                                   json={"remark": "x"})
     assert response.status_code == 422
-    assert response.get_json()["error"]["fields"] == {"version": "is required"}
+    assert response.get_json()["error"]["fields"] == {"version": "必填"}  # "is required"
 
 
 def test_the_openapi_document_marks_engine_owned_fields_read_only(office):

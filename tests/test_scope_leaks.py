@@ -82,7 +82,7 @@ def test_an_unreadable_target_and_a_missing_one_are_refused_alike(zhang, lis_con
 
     hidden, missing = refusal(lis_contract["id"]), refusal(99999)
     assert hidden.replace(str(lis_contract["id"]), "N") == missing.replace("99999", "N")
-    assert "that you may see" in hidden
+    assert "您可查看" in hidden  # zhang reads Chinese: "…that you may see"
 
 
 def test_the_system_still_points_at_any_record(engine, people, registry, lis_contract):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from metacrm.metadata.messages import Message
+
 __all__ = ["ApprovalConflict", "BadQuery", "EngineError", "ObjectNotFound", "PermissionDenied",
            "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
            "StaleVersion", "ValidationFailed"]
@@ -41,9 +43,9 @@ class ValidationFailed(EngineError):
 
     code = "validation_failed"
 
-    def __init__(self, fields: Mapping[str, str], message: str = "some values are not valid",
+    def __init__(self, fields: Mapping[str, str], message: str | None = None,
                  row: int | None = None):
-        super().__init__(message)
+        super().__init__(message or Message("some values are not valid"))
         self.fields = fields
         self.row = row
 

@@ -65,7 +65,8 @@ def register_error_handlers(app: Flask) -> None:
         extra = {"row": e.row} if e.row is not None else {}
         if e.hook:
             extra["hook"] = e.hook
-        return error_response(422, e.code, str(e), e.fields, **extra)
+        return error_response(422, e.code, translate(e.args[0]),
+                              {k: translate(v) for k, v in e.fields.items()}, **extra)
 
     @app.errorhandler(InputRefused)
     def _refused_input(e: InputRefused):
