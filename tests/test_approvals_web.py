@@ -450,13 +450,15 @@ def test_handing_over_to_nobody_is_refused_with_a_message(office):
 
 
 # -- the lock -------------------------------------------------------------------------------
-def test_a_pending_record_hides_edit_and_delete(office):
+def test_a_pending_record_hides_edit_delete_and_transfer(office):
     opportunity = office.record("opportunity", "zhang")
     html = office.user("zhang").text(f"/o/opportunity/{opportunity}")
-    assert 'id="edit-record"' in html and 'id="delete-record"' in html
+    assert all(f'id="{button}"' in html
+               for button in ("edit-record", "delete-record", "transfer-record"))
     office.started("zhang", "opportunity", opportunity, "large_opportunity")
     html = office.user("zhang").text(f"/o/opportunity/{opportunity}")
-    assert 'id="edit-record"' not in html and 'id="delete-record"' not in html
+    assert not any(f'id="{button}"' in html
+                   for button in ("edit-record", "delete-record", "transfer-record"))
 
 
 def test_the_edit_form_of_a_pending_record_answers_409(office):
