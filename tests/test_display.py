@@ -188,3 +188,9 @@ def test_a_lookup_to_a_record_the_reader_may_not_see_is_not_a_dead_link(app, peo
         assert f'href="/o/customer/{theirs["id"]}"' not in html
         assert "李娜的保密客户" not in html
     assert rep.get(f"/o/customer/{theirs['id']}").status_code == 404
+
+
+def test_the_header_names_the_signed_in_user_by_name_not_login(rep):
+    html = rep.text("/todo")
+    toggle = html[html.index('id="user-menu-toggle"'):]
+    assert "张伟" in toggle[:toggle.index("</button>")]

@@ -15,6 +15,7 @@ class Actor:
     is_admin: bool = False
     language: str = "zh"
     department_id: int | None = None
+    display_name: str = ""  # how people are shown to others (张伟), not their login (zhang)
 
     @property
     def is_system(self) -> bool:

@@ -64,15 +64,16 @@ def _load(session: Session, *where, join=None, extra=()) -> tuple[Actor, Any] | 
     on the session, so the permission checks of the request need no query of their own."""
     source = sys_user if join is None else sys_user.join(*join)
     rows = session.execute(permissions.access_rows(
-        source, where, [sys_user.c.id, sys_user.c.username, sys_user.c.language,
-                        sys_user.c.department_id, *extra])).all()
+        source, where, [sys_user.c.id, sys_user.c.username, sys_user.c.display_name,
+                        sys_user.c.language, sys_user.c.department_id, *extra])).all()
     if not rows:
         return None
     first = rows[0]
     access = permissions.access_from_rows(first.id, first.department_id, rows)
     permissions.remember_access(session, access)
     return Actor(user_id=first.id, username=first.username, is_admin=access.is_super,
-                 language=first.language, department_id=first.department_id), first
+                 language=first.language, department_id=first.department_id,
+                 display_name=first.display_name or first.username), first
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor | None:
