@@ -298,5 +298,5 @@ def test_an_error_about_a_whole_line_is_listed_above_the_form(web, catalogue, se
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     errors = html[html.index('id="form-errors"'):html.index("</div>", html.index('id="form-errors"'))]
-    assert "产品明细 第 1 行：编号: 不是这条记录的明细行" in errors
+    assert "产品明细 第 1 行：记录 ID: 不是这条记录的明细行" in errors
     assert 'name="lines-0-id" value="987654"' in html  # the row as it was posted

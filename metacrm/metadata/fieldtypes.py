@@ -495,7 +495,7 @@ class SystemField:
 
 
 SYSTEM_FIELDS: tuple[SystemField, ...] = (
-    SystemField("id", "integer", {"en": "ID", "zh": "编号"}),
+    SystemField("id", "integer", {"en": "Record ID", "zh": "记录 ID"}),
     SystemField("owner", "user", {"en": "Owner", "zh": "负责人"}, writable=True),
     SystemField("department", "department", {"en": "Department", "zh": "所属部门"}),
     SystemField("business_type", "text", {"en": "Business type", "zh": "业务类型"}, writable=True),
