@@ -153,6 +153,13 @@ def test_a_decided_request_is_read_and_shows_where_the_approval_stands(office):
     assert 'class="badge text-bg-success fw-normal approval-now" data-status="approved"' in html
 
 
+def test_an_outcome_notification_does_not_repeat_its_status_in_a_badge(office):
+    approval_id = pending_deal(office)
+    office.act("wang", approval_id, "reject", comment="预算不足")
+    html = office.user("zhang").text("/notifications")
+    assert 'data-kind="approval_rejected"' in html and "approval-now" not in html
+
+
 def test_a_withdrawn_request_is_read_and_leaves_the_todo_count(office):
     approval_id = pending_deal(office)
     office.act("zhang", approval_id, "withdraw")

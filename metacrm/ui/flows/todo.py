@@ -146,6 +146,9 @@ def reopen(todo_id: int):
 
 
 # -- notifications ------------------------------------------------------------------------
+ASKING = frozenset({"approval_submitted", "approval_handed_over"})
+
+
 def wording(item: Mapping[str, Any]) -> str:
     """A notification in the user's language, by kind."""
     params = item["params"] or {}
@@ -194,7 +197,10 @@ def notifications_page():
     now_at = approvals.statuses(session, [n["approval_id"] for n in found
                                           if n["approval_id"] is not None])
     for item in found:
-        item["approval_status"] = now_at.get(item["approval_id"])
+        # Where the approval stands now, beside a request to decide it; an outcome's own
+        # words already say it ("Rejected: …").
+        asked = item["kind"] in ASKING
+        item["approval_status"] = now_at.get(item["approval_id"]) if asked else None
         item["text"] = wording(item)
         item["title"] = titles.get((item["object"], item["record_id"]), "")
         item["actor"] = names.get(item["actor_id"], "")
