@@ -213,6 +213,33 @@ def owners_of(session: Session, obj: ObjectDef, owners: list[int]) -> list[int]:
     return found
 
 
+def able_owners(obj: ObjectDef, keepers: list[int], maker: ValueMaker) -> list[int]:
+    """Those of the keepers who may read a record for each required lookup (a rep
+    without a customer has no contacts), or all of them if none may."""
+    able = [user_id for user_id in keepers if all(
+        maker.readable_by(user_id, f.target_object) for f in obj.active_fields
+        if f.type == "lookup" and f.required and f.target_object != obj.name)]
+    return able or keepers
+
+
+def readable(session: Session, registry: Registry, obj: ObjectDef, owners: list[int]
+             ) -> dict[int, set[int]]:
+    """The object's records each of the owners may read (one who reads all is left out),
+    as the permission engine says."""
+    from metacrm.engine.access import permissions, users
+
+    table = registry.table(obj)
+    found = {}
+    for user_id in owners:
+        actor = users.load_actor(session, user_id)
+        if actor is None or permissions.access_of(session, actor).is_super:
+            continue
+        found[user_id] = set(session.execute(select(table.c.id).where(
+            table.c.deleted.is_(False),
+            permissions.condition(session, actor, obj, table, "read"))).scalars())
+    return found
+
+
 def populate(session: Session, registry: Registry, actor: Actor, per_object: int = 50,
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
@@ -227,20 +254,25 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
             .scalar() or 0
         ids: list[int] = []
         presets = line_presets(obj, maker)
-        keepers = owners_of(session, obj, owners or [])
+        keepers = able_owners(obj, owners_of(session, obj, owners or []), maker)
         count = len(presets) if presets is not None else per_object
         for offset in range(0, count, batch):
-            values = make_values(registry, obj, min(batch, count - offset), maker,
-                                 start + offset,
-                                 presets[offset:offset + batch] if presets else None)
+            size = min(batch, count - offset)
+            # The owner comes first: the records it points at are ones he may read.
+            given = presets[offset:offset + batch] if presets is not None else \
+                [{"owner": maker.rng.choice(keepers)} for _ in range(size)] if keepers \
+                else None
+            values = make_values(registry, obj, size, maker, start + offset, given)
             if not values:
                 continue
-            if keepers:
+            if keepers and presets is not None:  # lines: their master's owner reads them
                 for row in values:
                     row["owner"] = maker.rng.choice(keepers)
             made = [dict(r) for r in _create(session, registry, obj, values, actor)]
             maker.remember(obj.name, obj.title_field, made)
             ids.extend(r["id"] for r in made)
+        if "owner" in obj.features:
+            maker.readable[obj.name] = readable(session, registry, obj, owners or [])
         if registry.processes_of(obj.name):
             walk_stages(session, registry, obj, ids, maker, actor)
         created[obj.name] = len(ids)
