@@ -244,8 +244,9 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
     """Create ``per_object`` records of every object through the records service, each
-    owned by one of ``owners`` (default: the actor); records that follow a stage process
-    then move through it as their owners would (stage_walk.py)."""
+    owned by one of ``owners`` (default: the actor) and pointing at records its owner
+    may read; records that follow a stage process then move through it as their owners
+    would (demo_stages.py)."""
     maker = ValueMaker(random.Random(seed), dt.date.today())
     created = {}
     for obj in dependency_order(registry):
