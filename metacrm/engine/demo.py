@@ -214,8 +214,8 @@ def owners_of(session: Session, obj: ObjectDef, owners: list[int]) -> list[int]:
 
 
 def able_owners(obj: ObjectDef, keepers: list[int], maker: ValueMaker) -> list[int]:
-    """Those of the keepers who may read a record for each required lookup (a rep
-    without a customer has no contacts), or all of them if none may."""
+    """Those of the keepers who may read a record for each required lookup (one who may
+    read none of the records a required field points at owns none), else all of them."""
     able = [user_id for user_id in keepers if all(
         maker.readable_by(user_id, f.target_object) for f in obj.active_fields
         if f.type == "lookup" and f.required and f.target_object != obj.name)]
