@@ -16,14 +16,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from metacrm.config import Settings
 from metacrm.engine import demo, instance
-from metacrm.engine.access import users
+from metacrm.engine.access import permissions, users
 from metacrm.engine.db import make_engine
 from metacrm.engine.schema import metastore
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_approval, sys_approval_task, sys_stage_history, sys_user
 
-from conftest import SAMPLE, SAMPLE_FLOWS, fresh_database
+from conftest import SAMPLE, SAMPLE_FLOWS, fresh_database, signed_in
 
 PERSON = re.compile(r"[\u4e00-\u9fff]{2,3}")
 COMPANY_WORDS = ("公司", "集团")
@@ -31,6 +32,7 @@ COMPANY_WORDS = ("公司", "集团")
 
 @dataclass
 class Demo:
+    url: str
     engine: sa.Engine
     registry: Registry
     created: dict[str, int]
@@ -52,7 +54,7 @@ def run_demo(url: str, seed: int = 42) -> Demo:
         registry = metastore.load_registry(s)
         created = demo.populate(s, registry, admin, per_object=60, seed=seed, owners=owners)
         created["approvals"] = demo.populate_approvals(s, registry)
-    return Demo(engine, registry, created, dt.date.today())
+    return Demo(url, engine, registry, created, dt.date.today())
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -239,3 +241,47 @@ def test_the_sales_manager_has_approvals_waiting(made):
             .where(sys_user.c.username == "wang", sys_approval_task.c.status == "active")
         ).scalar()
     assert 5 <= waiting <= 8
+
+
+def test_every_lookup_points_at_a_record_its_owner_may_read(made):
+    """A contact's customer, a deal's customer and contact, a payment's contract…: the
+    record's owner (a line's: its master's) may read what it points at."""
+    registry = made.registry
+    with Session(made.engine) as s:
+        actors = {u: users.load_actor(s, u) for u in s.execute(sa.select(sys_user.c.id))
+                  .scalars()}
+        readable: dict[tuple[int, str], set[int]] = {}
+
+        def may_read(user_id: int, object_name: str) -> set[int]:
+            if (user_id, object_name) not in readable:
+                obj = registry.object(object_name)
+                table = registry.table(obj)
+                readable[user_id, object_name] = set(s.execute(sa.select(table.c.id).where(
+                    permissions.condition(s, actors[user_id], obj, table, "read"))).scalars())
+            return readable[user_id, object_name]
+
+        checked = 0
+        for obj in registry.active_objects:
+            master = obj.master_field
+            owners = {r["id"]: r["owner"] for r in made.rows(master.target_object)} \
+                if master else None
+            lookups = [f for f in obj.active_fields if f.type == "lookup" and not f.master
+                       and "owner" in registry.object(f.target_object).features]
+            for row in made.rows(obj.name) if lookups else []:
+                owner = owners[row[master.name]] if master else row["owner"]
+                for f in lookups:
+                    if row[f.name] is not None:
+                        assert row[f.name] in may_read(owner, f.target_object), \
+                            (obj.name, row["id"], f.name, row[f.name], owner)
+                        checked += 1
+    assert checked > 500
+
+
+def test_a_rep_sees_the_names_of_what_his_deals_point_at(made, tmp_path):
+    from metacrm.ui.app import create_app
+
+    app = create_app(Settings(database_url=made.url, secret_key="test-secret",
+                              metadata_poll_seconds=0, instance_dir=tmp_path / "instance",
+                              testing=True), engine=made.engine)
+    page = signed_in(app, "zhang", demo.DEMO_PASSWORD).text("/o/opportunity")
+    assert "/o/opportunity/" in page and "（记录" not in page

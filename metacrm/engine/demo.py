@@ -213,12 +213,40 @@ def owners_of(session: Session, obj: ObjectDef, owners: list[int]) -> list[int]:
     return found
 
 
+def able_owners(obj: ObjectDef, keepers: list[int], maker: ValueMaker) -> list[int]:
+    """Those of the keepers who may read a record for each required lookup (one who may
+    read none of the records a required field points at owns none), else all of them."""
+    able = [user_id for user_id in keepers if all(
+        maker.readable_by(user_id, f.target_object) for f in obj.active_fields
+        if f.type == "lookup" and f.required and f.target_object != obj.name)]
+    return able or keepers
+
+
+def readable(session: Session, registry: Registry, obj: ObjectDef, owners: list[int]
+             ) -> dict[int, set[int]]:
+    """The object's records each of the owners may read (one who reads all is left out),
+    as the permission engine says."""
+    from metacrm.engine.access import permissions, users
+
+    table = registry.table(obj)
+    found = {}
+    for user_id in owners:
+        actor = users.load_actor(session, user_id)
+        if actor is None or permissions.access_of(session, actor).is_super:
+            continue
+        found[user_id] = set(session.execute(select(table.c.id).where(
+            table.c.deleted.is_(False),
+            permissions.condition(session, actor, obj, table, "read"))).scalars())
+    return found
+
+
 def populate(session: Session, registry: Registry, actor: Actor, per_object: int = 50,
              seed: int = 42, batch: int = 1000, owners: list[int] | None = None
              ) -> dict[str, int]:
     """Create ``per_object`` records of every object through the records service, each
-    owned by one of ``owners`` (default: the actor); records that follow a stage process
-    then move through it as their owners would (stage_walk.py)."""
+    owned by one of ``owners`` (default: the actor) and pointing at records its owner
+    may read; records that follow a stage process then move through it as their owners
+    would (demo_stages.py)."""
     maker = ValueMaker(random.Random(seed), dt.date.today())
     created = {}
     for obj in dependency_order(registry):
@@ -227,20 +255,25 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
             .scalar() or 0
         ids: list[int] = []
         presets = line_presets(obj, maker)
-        keepers = owners_of(session, obj, owners or [])
+        keepers = able_owners(obj, owners_of(session, obj, owners or []), maker)
         count = len(presets) if presets is not None else per_object
         for offset in range(0, count, batch):
-            values = make_values(registry, obj, min(batch, count - offset), maker,
-                                 start + offset,
-                                 presets[offset:offset + batch] if presets else None)
+            size = min(batch, count - offset)
+            # The owner comes first: the records it points at are ones he may read.
+            given = presets[offset:offset + batch] if presets is not None else \
+                [{"owner": maker.rng.choice(keepers)} for _ in range(size)] if keepers \
+                else None
+            values = make_values(registry, obj, size, maker, start + offset, given)
             if not values:
                 continue
-            if keepers:
+            if keepers and presets is not None:  # lines: their master's owner reads them
                 for row in values:
                     row["owner"] = maker.rng.choice(keepers)
             made = [dict(r) for r in _create(session, registry, obj, values, actor)]
             maker.remember(obj.name, obj.title_field, made)
             ids.extend(r["id"] for r in made)
+        if "owner" in obj.features:
+            maker.readable[obj.name] = readable(session, registry, obj, owners or [])
         if registry.processes_of(obj.name):
             walk_stages(session, registry, obj, ids, maker, actor)
         created[obj.name] = len(ids)

@@ -10,6 +10,7 @@ and waiting for approval.
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,8 +29,12 @@ DOCUMENT = ("资料.pdf", "application/pdf", b"%PDF-1.4\n% demo document\n")
 def walk_stages(session: Session, registry: Registry, obj: ObjectDef, ids: list[int],
                 maker: ValueMaker, actor: Actor) -> None:
     walker = _Walker(session, registry, obj, maker, actor)
-    for record_id in ids:
-        walker.walk(record_id)
+    # Each record draws from its own slice of [0, 1), the slices shuffled: the funnel
+    # has its shape whatever the seed and however the records were drawn before.
+    slots = list(range(len(ids)))
+    maker.rng.shuffle(slots)
+    for record_id, slot in zip(ids, slots, strict=True):
+        walker.walk(record_id, (slot + maker.rng.random()) / len(ids))
 
 
 class _Walker:
@@ -49,32 +54,33 @@ class _Walker:
             self.actors[user_id] = users.load_actor(self.session, user_id)
         return self.actors[user_id] or self.actor
 
-    def path(self, process: StageProcessDef) -> list[StageDef]:
+    def path(self, process: StageProcessDef, draw: float) -> list[StageDef]:
         """Where a record goes, a funnel: about 30% stay in the first stage, fewer reach
-        each later open stage, about 10% are won and 8% lost."""
-        rng = self.maker.rng
+        each later open stage, about 10% are won and 8% lost (``draw``: in [0, 1))."""
         steps = [s for s in process.stages if not s.terminal][1:]
         won = [s for s in process.stages if s.type == "won"]
         lost = [s for s in process.stages if s.type == "lost"]
-        draw = rng.random()
         if draw < 0.3 or not steps and draw < 0.82:
             return []
         if draw < 0.4 and won:
             return [*steps, won[0]]
         if draw < 0.48 and lost:
-            return [*steps[:rng.randint(0, len(steps))], lost[0]]
-        # The rest end in an open stage, the later the fewer (weights n, n-1, ... 1).
-        reach = rng.choices(range(1, len(steps) + 1), weights=range(len(steps), 0, -1))[0]
-        return steps[:reach]
+            return [*steps[:self.maker.rng.randint(0, len(steps))], lost[0]]
+        # The rest end in an open stage, the later the fewer (weights n, n-1, ... 1): where
+        # the draw lies in what is left says which.
+        weights = list(accumulate(range(len(steps), 0, -1)))
+        point = max(draw - 0.48, 0) / 0.52 * (weights[-1] if weights else 0)
+        return steps[:next((k for k, edge in enumerate(weights, 1) if point < edge),
+                           len(steps))]
 
-    def walk(self, record_id: int) -> None:
+    def walk(self, record_id: int, draw: float) -> None:
         row = self.maker.rows[self.obj.name][record_id]
         process = stages.process_of(self.session, self.registry, self.obj, row)
         if process is None:
             return
         owner = self.actor_of(row.get("owner"))
         here = process.stage(row.get(process.field)) or process.first
-        for target in self.path(process):
+        for target in self.path(process, draw):
             try:
                 with self.session.begin_nested():
                     moved = self.step(record_id, row, process, here, target, owner)

@@ -103,7 +103,8 @@ class ValueMaker:
     """One plausible value per field: by its ``demo`` hint, else by its type.
 
     ``refs``: the ids created so far per object; ``rows``: their values (to follow a
-    lookup to its title, its values or what its amount still leaves)."""
+    lookup to its title, its values or what its amount still leaves); ``readable``: per
+    object, the ids each owner may read (an owner not named reads them all)."""
 
     def __init__(self, rng: random.Random, today: dt.date):
         self.rng = rng
@@ -114,6 +115,7 @@ class ValueMaker:
         self.used: set[str] = set()  # unique values handed out
         self.shared: dict[tuple[str, int, str], Decimal] = {}  # (object, id, field) -> taken
         self.picked: dict[tuple[str, str, Any], set[int]] = {}  # a master's lines' choices
+        self.readable: dict[str, dict[int, set[int]]] = {}  # object -> owner -> ids
 
     def remember(self, object_name: str, title_field: str, records: list[dict[str, Any]]
                  ) -> None:
@@ -265,12 +267,42 @@ class ValueMaker:
     # -- by type ---------------------------------------------------------------------------
     def lookup(self, f: FieldDef, row: dict[str, Any], fields: dict[str, FieldDef],
                accept: Any = None) -> int | None:
-        """A record of the target; one about the same records as this one where both look
-        them up (a person of the deal's company), and with something left where a
-        field of this object takes a share of it."""
+        """A record of the target that the record's owner may read: one of his own if
+        he has a fitting one, else one he may read (a manager's deal on his rep's
+        company), else none."""
         ids = self.refs.get(f.target_object) or []
         rows = self.rows.get(f.target_object, {})
         candidates = [i for i in ids if accept is None or accept(rows.get(i, {}))]
+        owner = self.owner_of(row, fields)
+        if owner is None:
+            return self.choose(f, row, fields, candidates)
+        readable = set(self.readable_by(owner, f.target_object))
+        seen = [i for i in candidates if i in readable]
+        own = [i for i in seen if rows.get(i, {}).get("owner") == owner]
+        for pool in (own, seen) if len(own) < len(seen) else (own,):
+            chosen = self.choose(f, row, fields, pool)
+            if chosen is not None:
+                return chosen
+        return None
+
+    def readable_by(self, owner: int, object_name: str) -> list[int]:
+        """The records of the object made so far that the owner may read."""
+        readable = self.readable.get(object_name, {}).get(owner)
+        return [i for i in self.refs.get(object_name, []) if readable is None or i in readable]
+
+    def owner_of(self, row: dict[str, Any], fields: dict[str, FieldDef]) -> int | None:
+        """Who owns the record: its owner, or a line's master's owner."""
+        for name, other in fields.items():
+            if other.master and row.get(name) is not None:
+                return self.rows.get(other.target_object, {}).get(row[name], {}).get("owner")
+        return row.get("owner")
+
+    def choose(self, f: FieldDef, row: dict[str, Any], fields: dict[str, FieldDef],
+               candidates: list[int]) -> int | None:
+        """One of the candidates about the same records as this one where both look
+        them up (a person of the deal's company), and with something left where a
+        field of this object takes a share of it."""
+        rows = self.rows.get(f.target_object, {})
         for name, other in fields.items():
             # A company with people, so that the record's person can be one of them.
             if other.type == "lookup" and name != f.name and row.get(name) is None:
