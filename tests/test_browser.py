@@ -228,16 +228,16 @@ def test_the_filter_builder_asks_each_operator_for_the_value_it_takes(page):
 
 
 def test_save_a_view_and_reopen_it(page):
-    page.goto(page.base + "/o/opportunity?filter=" + '[["stage","eq","won"]]')
+    page.goto(page.base + "/o/opportunity?filter=" + '[["stage","eq","qualify"]]')
     page.click("#toggle-save")
-    page.fill("#view-name", "赢单商机")
+    page.fill("#view-name", "验证中商机")
     page.click("#save-view")
     page.wait_for_url(re.compile(r".*view=\d+.*"))
     page.goto(page.base + "/o/opportunity?view=all")
-    page.locator("#views a", has_text="赢单商机").click()
+    page.locator("#views a", has_text="验证中商机").click()
     page.wait_for_url(re.compile(r".*view=\d+.*"))
     stages = page.locator("table.record-list tbody .option-badge").all_inner_texts()
-    assert stages and set(stages) == {"赢单"}
+    assert stages and set(stages) == {"验证客户"}
     shot(page, "list-saved-view")
 
 
