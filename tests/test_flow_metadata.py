@@ -141,7 +141,7 @@ def test_an_update_with_a_value_of_the_wrong_type_is_refused(folders):
     path = folders.edit("large_opportunity", lambda raw: raw.update(
         on_reject={"approval_status": "maybe"}))
     refused(folders, path, "on_reject.approval_status",
-            "'maybe' is not one of the options (approved, rejected)")
+            "'maybe' is not one of the options (pending, approved, rejected, withdrawn)")
 
 
 def test_a_number_update_with_text_is_refused(folders):
