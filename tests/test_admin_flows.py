@@ -95,6 +95,14 @@ def test_an_approval_flow_diagram_names_the_role_and_the_field_updates(web):
     assert shows(svg, "amount >= ")
 
 
+def test_an_approval_flow_page_names_the_updates_on_submit_and_withdraw(web):
+    html = web.text("/admin/flows/approval/large_opportunity")
+    assert shows(diagram(html), "提交时：审批状态 = 审批中")
+    assert shows(diagram(html), "撤回时：审批状态 = 已撤回")
+    facts = html[html.index('id="flow-facts"'):html.index("</dl>")]
+    assert "提交时" in facts and "审批状态 = 审批中" in facts and "撤回时" in facts
+
+
 def test_a_stage_approval_flow_names_the_stage_it_guards(web):
     html = web.text("/admin/flows/approval/tender_review")
     assert shows(diagram(html), "招投标")

@@ -22,9 +22,9 @@ from metacrm.engine.errors import (
     ValidationFailed,
 )
 from metacrm.engine.flows import approval_rules, approvals, approvers, notifications
-from metacrm.engine.schema.registry import Registry
+from metacrm.engine.schema.registry import Registry, owned_fields
 from metacrm.engine.writing import records
-from metacrm.metadata.flows import ApproverDef, StepDef
+from metacrm.metadata.flows import ApproverDef, StepDef, build_approval_flow
 from metacrm.metadata.labels import Label
 
 from conftest import SAMPLE, SAMPLE_FLOWS
@@ -54,12 +54,15 @@ TEST_FLOWS = [
                             _step("final", QIAN)]),
     _flow("nobody_goes_to_admin", [_step("vacant", VACANT, if_empty="admin")]),
     _flow("nobody_rejects", [_step("vacant", VACANT, if_empty="reject")],
-          on_reject={"approval_status": "rejected"}),
+          on_submit={"approval_status": "pending"}, on_reject={"approval_status": "rejected"}),
+    _flow("nobody_approves", [_step("vacant", VACANT, if_empty="auto_approve")],
+          on_submit={"approval_status": "pending"}, on_approve={"approval_status": "approved"}),
     _flow("restart", [_step("manager", {"type": "superior", "level": 1}),
                       _step("finance", QIAN)], resubmit="from_start"),
     _flow("picked", [_step("picked", {"type": "submitter_chooses"}, mode="all")]),
     _flow("big_change", [_step("finance", QIAN)], trigger="field_change",
-          trigger_fields=["amount"], condition=f"amount >= {HUGE}"),
+          trigger_fields=["amount"], condition=f"amount >= {HUGE}",
+          on_submit={"approval_status": "pending"}),
 ]
 
 
@@ -326,6 +329,55 @@ def test_a_rejection_sets_the_flows_fields(deals, flows):
     assert deals.get(row["id"])["approval_status"] == "rejected"
 
 
+# -- fields set on submit and withdraw ------------------------------------------------------
+def test_submitting_sets_the_flows_submit_fields(deals, flows):
+    row = deals.make(amount=LARGE)
+    flows.submit(row["id"], "large_opportunity")
+    stored = deals.get(row["id"])
+    assert (stored["approval_status"], stored["version"]) == ("pending", row["version"] + 1)
+
+
+def test_withdrawing_sets_the_flows_withdraw_fields(deals, flows):
+    row = deals.make(amount=LARGE)
+    flows.act("withdraw", flows.submit(row["id"], "large_opportunity"), "zhang")
+    assert deals.get(row["id"])["approval_status"] == "withdrawn"
+
+
+def test_resubmitting_after_a_rejection_sets_the_submit_fields_again(deals, flows):
+    row = deals.make(amount=LARGE)
+    approval_id = flows.submit(row["id"], "large_opportunity")
+    flows.act("reject", approval_id, "wang")
+    flows.submit(row["id"], "large_opportunity")
+    assert deals.get(row["id"])["approval_status"] == "pending"
+
+
+@pytest.mark.parametrize(("flow", "outcome"), [("nobody_rejects", "rejected"),
+                                               ("nobody_approves", "approved")])
+def test_an_outcome_reached_at_submit_wins_over_the_submit_fields(deals, flows, flow, outcome):
+    row = deals.make()
+    approval_id = flows.submit(row["id"], flow)
+    assert flows.get(approval_id)["status"] == outcome
+    assert deals.get(row["id"])["approval_status"] == outcome
+
+
+@pytest.mark.parametrize("value", ["pending", "withdrawn"])
+def test_a_user_cannot_set_the_submit_and_withdraw_fields(deals, session, registry, zhang,
+                                                          value):
+    row = deals.make(amount=LARGE)
+    with pytest.raises(ValidationFailed) as caught:
+        records.update_record(session, registry, "opportunity", row["id"],
+                              {"approval_status": value}, actor=zhang)
+    assert set(caught.value.fields) == {"approval_status"}
+
+
+def test_the_submit_and_withdraw_fields_are_the_approval_engines(registry):
+    flow = build_approval_flow(_flow("marks", [_step("final", ADMIN)],
+                                     on_submit={"remark": "审批中"},
+                                     on_withdraw={"lost_reason": "other"}))
+    owned = owned_fields(registry.objects, (), [flow])["opportunity"]
+    assert (owned["remark"], owned["lost_reason"]) == ("approvals", "approvals")
+
+
 # -- nobody to approve --------------------------------------------------------------------
 def test_a_step_without_approvers_can_pass_by_itself(deals, flows):
     approval_id = flows.submit(deals.make()["id"], "nobody_passes")
@@ -581,6 +633,16 @@ def test_a_change_meeting_the_condition_starts_the_approval(deals, flows, sessio
         ("big_change", "field_change", zhang.user_id)
     assert flows.states(found["id"]) == {("qian", 0): "active"}
     assert deals.get(row["id"])["amount"] == HUGE
+
+
+def test_a_change_starting_an_approval_answers_the_record_its_submit_fields_set(
+        deals, session, registry, zhang):
+    row = deals.make(amount=SMALL)
+    updated = records.update_record(session, registry, "opportunity", row["id"],
+                                    {"amount": HUGE}, actor=zhang)
+    session.commit()
+    stored = deals.get(row["id"])
+    assert (updated["approval_status"], updated["version"]) == ("pending", stored["version"])
 
 
 def test_a_change_not_meeting_the_condition_starts_nothing(deals, session, registry, zhang):

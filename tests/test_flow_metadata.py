@@ -141,7 +141,27 @@ def test_an_update_with_a_value_of_the_wrong_type_is_refused(folders):
     path = folders.edit("large_opportunity", lambda raw: raw.update(
         on_reject={"approval_status": "maybe"}))
     refused(folders, path, "on_reject.approval_status",
-            "'maybe' is not one of the options (approved, rejected)")
+            "'maybe' is not one of the options (pending, approved, rejected, withdrawn)")
+
+
+def test_an_update_of_an_unknown_field_on_submit_is_refused(folders):
+    path = folders.edit("large_opportunity", lambda raw: raw.update(
+        on_submit={"status": "pending"}))
+    refused(folders, path, "on_submit.status", "'status' is not a field of opportunity")
+
+
+def test_an_update_on_withdraw_with_a_value_not_among_the_options_is_refused(folders):
+    path = folders.edit("large_opportunity", lambda raw: raw.update(
+        on_withdraw={"approval_status": "gone"}))
+    refused(folders, path, "on_withdraw.approval_status",
+            "'gone' is not one of the options (pending, approved, rejected, withdrawn)")
+
+
+def test_a_submit_update_may_not_set_the_stage(folders):
+    path = folders.edit("large_opportunity", lambda raw: raw.update(
+        on_submit={"stage": "needs"}))
+    refused(folders, path, "on_submit.stage",
+            "'stage' changes only by moving the record along its stage path")
 
 
 def test_a_number_update_with_text_is_refused(folders):

@@ -294,6 +294,25 @@ def test_manager_then_finance_approve_and_the_record_is_approved(zhang, wang, qi
                                                              "approved"]
 
 
+def test_a_submitted_record_says_it_is_in_approval_and_a_withdrawn_one_withdrawn(
+        zhang, opportunity):
+    record = opportunity(amount=LARGE)
+    approval = submitted(zhang, record)
+    assert ok(zhang.get(url(record)))["approval_status"] == "pending"
+    ok(zhang.post(f"/api/v1/approvals/{approval['id']}/withdraw"))
+    assert ok(zhang.get(url(record)))["approval_status"] == "withdrawn"
+
+
+@pytest.mark.parametrize("value", ["pending", "withdrawn"])
+def test_a_rep_cannot_set_the_approval_status_the_flow_sets_on_submit(zhang, opportunity,
+                                                                      value):
+    record = opportunity(amount=LARGE)
+    response = zhang.patch(url(record), json={"approval_status": value,
+                                              "version": record["version"]})
+    assert "approval_status" in error_of(response, 422)["fields"]
+    assert ok(zhang.get(url(record)))["approval_status"] is None
+
+
 def test_a_record_is_locked_while_its_approval_is_pending(zhang, opportunity):
     record = opportunity(amount=LARGE)
     submitted(zhang, record)
@@ -335,7 +354,9 @@ def test_the_submitter_withdraws_and_the_record_is_unlocked(zhang, wang, opportu
     withdrawn = ok(zhang.post(f"/api/v1/approvals/{approval['id']}/withdraw"))
     assert withdrawn["status"] == "withdrawn"
     assert ok(wang.get("/api/v1/approvals", query_string={"box": "pending"}))["items"] == []
-    ok(zhang.patch(url(record), json={"name": "改名", "version": record["version"]}))
+    # Submitting and withdrawing set the approval status: the record has a newer version.
+    version = ok(zhang.get(url(record)))["version"]
+    ok(zhang.patch(url(record), json={"name": "改名", "version": version}))
 
 
 def test_only_the_submitter_may_withdraw(zhang, wang, opportunity):

@@ -53,8 +53,7 @@ def make_values(registry: Registry, obj: ObjectDef, count: int, maker: ValueMake
     set), nor lost reasons, nor, half the time, those with a default. ``presets``: values
     already chosen for each row (the master of a line)."""
     owned = stages.managed_fields(registry, obj) | {
-        name for f in registry.flows_of(obj.name)
-        for name in (*(f.on_approve or {}), *(f.on_reject or {}))} | {
+        name for f in registry.flows_of(obj.name) for name in f.updated_fields} | {
         s.reason_field for p in registry.processes_of(obj.name) for s in p.stages
         if s.reason_field}  # given when the record is lost
     fields = {f.name: f for f in obj.active_fields}

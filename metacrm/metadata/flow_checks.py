@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.computed import Names
 from metacrm.metadata.fieldtypes import InvalidValue
-from metacrm.metadata.flows import DEFAULT_ROLE, SUPER_ROLE
+from metacrm.metadata.flows import DEFAULT_ROLE, FIELD_UPDATES, SUPER_ROLE
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
@@ -270,7 +270,7 @@ class _Checker:
             found = self.field_problem(obj, name, ["trigger_fields", i])
             if found:
                 yield found
-        for outcome in ("on_approve", "on_reject"):
+        for outcome in FIELD_UPDATES:
             for name, value in (raw.get(outcome) or {}).items():
                 path = [outcome, name]
                 found = self.field_problem(obj, name, path)

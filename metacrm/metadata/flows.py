@@ -18,6 +18,9 @@ APPROVER_TYPES = ("users", "role", "superior", "department_head", "superior_chai
                   "submitter_chooses")
 TRIGGERS = ("submit", "stage", "field_change")
 EMPTY_POLICIES = ("auto_approve", "admin", "reject")
+# When an approval flow sets fields on its record: submitted (and resubmitted), withdrawn,
+# approved, rejected.
+FIELD_UPDATES = ("on_submit", "on_withdraw", "on_approve", "on_reject")
 # The roles every instance has, which flows may name without a template declaring them.
 SUPER_ROLE, DEFAULT_ROLE = "super_admin", "member"
 
@@ -149,6 +152,8 @@ class ApprovalFlowDef:
     resubmit: str = "from_start"
     on_approve: dict[str, Any] | None = None
     on_reject: dict[str, Any] | None = None
+    on_submit: dict[str, Any] | None = None
+    on_withdraw: dict[str, Any] | None = None
     description: Label | None = None
     # The submitter may be among the approvers (by role, hand-over, 加签, …); by default
     # he never decides his own request.
@@ -157,6 +162,13 @@ class ApprovalFlowDef:
 
     def step(self, index: int) -> StepDef:
         return self.steps[index]
+
+    @property
+    def updated_fields(self) -> tuple[str, ...]:
+        """Every field the flow sets (on submit, withdraw, approve or reject), once each:
+        the approval engine owns them."""
+        return tuple(dict.fromkeys(name for when in FIELD_UPDATES
+                                   for name in getattr(self, when) or {}))
 
     @property
     def chosen_steps(self) -> tuple[StepDef, ...]:
@@ -210,6 +222,8 @@ def build_approval_flow(raw: dict) -> ApprovalFlowDef:
         resubmit=raw.get("resubmit", "from_start"),
         on_approve=dict(raw["on_approve"]) if raw.get("on_approve") else None,
         on_reject=dict(raw["on_reject"]) if raw.get("on_reject") else None,
+        on_submit=dict(raw["on_submit"]) if raw.get("on_submit") else None,
+        on_withdraw=dict(raw["on_withdraw"]) if raw.get("on_withdraw") else None,
         description=Label.of(raw["description"]) if raw.get("description") else None,
         submitter_may_approve=bool(raw.get("submitter_may_approve", False)),
         reject_comment_required=bool(raw.get("reject_comment_required", False)))

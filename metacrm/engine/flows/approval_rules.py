@@ -123,13 +123,16 @@ def has_flows(ctx: WriteContext) -> bool:
     return bool(ctx.registry.flows_of(ctx.obj.name))
 
 
+# The approval engine itself writes its fields on the record it holds (on submit).
 LOCK = Hook("approvals.lock", "guard", frozenset({"update", "delete", "restore"}),
          lambda ctx: refuse_if_locked(ctx.session, ctx.registry, ctx.obj,
-                                      (ctx.current or {})["id"]), has_flows)
+                                      (ctx.current or {})["id"]),
+         lambda ctx: ctx.entry != OWNER and has_flows(ctx))
 
 
 def outcome_fields(registry: Registry, obj: ObjectDef) -> frozenset[str]:
-    """The fields an approval's outcome sets (``on_approve``, ``on_reject``)."""
+    """The fields an approval flow sets (``on_submit``, ``on_withdraw``, ``on_approve``,
+    ``on_reject``)."""
     return frozenset(n for n, owner in registry.owned_fields(obj.name).items()
                      if owner == OWNER)
 

@@ -39,7 +39,7 @@ from metacrm.engine.systables import (
     sys_user,
 )
 from metacrm.engine.writing import records
-from metacrm.engine.writing.hooks import Hook
+from metacrm.engine.writing.hooks import Hook, WriteContext
 from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
@@ -245,6 +245,9 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
         raise ApprovalConflict(Message("the record is already in an approval")) from None
     _event(session, approval_id, actor.user_id, "resubmit" if resubmitting else "submit",
            round_, None, comment, {"trigger": trigger, "from_step": step})
+    # Before the first step: an outcome reached at once (nobody to approve) comes later
+    # and its values win.
+    _set_fields(session, registry, obj, record_id, flow.on_submit)
     _enter_step(session, registry, get(session, approval_id), step, actor.user_id)
     return approval_id
 
@@ -357,10 +360,8 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
     _close_requests(session, approval["id"])
     _event(session, approval["id"], actor_id, outcome, approval["round"], None)
     obj = registry.object(approval["object"])
-    updates = flow.on_approve if outcome == "approved" else flow.on_reject
-    if updates:
-        records.change(records.hold(session, registry, obj, approval["record_id"],
-                                    actor=SYSTEM, by=approval_rules.OWNER), updates)
+    _set_fields(session, registry, obj, approval["record_id"],
+                flow.on_approve if outcome == "approved" else flow.on_reject)
     if outcome == "approved" and approval["stage_to"]:
         held = records.hold(session, registry, obj, approval["record_id"], actor=SYSTEM,
                             by=stages.OWNER)
@@ -371,6 +372,16 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
             stages.apply_move(held, process, target)
     notifications.notify(session, [approval["submitter_id"]], f"approval_{outcome}",
                          actor_id=actor_id, **_about(approval, flow))
+
+
+def _set_fields(session: Session, registry: Registry, obj: ObjectDef, record_id: int,
+                updates: Mapping[str, Any] | None) -> None:
+    """The flow's field updates (``on_submit``, ``on_withdraw``, ``on_approve``,
+    ``on_reject``), through the records service as the fields' owner: versioned and
+    audited, in the transaction of the action."""
+    if updates:
+        records.change(records.hold(session, registry, obj, record_id, actor=SYSTEM,
+                                    by=approval_rules.OWNER), updates)
 
 
 def _cancel_open(session: Session, approval_id: int, round_: int, *, step: int | None = None,
@@ -479,6 +490,8 @@ def withdraw(session: Session, registry: Registry, approval_id: int, *, actor: A
     _event(session, approval_id, actor.user_id, "withdraw", approval["round"], approval["step"],
            comment)
     flow = registry.approval_flows[approval["flow"]]
+    _set_fields(session, registry, registry.object(approval["object"]), approval["record_id"],
+                flow.on_withdraw)
     notifications.notify(session, waiting, "approval_withdrawn", actor_id=actor.user_id,
                          **_about(approval, flow))
 
@@ -546,17 +559,26 @@ def add_approver(session: Session, registry: Registry, approval_id: int, *, acto
 
 # -- records service hook -----------------------------------------------------------------
 def after_update(session: Session, registry: Registry, obj: ObjectDef, record_id: int,
-                 changed: set[str], row: Mapping[str, Any], actor: Actor) -> None:
-    """A saved change of a flow's trigger fields starts that flow when its condition holds."""
+                 changed: set[str], row: Mapping[str, Any], actor: Actor) -> bool:
+    """A saved change of a flow's trigger fields starts that flow when its condition holds.
+    True when a started flow set fields of the record (the write's result is then stale)."""
+    rewritten = False
     for flow in registry.flows_of(obj.name, "field_change"):
         if changed & set(flow.trigger_fields) and applies(session, registry, obj, flow, row) \
                 and pending_for(session, obj, record_id) is None:
             submit(session, registry, obj, record_id, flow.name, actor=actor,
                    trigger="field_change")
+            rewritten = rewritten or bool(flow.updated_fields)
+    return rewritten
+
+
+def _start_on_change(ctx: WriteContext) -> None:
+    if after_update(ctx.session, ctx.registry, ctx.obj, ctx.record_id, set(ctx.changes),
+                    ctx.rows[0], ctx.actor):
+        ctx.reread = True
 
 
 # -- the records service's hooks ----------------------------------------------------------
 FIELD_CHANGE = Hook("approvals.field_change", "after_write", frozenset({"update"}),
-         lambda ctx: after_update(ctx.session, ctx.registry, ctx.obj, ctx.record_id,
-                                  set(ctx.changes), ctx.rows[0], ctx.actor),
+         _start_on_change,
          lambda ctx: ctx.by_user and bool(ctx.changes) and has_flows(ctx))

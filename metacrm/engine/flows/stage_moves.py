@@ -62,6 +62,8 @@ def move(session: Session, registry: Registry, obj: ObjectDef | str, record_id: 
         approval_id = approvals.submit(session, registry, obj, record_id, flow, actor=actor,
                                        chosen=chosen, stage=(row[process.field], target.name),
                                        trigger="stage")
+        if registry.approval_flows[flow].updated_fields:  # on_submit changed the record
+            row = held.writer.visible(held.writer.fetch(record_id))
         return MoveResult(False, row, approval_id)
     record = stages.apply_move(held, process, target, values=values, version=version,
                                done=done.get(target.name, set()))

@@ -162,7 +162,7 @@ def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcess
         name: {f.name: "computed" for f in obj.active_fields if f.kind.generated}
         for name, obj in objects.items()}
     for flow in flows:
-        for name in (*(flow.on_approve or {}), *(flow.on_reject or {})):
+        for name in flow.updated_fields:
             out[flow.object][name] = "approvals"
     for p in processes:  # the flow checks keep outcomes off the stage fields
         for managed in (p.field, p.win_rate_field):

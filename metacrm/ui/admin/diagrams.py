@@ -361,6 +361,8 @@ def approval_flow_svg(flow: ApprovalFlowDef, obj: ObjectDef | None, *, lang: str
         start.add(_("Leaving %(stage)s", stage=stage))
     start.add(_("If: %(condition)s", condition=flow.condition) if flow.condition
               else _("Every record"), MUTED)
+    for text in updates_text(flow.on_submit, obj, lang):
+        start.add(_("On submit: %(update)s", update=text))
     steps = []
     for i, step in enumerate(flow.steps):
         box = Box(_("Step %(number)d. %(label)s", number=i + 1, label=step.label.get(lang)),
@@ -378,6 +380,8 @@ def approval_flow_svg(flow: ApprovalFlowDef, obj: ObjectDef | None, *, lang: str
                  "from_rejected_step" else _("Resubmitted from the first step"), MUTED)
     for text in updates_text(flow.on_reject, obj, lang):
         rejected.add(text)
+    for text in updates_text(flow.on_withdraw, obj, lang):
+        rejected.add(_("If withdrawn: %(update)s", update=text), MUTED)
     row = [start, *steps]
     height = max(b.height for b in row)
     ident = f"af-{flow.name}"

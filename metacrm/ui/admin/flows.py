@@ -90,5 +90,7 @@ def approval(name: str):
     return render_template("admin/flow_approval.html", flow=found, obj=obj, svg=svg,
                            steps=steps, gating=gating,
                            trigger=diagrams.trigger_text(found, obj, lang, gettext),
+                           on_submit=diagrams.updates_text(found.on_submit, obj, lang),
+                           on_withdraw=diagrams.updates_text(found.on_withdraw, obj, lang),
                            on_approve=diagrams.updates_text(found.on_approve, obj, lang),
                            on_reject=diagrams.updates_text(found.on_reject, obj, lang))
