@@ -26,7 +26,7 @@ from metacrm.engine.db import make_engine
 from metacrm.engine.schema import metastore
 from metacrm.ui.app import create_app
 
-from conftest import ON_CI, ROOT, SAMPLE
+from conftest import ON_CI, ROOT, SAMPLE, fresh_database
 
 CHROMIUM = os.environ.get("METACRM_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -42,11 +42,16 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve(folder: Path, fill: Callable[[Session], None], templates: tuple[Path, ...] = (SAMPLE,)
-          ) -> Iterator[tuple[str, Engine]]:
-    """The sample template (or ``templates``) in a SQLite file, filled by ``fill``, served
-    over real HTTP."""
-    url = f"sqlite:///{folder / 'ui.db'}"
+def serve(folder: Path, fill: Callable[[Session], None], templates: tuple[Path, ...] = (SAMPLE,),
+          backend: str = "sqlite") -> Iterator[tuple[str, Engine]]:
+    """The sample template (or ``templates``) in a fresh database of the backend (a SQLite
+    file by default), filled by ``fill``, served over real HTTP."""
+    with fresh_database(backend, folder) as url:
+        yield from _serve(url, folder, fill, templates)
+
+
+def _serve(url: str, folder: Path, fill: Callable[[Session], None],
+           templates: tuple[Path, ...]) -> Iterator[tuple[str, Engine]]:
     engine = make_engine(url)
     instance.install(engine, list(templates))
     with Session(engine) as session, session.begin():

@@ -23,8 +23,8 @@ from conftest import SAMPLE, SAMPLE_FLOWS
 DEALS = ("华东智慧园区项目", "苏州工业园二期")
 
 
-@pytest.fixture(scope="module")
-def office(tmp_path_factory) -> Iterator[dict]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def office(request, tmp_path_factory) -> Iterator[dict]:
     """The demo company; zhang's two large opportunities, both waiting for wang."""
     made: dict = {"approvals": {}}
 
@@ -45,7 +45,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
                 actor=zhang)
 
     with serve(tmp_path_factory.mktemp("approval-inbox"), fill,
-               templates=(SAMPLE, SAMPLE_FLOWS)) as (url, engine):
+               templates=(SAMPLE, SAMPLE_FLOWS), backend=request.param) as (url, engine):
         yield {"url": url, "engine": engine, **made}
 
 

@@ -31,8 +31,8 @@ CUSTOMERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Iterator[dict]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def company(request, tmp_path_factory) -> Iterator[dict]:
     def fill(session: Session) -> None:
         users.create_user(session, "admin", "admin-password", is_admin=True)
         demo.populate_org(session)
@@ -46,7 +46,7 @@ def company(tmp_path_factory) -> Iterator[dict]:
                 records.create(session, registry, "contact",
                                {"name": f"{name}联系人", "customer": row["id"]}, actor=zhang)
 
-    with serve(tmp_path_factory.mktemp("bulk"), fill) as (url, engine):
+    with serve(tmp_path_factory.mktemp("bulk"), fill, backend=request.param) as (url, engine):
         yield {"url": url, "engine": engine}
 
 

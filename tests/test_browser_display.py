@@ -20,8 +20,8 @@ from metacrm.engine.writing import records
 LONG_NAME = "长" + "Ｘ" * 99 + "x" * 100  # 200 characters, no space anywhere
 
 
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Iterator[dict]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def company(request, tmp_path_factory) -> Iterator[dict]:
     found: dict = {}
 
     def fill(session: Session) -> None:
@@ -40,7 +40,7 @@ def company(tmp_path_factory) -> Iterator[dict]:
                           ids["wang"], old_owner="read")
         found["id"] = row["id"]
 
-    with serve(tmp_path_factory.mktemp("display"), fill) as (url, engine):
+    with serve(tmp_path_factory.mktemp("display"), fill, backend=request.param) as (url, engine):
         yield {"url": url, "engine": engine, **found}
 
 

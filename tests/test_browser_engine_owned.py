@@ -21,8 +21,8 @@ from metacrm.engine.writing import records
 from conftest import SAMPLE, SAMPLE_FLOWS
 
 
-@pytest.fixture(scope="module")
-def office(tmp_path_factory) -> Iterator[dict]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def office(request, tmp_path_factory) -> Iterator[dict]:
     """The demo company with the sample flows and a customer of zhang's, over HTTP."""
     made: dict = {}
 
@@ -33,7 +33,7 @@ def office(tmp_path_factory) -> Iterator[dict]:
         records.create(session, registry, "customer", {"name": "远航科技"}, actor=zhang)
 
     with serve(tmp_path_factory.mktemp("owned"), fill,
-               templates=(SAMPLE, SAMPLE_FLOWS)) as (url, engine):
+               templates=(SAMPLE, SAMPLE_FLOWS), backend=request.param) as (url, engine):
         yield {"url": url, "engine": engine, **made}
 
 
