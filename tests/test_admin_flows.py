@@ -103,6 +103,15 @@ def test_an_approval_flow_page_names_the_updates_on_submit_and_withdraw(web):
     assert "提交时" in facts and "审批状态 = 审批中" in facts and "撤回时" in facts
 
 
+def test_an_approval_flow_page_says_who_may_decide_and_whether_a_rejection_needs_a_reason(web):
+    html = web.text("/admin/flows/approval/large_opportunity")
+    submitter = html[html.index('id="flow-submitter"'):]
+    assert submitter[:submitter.index("</dd>")].endswith("不能审批自己提交的申请：作为审批人时自动跳过，"
+                                                         "转交和加签时也不可选")
+    reason = html[html.index('id="flow-reject-reason"'):]
+    assert reason[:reason.index("</dd>")].endswith("理由选填")
+
+
 def test_a_stage_approval_flow_names_the_stage_it_guards(web):
     html = web.text("/admin/flows/approval/tender_review")
     assert shows(diagram(html), "招投标")
