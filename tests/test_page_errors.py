@@ -93,3 +93,8 @@ def test_a_chinese_users_refused_field_is_worded_in_chinese(client_of, people):
     assert response.status_code == 422
     assert error["message"] == "ids 必须是记录编号的列表"
     assert error["fields"] == {"ids": "必须是记录编号的列表"}
+
+
+def test_a_refused_page_number_reads_in_chinese_on_the_page(web):
+    html = html_error(web.get(f"/o/customer/recycle-bin?page={HUGE}"), 400)
+    assert "页码须在 1 到" in html and "page must be" not in html

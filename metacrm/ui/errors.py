@@ -81,8 +81,9 @@ def register_error_handlers(app: Flask) -> None:
     def _bad_query(e: BadQuery):
         if not _is_api():
             return _page(400, e.code, _("This list cannot be shown with the filter, sort or "
-                                        "page asked for."), note=str(e))
-        return error_response(400, e.code, str(e), {e.field: str(e)} if e.field else None)
+                                        "page asked for."), note=translate(e.args[0]))
+        reason = translate(e.args[0])
+        return error_response(400, e.code, reason, {e.field: reason} if e.field else None)
 
     @app.errorhandler(RecordNotFound)
     @app.errorhandler(ObjectNotFound)

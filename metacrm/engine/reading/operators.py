@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from metacrm.engine.errors import BadQuery
 from metacrm.metadata import regions
 from metacrm.metadata.fieldtypes import InvalidValue, storable
-from metacrm.metadata.messages import Message
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef
 
 __all__ = ["FilterContext", "compile_condition"]
@@ -34,27 +34,36 @@ class FilterContext:
     tz: dt.tzinfo | None  # None: an unknown zone name, read as the server's local time
 
 
+def _named(f: FieldDef):
+    """A field in a refusal: its name in English, its label in Chinese."""
+    return named(f.name, f.label)
+
+
 def _scalar(f: FieldDef, value: Any) -> Any:
     if value is None or isinstance(value, (list, dict)):
-        raise BadQuery(f"filter on {f.name}: needs a single value", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: needs a single value", field=_named(f)),
+                       field=f.name)
     try:
         return f.kind.read_value(value, f)
     except InvalidValue as exc:
-        raise BadQuery(f"filter on {f.name}: value {exc}", field=f.name) from None
+        raise BadQuery(Message("filter on %(field)s: value %(problem)s", field=_named(f),
+                               problem=exc.message), field=f.name) from None
 
 
 def _list(f: FieldDef, value: Any) -> list:
     if not isinstance(value, list) or not value or len(value) > MAX_LIST_VALUES:
-        raise BadQuery(f"filter on {f.name}: needs a list of 1 to {MAX_LIST_VALUES} values",
-                       field=f.name)
+        raise BadQuery(Message("filter on %(field)s: needs a list of 1 to %(most)d values",
+                               field=_named(f), most=MAX_LIST_VALUES), field=f.name)
     return [_scalar(f, v) for v in value]
 
 
 def _text(f: FieldDef, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
-        raise BadQuery(f"filter on {f.name}: needs text of 1 to 200 characters", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: needs text of 1 to 200 characters",
+                               field=_named(f)), field=f.name)
     if not storable(value):
-        raise BadQuery(f"filter on {f.name}: text with a NUL or a lone surrogate", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: text with a NUL or a lone surrogate",
+                               field=_named(f)), field=f.name)
     return value
 
 
@@ -125,8 +134,8 @@ PERIODS: dict[str, tuple[Period, Message]] = {
 
 def _days(f: FieldDef, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RELATIVE_DAYS:
-        raise BadQuery(f"filter on {f.name}: needs a number of days from 1 to {MAX_RELATIVE_DAYS}",
-                       field=f.name)
+        raise BadQuery(Message("filter on %(field)s: needs a number of days from 1 to %(most)d",
+                               field=_named(f), most=MAX_RELATIVE_DAYS), field=f.name)
     return value
 
 
@@ -156,13 +165,15 @@ class Operator:
 
 def _is_null(col, f, value, ctx):
     if not isinstance(value, bool):
-        raise BadQuery(f"filter on {f.name}: is_null needs true or false", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: is_null needs true or false",
+                               field=_named(f)), field=f.name)
     return col.is_(None) if value else col.is_not(None)
 
 
 def _between(col, f, value, ctx):
     if not isinstance(value, list) or len(value) != 2:
-        raise BadQuery(f"filter on {f.name}: between needs [low, high]", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: between needs [low, high]",
+                               field=_named(f)), field=f.name)
     low, high = _scalar(f, value[0]), _scalar(f, value[1])
     return and_(col >= low, col <= high)
 
@@ -176,7 +187,8 @@ def _contains(col, f, value, ctx):
 
 def _option(f: FieldDef, value: Any) -> str:
     if not isinstance(value, str) or f.option(value) is None:
-        raise BadQuery(f"filter on {f.name}: '{str(value)[:50]}' is not an option", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: '%(value)s' is not an option",
+                               field=_named(f), value=str(value)[:50]), field=f.name)
     return value
 
 
@@ -231,7 +243,9 @@ def compile_condition(col, f: FieldDef, op_name: str, value: Any,
                       ctx: FilterContext) -> ColumnElement:
     if op_name not in f.kind.operators or op_name not in OPERATORS:
         allowed = ", ".join(f.kind.operators)
-        raise BadQuery(f"filter on {f.name}: operator '{str(op_name)[:30]}' is not allowed "
-                       f"for a {f.type} field (allowed: {allowed})", field=f.name)
+        raise BadQuery(Message("filter on %(field)s: operator '%(op)s' is not allowed for a "
+                               "%(type)s field (allowed: %(allowed)s)", field=_named(f),
+                               op=str(op_name)[:30], type=f.type, allowed=allowed),
+                       field=f.name)
     return OPERATORS[op_name].compile(col, f, value, ctx)
 

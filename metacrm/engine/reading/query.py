@@ -42,6 +42,8 @@ from metacrm.engine.reading.operators import FilterContext, compile_condition
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_department, sys_dimension_node, sys_user
 from metacrm.metadata.fieldtypes import InvalidValue, storable
+from metacrm.metadata.labels import Label
+from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import RECYCLE_BIN_FIELD_DEFS, FieldDef, ObjectDef
 
 __all__ = ["COUNT_CAP", "ListParams", "MAX_PAGE_SIZE", "Page", "filter_context", "grouped_totals",
@@ -58,6 +60,9 @@ COUNT_MODES = ("capped", "exact", "estimate", "none")
 # Where the title of an id that is not a record comes from: (table, title column).
 TITLE_TABLES = {"user": (sys_user, "display_name"), "department": (sys_department, "name"),
                 "dimension": (sys_dimension_node, "name")}
+
+# The words a refusal names the part of the request with.
+PURPOSES = {"filter": Label(en="filter", zh="筛选"), "sort": Label(en="sort", zh="排序")}
 
 
 @dataclass
@@ -133,18 +138,20 @@ class ListQuery:
     def _check_paging(self) -> None:
         p = self.params
         if not isinstance(p.page_size, int) or not 1 <= p.page_size <= MAX_PAGE_SIZE:
-            raise BadQuery(f"page_size must be from 1 to {MAX_PAGE_SIZE}")
+            raise BadQuery(Message("page_size must be from 1 to %(most)d", most=MAX_PAGE_SIZE))
         if not isinstance(p.page, int) or p.page < 1 or (p.page - 1) * p.page_size > MAX_OFFSET:
-            raise BadQuery(f"page must be from 1 to {MAX_OFFSET // p.page_size + 1}; "
-                           "use the cursor for deeper pages")
+            raise BadQuery(Message("page must be from 1 to %(last)d; use the cursor for deeper "
+                                   "pages", last=MAX_OFFSET // p.page_size + 1))
         if p.count not in COUNT_MODES:
-            raise BadQuery(f"count must be one of {', '.join(COUNT_MODES)}")
+            raise BadQuery(Message("count must be one of %(modes)s", modes=", ".join(COUNT_MODES)))
 
     # -- pieces -------------------------------------------------------------------------
     def field(self, name: Any, purpose: str) -> FieldDef:
         f = self.fields.get(name) if isinstance(name, str) else None
         if f is None:
-            raise BadQuery(f"{purpose}: '{str(name)[:63]}' is not a field of {self.obj.name}",
+            raise BadQuery(Message("%(purpose)s: '%(name)s' is not a field of %(object)s",
+                                   purpose=PURPOSES.get(purpose, purpose), name=str(name)[:63],
+                                   object=named(self.obj.name, self.obj.label)),
                            field=str(name)[:63])
         return f
 
@@ -166,27 +173,30 @@ class ListQuery:
 
     def _filter_node(self, node: Any, depth: int, counter: list[int]) -> ColumnElement:
         if depth > MAX_FILTER_DEPTH:
-            raise BadQuery(f"filter: nested deeper than {MAX_FILTER_DEPTH} levels")
+            raise BadQuery(Message("filter: nested deeper than %(most)d levels",
+                                   most=MAX_FILTER_DEPTH))
         if isinstance(node, dict):
             if len(node) != 1 or next(iter(node)) not in ("and", "or"):
-                raise BadQuery('filter: a group is {"and": [...]} or {"or": [...]}')
+                raise BadQuery(Message('filter: a group is {"and": [...]} or {"or": [...]}'))
             (join, children), = node.items()
             if not isinstance(children, list) or not children:
-                raise BadQuery(f"filter: '{join}' needs a non-empty list")
+                raise BadQuery(Message("filter: '%(join)s' needs a non-empty list", join=join))
             parts = [self._filter_node(c, depth + 1, counter) for c in children]
             return and_(*parts) if join == "and" else or_(*parts)
         if isinstance(node, list) and node and isinstance(node[0], str):
             return self._condition(node, counter)
         if isinstance(node, list) and node:
             return and_(*(self._filter_node(c, depth + 1, counter) for c in node))
-        raise BadQuery("filter: expected [field, op, value], a list of them, or an and/or group")
+        raise BadQuery(Message(
+            "filter: expected [field, op, value], a list of them, or an and/or group"))
 
     def _condition(self, node: list, counter: list[int]) -> ColumnElement:
         counter[0] += 1
         if counter[0] > MAX_FILTER_CONDITIONS:
-            raise BadQuery(f"filter: more than {MAX_FILTER_CONDITIONS} conditions")
+            raise BadQuery(Message("filter: more than %(most)d conditions",
+                                   most=MAX_FILTER_CONDITIONS))
         if len(node) not in (2, 3):
-            raise BadQuery("filter: a condition is [field, op, value]")
+            raise BadQuery(Message("filter: a condition is [field, op, value]"))
         f = self.field(node[0], "filter")
         op = node[1] if isinstance(node[1], str) else repr(node[1])
         value = node[2] if len(node) == 3 else None
@@ -194,7 +204,7 @@ class ListQuery:
 
     def _search(self, q: Any) -> ColumnElement:
         if not isinstance(q, str) or len(q) > 100:
-            raise BadQuery("q: keyword search takes up to 100 characters")
+            raise BadQuery(Message("q: keyword search takes up to 100 characters"))
         fields = [self.fields[n] for n in self.obj.search_fields if n in self.fields]
         parts = [compile_condition(self.table.c[f.column], f, "contains", q.strip(), self.ctx)
                  for f in fields if q.strip()]
@@ -203,16 +213,17 @@ class ListQuery:
     def sort_keys(self) -> list[SortKey]:
         spec = self.params.sort or self.obj.default_sort
         if not isinstance(spec, str):
-            raise BadQuery("sort: expected names separated by commas, '-' for descending")
+            raise BadQuery(Message("sort: expected names separated by commas, '-' for descending"))
         keys = []
         for part in [p.strip() for p in spec.split(",") if p.strip()][:MAX_SORT_KEYS + 1]:
             f = self.field(part.lstrip("-"), "sort")
             if not f.kind.sortable:
-                raise BadQuery(f"sort: a {f.type} field cannot be sorted", field=f.name)
+                raise BadQuery(Message("sort: a %(type)s field cannot be sorted", type=f.type),
+                               field=f.name)
             if f.name != "id":
                 keys.append(SortKey(f, part.startswith("-")))
         if len(keys) > MAX_SORT_KEYS:
-            raise BadQuery(f"sort: at most {MAX_SORT_KEYS} keys")
+            raise BadQuery(Message("sort: at most %(most)d keys", most=MAX_SORT_KEYS))
         # id always ends the order, so pages are deterministic and keysets unique.
         descending = keys[0].descending if keys else spec.strip().startswith("-")
         keys.append(SortKey(self.fields["id"], descending))
@@ -301,7 +312,7 @@ class ListQuery:
                 raise ValueError
             return [self._cursor_value(k.field, v) for k, v in zip(keys, values, strict=True)]
         except (ValueError, binascii.Error, InvalidValue, TypeError, RecursionError):
-            raise BadQuery("cursor: not a cursor of this list (the sort may have changed)") \
+            raise BadQuery(Message("cursor: not a cursor of this list (the sort may have changed)")) \
                 from None
 
     @staticmethod
