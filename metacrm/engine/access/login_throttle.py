@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm.engine.systables import sys_login_failure
@@ -42,16 +43,29 @@ def wait_seconds(session: Session, key: str) -> int:
     return max(0, int(remaining.total_seconds() + 0.999))
 
 
-def record_failure(session: Session, key: str) -> None:
+def _failure_upsert(dialect):
+    """One statement, so failures at the same instant each count: the first inserts the
+    row, the others add one to it under the row lock. A count older than FORGET_AFTER
+    starts again at one."""
     table = sys_login_failure
-    row = session.execute(select(table.c.failures, table.c.last_at)
-                          .where(table.c.key == key)).first()
-    if row is None:
-        session.execute(insert(table).values(key=key, failures=1, last_at=now()))
-    else:
-        failures = 1 if now() - row.last_at > FORGET_AFTER else row.failures + 1
-        session.execute(update(table).where(table.c.key == key)
-                        .values(failures=failures, last_at=now()))
+    stmt = dialect.insert(table).values(key=bindparam("key"), failures=1,
+                                        last_at=bindparam("now", type_=table.c.last_at.type))
+    stale = table.c.last_at < bindparam("forgotten", type_=table.c.last_at.type)
+    return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
+        "failures": case((stale, 1), else_=table.c.failures + 1),
+        "last_at": stmt.excluded.last_at,
+    })
+
+
+# Built once: constructing the statement costs more than running it.
+_FAILURE_UPSERT = {"postgresql": _failure_upsert(postgresql), "sqlite": _failure_upsert(sqlite)}
+
+
+def record_failure(session: Session, key: str) -> None:
+    """Count a failed attempt of ``key``, in one atomic statement."""
+    at = now()
+    session.execute(_FAILURE_UPSERT[session.get_bind().dialect.name],
+                    {"key": key, "now": at, "forgotten": at - FORGET_AFTER})
 
 
 def clear(session: Session, key: str) -> None:

@@ -358,10 +358,12 @@ def recycle_bin(object_name: str):
     obj = page_object_or_404(object_name)
     permissions.require(db(), actor(), obj, "delete")  # restoring undoes a delete
     page_number = max(1, request.args.get("page", 1, type=int))
+    cursor = request.args.get("cursor") or None  # the next page: rows after the cursor
     page = records_page(obj, query.ListParams(
-        deleted=True, sort="-deleted_at", page=page_number, page_size=50,
-        columns=[obj.title_field, "deleted_at", "deleted_by"], lookup_titles=True))
-    return render_template("recycle_bin.html", obj=obj, page=page,
+        deleted=True, sort="-deleted_at", page=1 if cursor else page_number, cursor=cursor,
+        page_size=50, columns=[obj.title_field, "deleted_at", "deleted_by"],
+        lookup_titles=True))
+    return render_template("recycle_bin.html", obj=obj, page=page, page_number=page_number,
                            deleted_at=RECYCLE_BIN_FIELD_DEFS[0])
 
 
