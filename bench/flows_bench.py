@@ -31,6 +31,7 @@ from bench import flows_seed, seed
 from bench.common import Instance, StatementLog, interleaved, median, ms, timed
 from bench.report import RESULTS_DIR, Recorder
 from bench.scope_bench import Captured, Viewer, explain, full_scans, viewer
+from metacrm import clock
 from metacrm.engine.access import permissions
 from metacrm.engine.flows import approvals, stage_moves, stages, todos
 from metacrm.engine.reading import query
@@ -198,7 +199,7 @@ class BaseMove:
         self.logged = [str(Decimal(r).quantize(Decimal("0.01"))) for r in self.rates]
 
     def __call__(self, record_id: int) -> None:
-        t, h, now, actor = self.t, sys_stage_history, stages.now(), self.actor_id
+        t, h, now, actor = self.t, sys_stage_history, clock.now(), self.actor_id
         after = self.rates[1]
         with self.inst.engine.begin() as conn:
             done = conn.execute(update(t).where(t.c.id == record_id, t.c.version == 1,

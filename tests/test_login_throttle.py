@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import login_throttle
 from metacrm.engine.systables import sys_login_failure
 
@@ -68,7 +69,7 @@ def test_each_failed_sign_in_adds_one_to_its_key_only(bare_engine):
 
 
 def test_a_count_left_alone_past_forget_after_starts_again_at_one(bare_engine):
-    long_ago = login_throttle.now() - login_throttle.FORGET_AFTER - dt.timedelta(minutes=1)
+    long_ago = clock.now() - login_throttle.FORGET_AFTER - dt.timedelta(minutes=1)
     with Session(bare_engine) as session, session.begin():
         session.execute(sa.insert(sys_login_failure).values(key=KEY, failures=9,
                                                             last_at=long_ago))
@@ -76,4 +77,4 @@ def test_a_count_left_alone_past_forget_after_starts_again_at_one(bare_engine):
     assert failures(bare_engine) == 1
     with Session(bare_engine) as session:
         last_at = session.execute(select(sys_login_failure.c.last_at)).scalar_one()
-    assert login_throttle.now() - last_at < dt.timedelta(minutes=1)
+    assert clock.now() - last_at < dt.timedelta(minutes=1)

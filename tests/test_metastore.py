@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine import instance
 from metacrm.engine.schema import metastore
 from metacrm.engine.systables import meta_document, meta_version
@@ -14,7 +15,7 @@ def add_overlay(engine, key: str, content: dict) -> None:
     with Session(engine) as session, session.begin():
         session.execute(sa.insert(meta_document).values(
             kind="object", doc_key=key, layer="overlay", template=None, content=content,
-            updated_at=metastore.now()))
+            updated_at=clock.now()))
         metastore.bump_version(session, "admin", f"local change to {key}")
 
 

@@ -5,13 +5,13 @@ Values come from each field's type, so the generator works for every template.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access.permissions import ALL_OBJECTS
 from metacrm.engine.actor import Actor
 from metacrm.engine.demo_stages import walk_stages
@@ -246,7 +246,7 @@ def populate(session: Session, registry: Registry, actor: Actor, per_object: int
     owned by one of ``owners`` (default: the actor) and pointing at records its owner
     may read; records that follow a stage process then move through it as their owners
     would (demo_stages.py)."""
-    maker = ValueMaker(random.Random(seed), dt.date.today())
+    maker = ValueMaker(random.Random(seed), clock.today())
     created = {}
     for obj in dependency_order(registry):
         table = registry.table(obj)

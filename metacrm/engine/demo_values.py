@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from metacrm import clock
 from metacrm.metadata import regions
 from metacrm.metadata.model import FieldDef
 
@@ -369,7 +370,7 @@ class ValueMaker:
         return self.today + dt.timedelta(days=self.rng.randint(-180, 180))
 
     def make_datetime(self, f, i):
-        return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=self.rng.randint(-50000, 50000))
+        return clock.now() + dt.timedelta(minutes=self.rng.randint(-50000, 50000))
 
     def make_boolean(self, f, i):
         return self.rng.random() < 0.2

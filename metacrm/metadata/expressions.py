@@ -35,6 +35,7 @@ from typing import Any, cast
 from dateutil.relativedelta import relativedelta
 from simpleeval import SimpleEval
 
+from metacrm import clock
 from metacrm.metadata.messages import Message
 
 # The value types of the language; "any" is a blank literal or a value of unknown type.
@@ -116,8 +117,8 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {
-    "today": Function((), DATE, lambda: dt.date.today()),
-    "now": Function((), DATETIME, lambda: dt.datetime.now(dt.UTC)),
+    "today": Function((), DATE, lambda: clock.today()),
+    "now": Function((), DATETIME, lambda: clock.now()),
     "add_days": Function((DATE, NUMBER), DATE, _nulls(lambda d, n: d + _days(n))),
     "add_months": Function((DATE, NUMBER), DATE,
                            _nulls(lambda d, n: d + relativedelta(months=int(n)))),

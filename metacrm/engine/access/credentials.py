@@ -15,6 +15,7 @@ import secrets
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.systables import sys_api_token, sys_session
 
@@ -28,9 +29,6 @@ TOKEN_LIFETIME = dt.timedelta(days=7)
 SESSION_LIFETIME = dt.timedelta(days=7)
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
@@ -43,10 +41,10 @@ def new_secret() -> str:
 def start_session(session: Session, user_id: int,
                   lifetime: dt.timedelta = SESSION_LIFETIME) -> str:
     """A new browser session of the user: the id for the cookie (only its hash is kept)."""
-    session.execute(delete(sys_session).where(sys_session.c.expires_at < now()))
+    session.execute(delete(sys_session).where(sys_session.c.expires_at < clock.now()))
     session_id = new_secret()
     session.execute(insert(sys_session).values(session_hash=digest(session_id), user_id=user_id,
-                                               created_at=now(), expires_at=now() + lifetime))
+                                               created_at=clock.now(), expires_at=clock.now() + lifetime))
     return session_id
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.systables import sys_login_failure
 
 __all__ = ["clear", "key_for", "record_failure", "wait_seconds"]
@@ -21,9 +22,6 @@ FREE_ATTEMPTS = 3
 MAX_DELAY = dt.timedelta(minutes=5)
 FORGET_AFTER = dt.timedelta(minutes=30)
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def key_for(username: str, address: str | None) -> str:
@@ -36,10 +34,10 @@ def key_for(username: str, address: str | None) -> str:
 def wait_seconds(session: Session, key: str) -> int:
     """How long ``key`` must wait before its next attempt (0: go ahead)."""
     row = session.execute(select(sys_login_failure).where(sys_login_failure.c.key == key)).first()
-    if row is None or row.failures < FREE_ATTEMPTS or now() - row.last_at > FORGET_AFTER:
+    if row is None or row.failures < FREE_ATTEMPTS or clock.now() - row.last_at > FORGET_AFTER:
         return 0
     delay = min(dt.timedelta(seconds=2 ** (row.failures - FREE_ATTEMPTS + 1)), MAX_DELAY)
-    remaining = row.last_at + delay - now()
+    remaining = row.last_at + delay - clock.now()
     return max(0, int(remaining.total_seconds() + 0.999))
 
 
@@ -63,7 +61,7 @@ _FAILURE_UPSERT = {"postgresql": _failure_upsert(postgresql), "sqlite": _failure
 
 def record_failure(session: Session, key: str) -> None:
     """Count a failed attempt of ``key``, in one atomic statement."""
-    at = now()
+    at = clock.now()
     session.execute(_FAILURE_UPSERT[session.get_bind().dialect.name],
                     {"key": key, "now": at, "forgotten": at - FORGET_AFTER})
 

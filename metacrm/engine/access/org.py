@@ -8,7 +8,6 @@ department (a record's department is its owner's; department scopes read it).
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from metacrm import clock
 from metacrm.engine.access import credentials, permissions, scopes
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
 from metacrm.engine.systables import (
@@ -32,7 +32,7 @@ from metacrm.metadata.messages import Message
 __all__ = ["BUILTIN_ROLES", "DEFAULT_ROLE", "Department", "MIN_PASSWORD", "ROOT_NAME",
            "SUPER_ROLE", "check_password", "check_placement", "create_department",
            "delete_department", "department_by_path", "departments", "is_super_admin",
-           "names_upward", "now", "random_password", "reset_password", "root_department_id",
+           "names_upward", "random_password", "reset_password", "root_department_id",
            "set_active", "subtree_ids", "update_department", "update_user", "user_row"]
 
 ROOT_NAME = "全公司"
@@ -42,9 +42,6 @@ BUILTIN_ROLES = (
     (DEFAULT_ROLE, {"en": "Employee", "zh": "普通员工"}, False),
 )
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def root_department_id(session: Session) -> int | None:
@@ -128,7 +125,7 @@ def create_department(session: Session, name: str, parent_id: int | None,
         sys_department.c.parent_id == parent_id)).scalar_one()
     new_id = session.execute(insert(sys_department).returning(sys_department.c.id).values(
         name=name.strip(), parent_id=parent_id, head_id=head_id, position=position,
-        created_at=now())).scalar_one()
+        created_at=clock.now())).scalar_one()
     permissions.forget_access(session)  # department subtrees read for this request change
     return new_id
 

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access.scopes import (
     ID_LISTS,
     MAX_LISTED_IDS,
@@ -373,7 +374,7 @@ def parts(session: Session, actor: Actor, obj: ObjectDef, table: Table, operatio
     ctx = _scope_context(session, access, table, found, ordered)
     grants = [(g, SCOPES[g.scope].build(ctx)) for g in found]
     dims = [(f, dimension_condition(table, f, actor.uid)) for f in obj.dimension_fields]
-    today = today or dt.date.today()
+    today = today or clock.today()
     team = team_condition(table, obj, actor.uid, operation, today,
                           None if inline_teams else access.teams(session, obj, operation,
                                                                  today), ctx.dialect)
@@ -402,7 +403,7 @@ def admits(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
         return None
     team: list[int] = []
     if operation in TEAM_ACCESS and "team" in obj.features:
-        listed = access.teams(session, obj, operation, dt.date.today())
+        listed = access.teams(session, obj, operation, clock.today())
         if listed is None:
             return None
         team = listed
@@ -439,7 +440,7 @@ def _built(session: Session, actor: Actor, obj: ObjectDef, table: Table, operati
         built = parts(session, actor, obj, table, operation, inline_teams=form == "inline")
         return built.pieces() if form == "pieces" else built.condition()
     scopes = frozenset(access.scopes(obj.name, operation))
-    today = dt.date.today()
+    today = clock.today()
     team = None if form == "inline" else access.teams(session, obj, operation, today)
     key = (table, obj.name, operation, form, actor.user_id, access.department_id, scopes,
            tuple(tuple(access.subtree(session, s)) for s in sorted(scopes & SUBTREES.keys())),

@@ -7,7 +7,6 @@ edited away, and is never taken from the last active super administrator.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import org, permissions
 from metacrm.engine.access.permissions import ALL_OBJECTS, FIELD_ACCESS, OPERATIONS, SCOPES
 from metacrm.engine.errors import RecordNotFound, ValidationFailed
@@ -35,9 +35,6 @@ __all__ = ["Role", "all_roles", "create_role", "delete_role", "ensure_defaults",
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def forget(session: Session) -> None:
@@ -93,7 +90,7 @@ def create_role(session: Session, name: str, label: Mapping[str, str], *,
         raise ValidationFailed(errors)
     return session.execute(insert(sys_role).returning(sys_role.c.id).values(
         name=name, label={"en": label["en"].strip(), "zh": label["zh"].strip()},
-        description=description, is_super=is_super, created_at=now())).scalar_one()
+        description=description, is_super=is_super, created_at=clock.now())).scalar_one()
 
 
 def update_role(session: Session, role: int, *, label: Mapping[str, str] | None = None,
@@ -237,7 +234,7 @@ def ensure_defaults(session: Session) -> None:
     """The root department and the built-in roles; idempotent."""
     if org.root_department_id(session) is None:
         session.execute(insert(sys_department).values(name=org.ROOT_NAME, parent_id=None,
-                                                      position=0, created_at=org.now()))
+                                                      position=0, created_at=clock.now()))
     for name, label, is_super in org.BUILTIN_ROLES:
         if role_id(session, name) is None:
             role = create_role(session, name, label, is_super=is_super)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine import audit
 from metacrm.engine.access import permissions
 from metacrm.engine.actor import Actor
@@ -29,9 +30,6 @@ __all__ = ["add_member", "may_manage", "members", "put_member", "remove_member"]
 ACCESS_LEVELS = ("read", "write")
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 @dataclass(frozen=True)
 class Member:
@@ -43,7 +41,7 @@ class Member:
 
     @property
     def expired(self) -> bool:
-        return self.expires_on is not None and self.expires_on < dt.date.today()
+        return self.expires_on is not None and self.expires_on < clock.today()
 
 
 def _require_team(obj: ObjectDef) -> None:
@@ -96,7 +94,7 @@ def _check(session: Session, access: Any, expires_on: Any, user_id: Any) -> dict
         errors["access"] = Message("must be read or write")
     if expires_on is not None and not isinstance(expires_on, dt.date):
         errors["expires_on"] = Message("must be a date")
-    elif expires_on is not None and expires_on < dt.date.today():
+    elif expires_on is not None and expires_on < clock.today():
         errors["expires_on"] = Message("is in the past")
     if session.execute(select(sys_user.c.id).where(sys_user.c.id == user_id,
                                                    sys_user.c.active.is_(True))).first() is None:
@@ -117,7 +115,7 @@ def add_member(session: Session, registry, actor: Actor, obj: ObjectDef, record_
     if errors:
         raise ValidationFailed(errors)
     put_member(session, obj, record_id, user_id, access, expires_on, actor)
-    audit.record(session, obj.name, record_id, "team", actor.user_id, now(),
+    audit.record(session, obj.name, record_id, "team", actor.user_id, clock.now(),
                  {"team": [None, {"user": user_id, "access": access,
                                   "expires_on": expires_on.isoformat() if expires_on
                                   else None}]})
@@ -128,7 +126,7 @@ def put_member(session: Session, obj: ObjectDef, record_id: int, user_id: int, a
     """Insert or update one membership row (no checks: callers have made them)."""
     m = sys_team_member
     values = {"access": access, "expires_on": expires_on, "added_by": actor.user_id,
-              "added_at": now()}
+              "added_at": clock.now()}
     changed = session.execute(update(m).where(m.c.object == obj.name,
                                               m.c.record_id == record_id,
                                               m.c.user_id == user_id).values(**values))
@@ -151,5 +149,5 @@ def remove_member(session: Session, registry, actor: Actor, obj: ObjectDef, reco
     if affected(gone) == 0:
         raise RecordNotFound(f"user {user_id} is not a member of {obj.name} {record_id}")
     permissions.forget_access(session)
-    audit.record(session, obj.name, record_id, "team", actor.user_id, now(),
+    audit.record(session, obj.name, record_id, "team", actor.user_id, clock.now(),
                  {"team": [{"user": user_id}, None]})

@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from metacrm import clock
 from metacrm.engine.access import credentials, org, permissions
 from metacrm.engine.access import roles as role_service
 from metacrm.engine.actor import Actor
@@ -23,9 +24,6 @@ __all__ = ["active_users", "actor_for_session", "actor_for_token", "authenticate
 # Checked against when a username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-password")
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def create_user(session: Session, username: str, password: str, *, is_admin: bool = False,
@@ -53,7 +51,7 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
         username=username, display_name=display_name or username,
         password_hash=generate_password_hash(password), active=True, language=language,
         email=email, department_id=department_id or org.root_department_id(session),
-        superior_id=superior_id, created_at=now())).scalar_one()
+        superior_id=superior_id, created_at=clock.now())).scalar_one()
     role_service.set_user_roles(session, user_id, roles or (
         [org.SUPER_ROLE] if is_admin else [org.DEFAULT_ROLE]))
     return user_id
@@ -113,10 +111,10 @@ def issue_token(session: Session, actor: Actor,
 def issue_token_until(session: Session, actor: Actor,
                       lifetime: dt.timedelta) -> tuple[str, dt.datetime]:
     """A random bearer token and when it expires."""
-    token, expires_at = credentials.new_secret(), now() + lifetime
-    session.execute(delete(sys_api_token).where(sys_api_token.c.expires_at < now()))
+    token, expires_at = credentials.new_secret(), clock.now() + lifetime
+    session.execute(delete(sys_api_token).where(sys_api_token.c.expires_at < clock.now()))
     session.execute(insert(sys_api_token).values(token_hash=credentials.digest(token),
-                                                 user_id=actor.user_id, created_at=now(),
+                                                 user_id=actor.user_id, created_at=clock.now(),
                                                  expires_at=expires_at))
     return token, expires_at
 
@@ -124,7 +122,7 @@ def issue_token_until(session: Session, actor: Actor,
 def actor_for_token(session: Session, token: str) -> Actor | None:
     """One indexed read: the token's user, if the token is live and the user active."""
     found = _load(session, sys_api_token.c.token_hash == credentials.digest(token),
-                  sys_api_token.c.expires_at > now(), sys_user.c.active.is_(True),
+                  sys_api_token.c.expires_at > clock.now(), sys_user.c.active.is_(True),
                   join=(sys_api_token, sys_api_token.c.user_id == sys_user.c.id))
     return found[0] if found else None
 
@@ -132,7 +130,7 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
 def actor_for_session(session: Session, user_id: int, session_id: str) -> Actor | None:
     """The user of a browser session, if the session was not ended and the user is active."""
     found = _load(session, sys_session.c.session_hash == credentials.digest(session_id),
-                  sys_session.c.user_id == user_id, sys_session.c.expires_at > now(),
+                  sys_session.c.user_id == user_id, sys_session.c.expires_at > clock.now(),
                   sys_user.c.active.is_(True),
                   join=(sys_session, sys_session.c.user_id == sys_user.c.id))
     return found[0] if found else None

@@ -11,7 +11,6 @@ records service refuses to change the record.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import permissions
 from metacrm.engine.actor import SYSTEM, Actor
 from metacrm.engine.errors import (
@@ -58,9 +58,6 @@ PEERS = ("approver", "handed_over")
 a, t, e = sys_approval, sys_approval_task, sys_approval_event
 OWN_REQUEST = Message("the submitter may not decide his own approval")
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -214,7 +211,7 @@ def submit(session: Session, registry: Registry, obj: ObjectDef | str, record_id
     if not applies(session, registry, obj, flow, row):
         raise ValidationFailed({"flow": Message("the record does not meet the condition of "
                                                 "this approval flow")})
-    stamp = now()
+    stamp = clock.now()
     previous = session.execute(select(a).where(
         a.c.object == obj.name, a.c.record_id == record_id, a.c.flow == flow.name)
         .order_by(a.c.id.desc()).limit(1)).mappings().first()
@@ -272,7 +269,7 @@ def _check_chosen(session: Session, flow: ApprovalFlowDef, chosen: Mapping[str, 
 def _event(session: Session, approval_id: int, actor_id: int | None, action: str, round_: int,
            step: int | None, comment: str | None = None,
            details: dict[str, Any] | None = None) -> None:
-    session.execute(insert(e).values(approval_id=approval_id, at=now(), actor_id=actor_id,
+    session.execute(insert(e).values(approval_id=approval_id, at=clock.now(), actor_id=actor_id,
                                      action=action, round=round_, step=step,
                                      comment=(comment or None) and comment[:2000],
                                      details=details or {}))
@@ -326,7 +323,7 @@ def _without_submitter(session: Session, flow: ApprovalFlowDef, approval: Mappin
 
 def _create_tasks(session: Session, approval: Mapping[str, Any], index: int,
                   users: list[int], sequential: bool) -> None:
-    stamp = now()
+    stamp = clock.now()
     previous = None
     for user_id in users:
         previous = session.execute(insert(t).returning(t.c.id).values(
@@ -355,7 +352,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
 
     flow = registry.approval_flows[approval["flow"]]
     session.execute(update(a).where(a.c.id == approval["id"]).values(
-        status=outcome, finished_at=now()))
+        status=outcome, finished_at=clock.now()))
     _cancel_open(session, approval["id"], approval["round"])
     _close_requests(session, approval["id"])
     _event(session, approval["id"], actor_id, outcome, approval["round"], None)
@@ -394,7 +391,7 @@ def _cancel_open(session: Session, approval_id: int, round_: int, *, step: int |
         stmt = stmt.where(or_(t.c.waits_for.is_(None), t.c.waits_for != spare))
     if step is not None:
         stmt = stmt.where(t.c.step == step)
-    session.execute(stmt.values(status="cancelled", decided_at=now()))
+    session.execute(stmt.values(status="cancelled", decided_at=clock.now()))
 
 
 def _close_requests(session: Session, approval_id: int) -> None:
@@ -422,7 +419,7 @@ def _my_task(session: Session, approval: Mapping[str, Any], actor: Actor) -> dic
 def _decide(session: Session, task: Mapping[str, Any], status: str, comment: str | None
             ) -> None:
     session.execute(update(t).where(t.c.id == task["id"]).values(
-        status=status, decided_at=now(), comment=(comment or None) and comment[:2000]))
+        status=status, decided_at=clock.now(), comment=(comment or None) and comment[:2000]))
 
 
 def _answer(session: Session, approval_id: int, actor: Actor, status: str, action: str,
@@ -484,7 +481,7 @@ def withdraw(session: Session, registry: Registry, approval_id: int, *, actor: A
         t.c.approval_id == approval_id, t.c.round == approval["round"],
         t.c.status == "active")).scalars())
     session.execute(update(a).where(a.c.id == approval_id).values(status="withdrawn",
-                                                                   finished_at=now()))
+                                                                   finished_at=clock.now()))
     _cancel_open(session, approval_id, approval["round"])
     _close_requests(session, approval_id)
     _event(session, approval_id, actor.user_id, "withdraw", approval["round"], approval["step"],
@@ -523,7 +520,7 @@ def hand_over(session: Session, registry: Registry, approval_id: int, *, actor: 
         approval_id=approval_id, round=approval["round"], step=approval["step"],
         user_id=other, status="active",
         kind="chain" if task["kind"] == "chain" else "handed_over",
-        created_at=now())).scalar_one()
+        created_at=clock.now())).scalar_one()
     session.execute(update(t).where(t.c.waits_for == task["id"]).values(waits_for=new_id))
     _event(session, approval_id, actor.user_id, "hand_over", approval["round"],
            approval["step"], comment, {"to": other})
@@ -545,7 +542,7 @@ def add_approver(session: Session, registry: Registry, approval_id: int, *, acto
     new_id = session.execute(insert(t).returning(t.c.id).values(
         approval_id=approval_id, round=approval["round"], step=approval["step"], user_id=other,
         status="active" if before else "waiting", kind=f"added_{position}",
-        waits_for=None if before else task["id"], created_at=now())).scalar_one()
+        waits_for=None if before else task["id"], created_at=clock.now())).scalar_one()
     if before:
         session.execute(update(t).where(t.c.id == task["id"]).values(status="waiting",
                                                                      waits_for=new_id))

@@ -5,13 +5,13 @@ change notifies nobody. The engine stores the kind and its parameters; the UI wo
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.systables import sys_notification
 
@@ -23,9 +23,6 @@ KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
 REQUESTS = ("approval_submitted", "approval_handed_over")
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
            actor_id: int | None = None, object_name: str | None = None,
@@ -33,7 +30,7 @@ def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
            params: dict[str, Any] | None = None) -> None:
     """One notification per user, none to the actor who caused it."""
     assert kind in KINDS, kind
-    stamp = now()
+    stamp = clock.now()
     rows = [{"user_id": u, "kind": kind, "object": object_name, "record_id": record_id,
              "approval_id": approval_id, "actor_id": actor_id, "params": params or {},
              "created_at": stamp} for u in dict.fromkeys(user_ids)
@@ -49,7 +46,7 @@ def close_requests(session: Session, approval_id: int, still_asked: Select[Any])
     return affected(session.execute(update(n).where(
         n.c.approval_id == approval_id, n.c.kind.in_(REQUESTS), n.c.read_at.is_(None),
         n.c.user_id.not_in(still_asked))
-        .values(read_at=now())))
+        .values(read_at=clock.now())))
 
 
 def unread_count(session: Session, user_id: int) -> int:
@@ -78,4 +75,4 @@ def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None,
     if ids is not None:
         stmt = stmt.where(n.c.id.in_(list(ids)))
     stmt = stmt.where(n.c.read_at.is_(None)) if read else stmt.where(n.c.read_at.is_not(None))
-    return affected(session.execute(stmt.values(read_at=now() if read else None)))
+    return affected(session.execute(stmt.values(read_at=clock.now() if read else None)))

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, insert, select, true, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import org
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
@@ -37,7 +38,7 @@ from metacrm.metadata.model import ObjectDef
 
 __all__ = ["FIRST_STAGE", "HISTORY", "MANAGED_FIELDS", "OWNER", "PathState", "Requirement",
            "TYPE_CHANGE", "all_done", "apply_move", "attachment", "checks", "complete_event",
-           "history", "managed_fields", "needs_approval", "now", "process_of", "requirements",
+           "history", "managed_fields", "needs_approval", "process_of", "requirements",
            "stage_label", "state", "tick_work"]
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -45,9 +46,6 @@ _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OWNER = "stages"  # the records service's writer of the stage and win-rate fields
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -287,7 +285,7 @@ def apply_move(held: WriteContext, process: StageProcessDef, target: StageDef, *
     if process.win_rate_field:
         update_values[process.win_rate_field] = win_rate(target, done)
     record = records.change(held, update_values, version=version)
-    stamp = now()
+    stamp = clock.now()
     h = sys_stage_history
     session.execute(update(h).where(h.c.object == obj.name, h.c.record_id == row["id"],
                                     h.c.left_at.is_(None))
@@ -388,7 +386,7 @@ def started(session: Session, registry: Registry, obj: ObjectDef,
     """New records enter their first stage: a history entry each, and the work todos."""
     if not registry.processes_of(obj.name):
         return
-    stamp = now()
+    stamp = clock.now()
     entries: list[dict[str, Any]] = []
     by_stage: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     departments: dict[int | None, set[str]] = {}
@@ -467,7 +465,7 @@ def _set_check(session: Session, obj: ObjectDef, record_id: int, stage: str, kin
     if done:
         session.execute(insert(c).values(object=obj.name, record_id=record_id, stage=stage,
                                          kind=kind, item=item, done_by=actor.user_id,
-                                         done_at=now(), attachment_id=attachment_id))
+                                         done_at=clock.now(), attachment_id=attachment_id))
 
 
 def media_type(content_type: str | None) -> str:
@@ -487,7 +485,7 @@ def store_attachment(session: Session, obj: ObjectDef, record_id: int,
     return session.execute(insert(sys_attachment).returning(sys_attachment.c.id).values(
         object=obj.name, record_id=record_id, name=name[:255],
         content_type=media_type(content_type), size=len(content),
-        content=content, uploaded_by=actor.user_id, uploaded_at=now())).scalar_one()
+        content=content, uploaded_by=actor.user_id, uploaded_at=clock.now())).scalar_one()
 
 
 def checks(session: Session, obj: ObjectDef, record_id: int, stage: str) -> dict[tuple[str, str],

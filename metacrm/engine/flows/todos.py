@@ -6,12 +6,12 @@ the user, or by the engine when the work is ticked or the record leaves the stag
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.errors import RecordNotFound
 from metacrm.engine.systables import sys_approval_task, sys_notification, sys_todo
@@ -21,14 +21,11 @@ __all__ = ["KINDS", "add", "close", "counts", "handle", "open_todos"]
 KINDS = ("assigned", "stage_work")
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def add(session: Session, rows: list[dict[str, Any]]) -> None:
     """Rows of ``user_id, kind, object, record_id`` and optionally ``stage, item, params,
     due_at``."""
-    stamp = now()
+    stamp = clock.now()
     rows = [{"stage": None, "item": None, "params": {}, "due_at": None, **r,
              "created_at": stamp} for r in rows if r.get("user_id") is not None]
     for row in rows:
@@ -48,14 +45,14 @@ def close(session: Session, object_name: str, record_id: int, *, kind: str,
         stmt = stmt.where(t.c.stage == stage)
     if item is not None:
         stmt = stmt.where(t.c.item == item)
-    session.execute(stmt.values(handled_at=now()))
+    session.execute(stmt.values(handled_at=clock.now()))
 
 
 def handle(session: Session, user_id: int, todo_id: int, handled: bool = True) -> None:
     """The user marks one of their todos handled (or not yet handled)."""
     t = sys_todo
     done = affected(session.execute(update(t).where(t.c.id == todo_id, t.c.user_id == user_id)
-                                    .values(handled_at=now() if handled else None)))
+                                    .values(handled_at=clock.now() if handled else None)))
     if not done:
         raise RecordNotFound(f"todo {todo_id} not found")
 

@@ -12,13 +12,13 @@ The new owner hears of it: a notification per object (how many records) and an
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine import audit
 from metacrm.engine.access import permissions, teams
 from metacrm.engine.actor import Actor
@@ -32,9 +32,6 @@ __all__ = ["TransferResult", "transfer"]
 
 OLD_OWNER_CHOICES = ("remove", "read", "write")  # removed, or kept as a team member
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -130,7 +127,7 @@ def _tell_new_owner(session: Session, actor: Actor, new_owner: int,
         session.execute(update(t).where(*others, t.c.kind == "stage_work")
                         .values(user_id=new_owner))
         session.execute(update(t).where(*others, t.c.kind == "assigned")
-                        .values(handled_at=now()))
+                        .values(handled_at=clock.now()))
     if new_owner == actor.user_id:
         return
     todos.add(session, [{"user_id": new_owner, "kind": "assigned", "object": name,
@@ -141,7 +138,7 @@ def _tell_new_owner(session: Session, actor: Actor, new_owner: int,
 def _move(session: Session, actor: Actor, obj: ObjectDef, table, previous: dict[int, int],
           new_owner: int, department: int | None, old_owner: str,
           result: TransferResult) -> None:
-    stamp = now()
+    stamp = clock.now()
     changing = {i: o for i, o in previous.items() if o != new_owner}
     if not changing:
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import ClauseAdapter
 
+from metacrm import clock
 from metacrm.engine.access import permissions, scopes
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import BadQuery
@@ -97,8 +97,8 @@ class SortKey:
 
 
 def filter_context(dialect: str, timezone: str | None = None) -> FilterContext:
-    zone = dateutil_tz.gettz(timezone) if timezone else dateutil_tz.tzlocal()
-    return FilterContext(dialect=dialect, today=dt.datetime.now(zone).date(), tz=zone)
+    zone = (dateutil_tz.gettz(timezone) if timezone else None) or clock.zone()
+    return FilterContext(dialect=dialect, today=clock.now().astimezone(zone).date(), tz=zone)
 
 
 def filter_context_of(session: Session, timezone: str | None = None) -> FilterContext:

@@ -7,7 +7,6 @@ process notices a new version with one cheap read and can rebuild its registry.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.schema.registry import Registry, build_registry
 from metacrm.engine.schema.version_signal import VersionSignal
@@ -28,12 +28,9 @@ from metacrm.metadata.loader import TemplateSet
 from metacrm.metadata.overlay import merge
 
 __all__ = ["RegistryCache", "bump_version", "effective_by_key", "install_template", "instance_id",
-           "load_registry", "merge_overlay", "now", "read_version", "registry_at",
+           "load_registry", "merge_overlay", "read_version", "registry_at",
            "template_documents", "upsert_document"]
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]]:
@@ -57,7 +54,7 @@ def upsert_document(session: Session, kind: str, key: str, layer: str, content: 
             template: str | None) -> None:
     where = ((meta_document.c.kind == kind) & (meta_document.c.doc_key == key)
              & (meta_document.c.layer == layer))
-    values = {"content": content, "updated_at": now(), "template": template}
+    values = {"content": content, "updated_at": clock.now(), "template": template}
     if affected(session.execute(update(meta_document).where(where).values(**values))) == 0:
         session.execute(insert(meta_document).values(kind=kind, doc_key=key, layer=layer,
                                                      **values))
@@ -74,7 +71,7 @@ def install_template(session: Session, templates: TemplateSet, actor: str) -> in
         upsert_document(session, kind, key, "base", content, name)
     _archive_dropped_objects(session, name, {key for kind, key, _ in shipped if kind == "object"})
     if manifest:
-        values = {"version": manifest.content["version"], "installed_at": now(),
+        values = {"version": manifest.content["version"], "installed_at": clock.now(),
                   "manifest": manifest.content}
         if affected(session.execute(update(meta_template).where(meta_template.c.name == name)
                                     .values(**values))) == 0:
@@ -120,7 +117,7 @@ def bump_version(session: Session, actor: str, summary: str) -> int:
     session.execute(update(meta_state).where(meta_state.c.id == 1)
                     .values(version=meta_state.c.version + 1))
     version = session.execute(select(meta_state.c.version).where(meta_state.c.id == 1)).scalar_one()
-    session.execute(insert(meta_version).values(version=version, created_at=now(), actor=actor,
+    session.execute(insert(meta_version).values(version=version, created_at=clock.now(), actor=actor,
                                                 summary=summary, snapshot=_snapshot(session)))
     return version
 

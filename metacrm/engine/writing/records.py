@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine import audit
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, StaleVersion, ValidationFailed
@@ -30,7 +31,6 @@ from metacrm.engine.writing.writer import (
     WRITABLE_SYSTEM,
     Record,
     Writer,
-    now,
     raise_errors,
     to_json,
 )
@@ -73,7 +73,7 @@ def create_lines(parent: WriteContext, obj: ObjectDef, batch: Sequence[Mapping[s
 def _create(ctx: WriteContext, batch: Sequence[Mapping[str, Any]]) -> list[Record]:
     w, actor, rows = ctx.writer, ctx.actor, ctx.rows
     defaults = w.defaults(actor)
-    stamp = now()
+    stamp = clock.now()
     given: list[set[str]] = []
     many = len(batch) > 1
     for values in batch:
@@ -275,7 +275,7 @@ def change(ctx: WriteContext, values: Mapping[str, Any], *, version: int | None 
         lookup_filters.check(w.conn, ctx.registry, w.obj, [merged], errors)
     raise_errors(errors)
     hooks.run("before_write", ctx)
-    stamp = now()
+    stamp = clock.now()
     table = w.table
     written = dict(changes)
     if "owner" in changes:
@@ -339,7 +339,7 @@ def _set_deleted(ctx: WriteContext, record_id: int, version: int | None) -> None
     hooks.run("guard", ctx)
     hooks.run("before_write", ctx)
     table = w.table
-    stamp = now()
+    stamp = clock.now()
     where = [table.c.id == record_id, table.c.deleted.is_(not deleted)]
     if version is not None:
         where.append(table.c.version == version)

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine import audit
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.schema.registry import Registry
@@ -67,7 +68,7 @@ class Stamp:
             rows = found.rows or ([found.current] if found.current else [])
             own.update((found.obj.name, r["id"]) for r in rows if r.get("id") is not None)
             found = found.parent
-        return cls(ctx.session, ctx.actor.user_id, dt.datetime.now(dt.UTC), frozenset(own))
+        return cls(ctx.session, ctx.actor.user_id, clock.now(), frozenset(own))
 
 
 def _tracked(registry: Registry, obj: ObjectDef, ids: list[int], stamp: Stamp | None,

@@ -32,16 +32,13 @@ from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import FieldDef, ObjectDef
 
-__all__ = ["Record", "WRITABLE_SYSTEM", "Writer", "now", "raise_errors", "to_json"]
+__all__ = ["Record", "WRITABLE_SYSTEM", "Writer", "raise_errors", "to_json"]
 
 Record = dict[str, Any]
 WRITABLE_SYSTEM = ("owner", "business_type")
 IGNORED_INPUT = frozenset({"id", "version", "created_at", "created_by", "updated_at",
                            "updated_by"})
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class ObjectPlan:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
 
+from metacrm import clock
 from metacrm.engine.access import users
 from metacrm.engine.actor import Actor
 from metacrm.engine.flows import (
@@ -453,7 +454,7 @@ def todo_centre():
     pending = approvals.inbox(session, actor, "pending")
     found = todos.open_todos(session, actor.user_id, kind=kind, handled=handled)
     titles = approvals.titles(session, registry(), found)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     return jsonify({"approvals": approvals_json(pending),
                     "todos": [_todo_json(r, titles, now) for r in found],
                     "counts": todos.counts(session, actor.user_id)})

@@ -26,6 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from metacrm import clock
 from metacrm.engine.access import permissions, users
 from metacrm.engine.errors import (
     BadQuery,
@@ -143,7 +144,7 @@ def path_panel(obj: ObjectDef, row: dict[str, Any]) -> dict[str, Any] | None:
                          if ("work", w.name) in found.done),
         "needs_approval": any(m.kind == "approval" for m in found.missing),
         "targets": [s for s in process.open_stages if s is not current],
-        "days": (stages.now() - found.entered_at).days if found.entered_at else None,
+        "days": (clock.now() - found.entered_at).days if found.entered_at else None,
         "stamp": lambda value: widgets.display(obj.queryable["created_at"], value, language()),
     }
 

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from metacrm import clock
 from metacrm.engine.access import users
 from metacrm.engine.flows import approvals, notifications, todos
 from metacrm.engine.flows.stages import stage_label
@@ -45,9 +46,6 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone(user_timezone()).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def _names(ids: Iterable[int | None]) -> dict[int, str]:
     return users.display_names(db(), {i for i in ids if i is not None})
@@ -74,7 +72,7 @@ def _stage_work(item: Mapping[str, Any]) -> dict[str, str]:
 
 def _todo_rows(found: list[dict[str, Any]], titles: Mapping[tuple[str, int], str],
                names: Mapping[int, str]) -> list[dict[str, Any]]:
-    stamp = now()
+    stamp = clock.now()
     for item in found:
         item["title"] = titles.get((item["object"], item["record_id"])) or \
             f"#{item['record_id']}"

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from metacrm import clock
 from metacrm.engine.access import teams
 from metacrm.engine.errors import BadQuery, ValidationFailed
 from metacrm.engine.flows import transfer as transfers
@@ -119,7 +120,7 @@ def export(object_name: str):
     except BadQuery as exc:
         flash(str(exc), "danger")
         return redirect(url_for("pages.list_view", object_name=obj.name))
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    stamp = clock.now().astimezone(clock.zone()).strftime("%Y%m%d-%H%M")
     name = f"{obj.name}-{stamp}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
 
