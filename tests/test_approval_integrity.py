@@ -13,19 +13,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
-from test_approvals_engine import LARGE, SMALL, Flows, id_of
+from test_approvals_engine import LARGE, SMALL, Flows, id_of, install_with_flows
 from test_stages_engine import Deals
 
-from metacrm.engine import instance
 from metacrm.engine.access import roles
 from metacrm.engine.actor import Actor
 from metacrm.engine.errors import ValidationFailed
 from metacrm.engine.flows import approval_rules, approvals, notifications, todos
 from metacrm.engine.systables import sys_user
 from metacrm.engine.writing import records
-
-from conftest import SAMPLE, SAMPLE_FLOWS
 
 OWN = "the submitter may not decide his own approval"
 
@@ -65,16 +61,7 @@ TEST_FLOWS = [
 @pytest.fixture
 def engine(bare_engine, tmp_path: Path):
     """The sample template and flows, and this module's flows in a template folder."""
-    folder = tmp_path / "test_flows"
-    folder.mkdir()
-    for raw in TEST_FLOWS:
-        (folder / f"{raw['approval_flow']}.yaml").write_text(
-            yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    (folder / "roles.yaml").write_text(yaml.safe_dump(
-        {"roles": [{"name": "vacant", "label": {"en": "Vacant", "zh": "空缺"}}]}),
-        encoding="utf-8")
-    instance.install(bare_engine, [SAMPLE, SAMPLE_FLOWS, folder])
-    return bare_engine
+    return install_with_flows(bare_engine, tmp_path, TEST_FLOWS)
 
 
 @pytest.fixture

@@ -69,9 +69,15 @@ TEST_FLOWS = [
 @pytest.fixture
 def engine(bare_engine, tmp_path: Path):
     """The sample template and flows, and this module's flows in a template folder."""
+    return install_with_flows(bare_engine, tmp_path, TEST_FLOWS)
+
+
+def install_with_flows(bare_engine, tmp_path: Path, flows: list[dict]):
+    """The sample template and flows, and ``flows`` (with a role nobody holds) in a
+    template folder of their own."""
     folder = tmp_path / "test_flows"
     folder.mkdir()
-    for raw in TEST_FLOWS:
+    for raw in flows:
         (folder / f"{raw['approval_flow']}.yaml").write_text(
             yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     (folder / "roles.yaml").write_text(yaml.safe_dump(
