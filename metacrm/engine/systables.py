@@ -20,12 +20,14 @@ from sqlalchemy import (
 
 from metacrm.engine.sqltypes import ID, JSON_TYPE, UTCDateTime
 
-__all__ = ["meta_document", "meta_state", "meta_template", "meta_version", "sys_api_token",
-           "sys_approval", "sys_approval_event", "sys_approval_task", "sys_attachment",
-           "sys_audit", "sys_department", "sys_dimension", "sys_dimension_node",
-           "sys_login_failure", "sys_notification", "sys_role", "sys_role_field", "sys_role_grant",
-           "sys_sequence", "sys_session", "sys_stage_check", "sys_stage_history",
-           "sys_team_member", "sys_todo", "sys_user", "sys_user_dimension", "sys_user_role", "sys_view", "system_metadata"]
+__all__ = ["meta_document", "meta_state", "meta_template", "meta_version", "sys_announcement",
+           "sys_announcement_read", "sys_api_token", "sys_approval", "sys_approval_event",
+           "sys_approval_task", "sys_attachment", "sys_audit", "sys_department",
+           "sys_dimension", "sys_dimension_node", "sys_job", "sys_login_failure",
+           "sys_notification", "sys_reminder_mark", "sys_role", "sys_role_field",
+           "sys_role_grant", "sys_sequence", "sys_session", "sys_stage_check",
+           "sys_stage_history", "sys_team_member", "sys_todo", "sys_user",
+           "sys_user_dimension", "sys_user_role", "sys_view", "system_metadata"]
 
 system_metadata = MetaData()
 
@@ -199,6 +201,8 @@ sys_audit = Table(
     Column("actor_id", ID),
     Column("at", UTCDateTime(), nullable=False),
     Column("changes", JSON_TYPE, nullable=False),  # {field: [before, after]}
+    # What made the change on the actor's behalf: an automation ("automation:<name>").
+    Column("via", String(127)),
     Index("ix_sys_audit_record", "object", "record_id", "id"),
 )
 
@@ -339,7 +343,7 @@ sys_notification = Table(
     "sys_notification", system_metadata,
     Column("id", ID, primary_key=True),
     Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(30), nullable=False),
+    Column("kind", String(100), nullable=False),
     Column("object", String(63)),
     Column("record_id", ID),
     Column("approval_id", ID),
@@ -347,7 +351,10 @@ sys_notification = Table(
     Column("params", JSON_TYPE, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("read_at", UTCDateTime()),
+    # Set by jobs: a second run (or a run after a kill -9) notifies nobody twice.
+    Column("dedupe_key", String(200)),
     Index("ix_sys_notification_user", "user_id", "read_at", "id"),
+    Index("uq_sys_notification_dedupe", "user_id", "dedupe_key", unique=True),
 )
 
 sys_todo = Table(
@@ -365,4 +372,62 @@ sys_todo = Table(
     Column("handled_at", UTCDateTime()),
     Index("ix_sys_todo_user", "user_id", "handled_at", "due_at"),
     Index("ix_sys_todo_record", "object", "record_id", "stage"),
+)
+
+
+sys_job = Table(  # one run of a job: scheduled for a slot, or started by an admin
+    "sys_job", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(63), nullable=False),
+    # The run's slot ("2026-12-06" for a nightly job): one run per job and slot, so any
+    # number of schedulers on any number of machines start each run once.
+    Column("slot", String(40), nullable=False),
+    Column("status", String(10), nullable=False),  # queued | running | done | failed
+    Column("params", JSON_TYPE, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("counts", JSON_TYPE, nullable=False),
+    Column("error", Text),
+    Column("worker", String(100)),
+    Column("queued_by", ID),  # an admin's retry or run now; None: the scheduler
+    UniqueConstraint("name", "slot", name="uq_sys_job_slot"),
+    Index("ix_sys_job_status", "status", "queued_at"),
+    Index("ix_sys_job_name", "name", "id"),
+)
+
+sys_reminder_mark = Table(  # 标记为已处理: a reminder item handled, the record unchanged
+    "sys_reminder_mark", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), nullable=False),
+    Column("reminder", String(127), nullable=False),  # "<object>.<reminder name>"
+    Column("record_id", ID, nullable=False),
+    # The record's due value when it was marked (the column of the rule's field type):
+    # a new due date brings the item back.
+    Column("due_date", Date),
+    Column("due_at", UTCDateTime()),
+    Column("marked_at", UTCDateTime(), nullable=False),
+    Column("marked_by", ID),  # the user, or his manager acting on his todos
+    UniqueConstraint("user_id", "reminder", "record_id", name="uq_sys_reminder_mark"),
+    Index("ix_sys_reminder_mark_record", "reminder", "record_id"),
+)
+
+sys_announcement = Table(  # 公告: admins tell every user
+    "sys_announcement", system_metadata,
+    Column("id", ID, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_by", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Index("ix_sys_announcement_created", "created_at"),
+)
+
+sys_announcement_read = Table(
+    "sys_announcement_read", system_metadata,
+    Column("announcement_id", ID, ForeignKey("sys_announcement.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("user_id", ID, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("read_at", UTCDateTime(), nullable=False),
 )
