@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import MetaData, Table
 
@@ -32,6 +33,7 @@ from metacrm.metadata.model import (
     build_object,
     build_picklist,
 )
+from metacrm.metadata.settings import SettingDef, build_setting, expression_settings
 
 __all__ = ["ENGINE_OWNERS", "Registry", "build_registry", "owned_fields"]
 
@@ -63,6 +65,12 @@ class Registry:
     # object → computed field → every (object, field) its value is derived from
     inputs: dict[str, dict[str, frozenset[tuple[str, str]]]] = field(default_factory=dict,
                                                                        repr=False)
+    # business settings (业务参数) by name, each with its effective value
+    settings: dict[str, SettingDef] = field(default_factory=dict, repr=False)
+
+    def setting(self, name: str) -> Any:
+        """The value of a business setting (the admin's, else the template's default)."""
+        return self.settings[name].value
 
     def processes_of(self, object_name: str) -> list[StageProcessDef]:
         return [p for p in self.stage_processes.values() if p.object == object_name]
@@ -128,7 +136,9 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                           if g.name not in {x.name for x in groups})
     objects = with_looked_up_options(objects)
     metadata, tables = build_tables(objects)
-    logic = {name: compile_object(obj, objects).logic for name, obj in objects.items()
+    settings = {s.name: s for s in (build_setting(c) for k, c in documents if k == "setting")}
+    bound = expression_settings(settings.values())
+    logic = {name: compile_object(obj, objects, bound).logic for name, obj in objects.items()
              if not obj.archived}
     rollups_over: dict[str, list] = {}
     readers: dict[str, list] = {}
@@ -144,7 +154,7 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
     flows = {f.name: f for f in (build_approval_flow(c) for k, c in documents
                                  if k == "approval_flow") if f.object in objects}
     conditions = {f.name: ex.compile_expression(f.condition, Names(objects[f.object], objects),
-                                                expect=ex.BOOLEAN)
+                                                expect=ex.BOOLEAN, settings=bound)
                   for f in flows.values() if f.condition}
     return Registry(version, dict(sorted(objects.items())), picklists, tuple(groups),
                     metadata, tables, logic,
@@ -152,7 +162,7 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     {k: tuple(v) for k, v in readers.items()},
                     dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
                     owned_fields(objects, processes.values(), flows.values()),
-                    _inputs(objects, logic))
+                    _inputs(objects, logic), dict(sorted(settings.items())))
 
 
 def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcessDef],
