@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from metacrm.engine import instance
 from metacrm.engine.schema import metastore
-
 from metacrm.engine.systables import meta_document
 from metacrm.metadata.problems import DefinitionError
 from metacrm.metadata.templates import load_paths
@@ -148,3 +147,30 @@ def test_only_admins_reach_the_settings(app, people):
     assert rep.get(SETTINGS).status_code == 403
     assert rep.post(SETTINGS, {"contract_expiry_days": "1"}).status_code in (400, 403)
     assert live(app).setting("contract_expiry_days") == 7
+
+
+API = "/api/v1/admin/settings"
+
+
+def test_the_api_lists_the_settings_with_their_values(api):
+    items = {s["name"]: s for s in api.get(API).get_json()["items"]}
+    assert items["contract_expiry_days"]["value"] == 7
+    assert items["large_deal_amount"]["value"] == "50000" and items["large_deal_amount"][
+        "type"] == "decimal"
+
+
+def test_the_api_changes_a_setting_as_a_version(app, api):
+    response = api.patch(API, json={"contract_expiry_days": 14})
+    assert response.status_code == 200 and response.get_json()["version"] is not None
+    assert live(app).setting("contract_expiry_days") == 14
+    assert api.patch(API, json={"contract_expiry_days": None}).status_code == 200
+    assert live(app).setting("contract_expiry_days") == 7
+
+
+def test_the_api_names_the_setting_it_refuses(app, api):
+    response = api.patch(API, json={"contract_expiry_days": "soon"})
+    assert response.status_code == 422
+    assert "contract_expiry_days" in response.get_json()["error"]["fields"]
+    unknown = api.patch(API, json={"no_such_setting": 1})
+    assert unknown.status_code == 422 and "no_such_setting" in unknown.get_json()["error"][
+        "fields"]
