@@ -49,7 +49,7 @@ def applies(session: Session, registry: Registry, obj: ObjectDef, flow: Approval
 def expression_values(session: Session, registry: Registry, obj: ObjectDef,
                       row: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
     """What an expression reading ``names`` sees of the record: its stored fields (those
-    ``row`` lacks read once) and its lookups' fields (``customer.level``)."""
+    ``row`` lacks read once) and its lookups' fields (``lookup.field``)."""
     names = list(names)
     values: dict[str, Any] = dict.fromkeys(names)
     values.update(row)
