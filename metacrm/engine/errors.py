@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from metacrm.metadata.messages import Message
 
-__all__ = ["ApprovalConflict", "AutomationLoop", "BadQuery", "EngineError", "ObjectNotFound", "PermissionDenied",
-           "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
+__all__ = ["ApprovalConflict", "AutomationLoop", "BadQuery", "EngineError", "ObjectNotFound",
+           "PermissionDenied", "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
            "StaleVersion", "ValidationFailed"]
 
 

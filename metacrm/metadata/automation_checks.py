@@ -23,7 +23,7 @@ from metacrm.metadata.automations import (
     expression_of,
     notify_target,
 )
-from metacrm.metadata.computed import Names, value_type
+from metacrm.metadata.computed import Names, compile_object, value_type
 from metacrm.metadata.expressions import Expression, ExpressionError
 from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.flows import build_approval_flow, build_stage_process
@@ -57,6 +57,10 @@ class CompiledAutomation:
     @property
     def ident(self) -> str:
         return f"{self.object}.{self.definition.name}"
+
+    @property
+    def sets_own_record(self) -> bool:
+        return any(isinstance(a, SetDef) and a.lookup is None for a in self.definition.actions)
 
     @property
     def names(self) -> frozenset[str]:
@@ -157,8 +161,6 @@ class _Context:
 
     def compiled_fields(self, obj: ObjectDef) -> dict[str, frozenset[str]]:
         """The formulas of ``obj`` and the fields each reads (for the loop check)."""
-        from metacrm.metadata.computed import compile_object
-
         return {f.name: e.names for f, e in compile_object(obj, self.objects).logic.formulas}
 
 

@@ -45,8 +45,8 @@ from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 __all__ = ["BOXES", "FIELD_CHANGE", "OPEN", "add_approver", "approve", "barred", "get",
-           "hand_over", "inbox", "may_view", "of_record", "on_end", "record_of", "reject", "statuses",
-           "submit", "tasks", "timeline", "titles", "visible", "withdraw"]
+           "hand_over", "inbox", "may_view", "of_record", "on_end", "record_of", "reject",
+           "statuses", "submit", "tasks", "timeline", "titles", "visible", "withdraw"]
 
 OPEN = ("active", "waiting")
 DECIDED = ("approved", "rejected", "handed_over")

@@ -101,7 +101,7 @@ def _recipients(act: Act, target: str) -> list[int]:
     if kind == "role":
         return approvers.role_members(act.session, name)
     if kind == "field":
-        found = act.values.get(name, act.row.get(name))
+        found = act.values.get(name)
         return [found] if isinstance(found, int) else []
     lookup, field = name.split(".", 1)
     record_id = act.values.get(lookup)

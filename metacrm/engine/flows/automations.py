@@ -69,8 +69,9 @@ def _on_write(ctx: WriteContext) -> None:
     for row in ctx.rows:
         for automation in ctx.registry.automations_of(ctx.obj.name):
             if _fires(ctx, automation, row) and run(
-                    ctx.session, ctx.registry, ctx.obj, automation, row, ctx.actor.user_id):
-                ctx.reread = True  # it may have set fields of this very record
+                    ctx.session, ctx.registry, ctx.obj, automation, row, ctx.actor.user_id) \
+                    and automation.sets_own_record:
+                ctx.reread = True  # the write's result is stale
 
 
 RUN = Hook("automations.run", "after_write", frozenset({"create", "update"}), _on_write,
