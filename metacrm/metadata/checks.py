@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from metacrm.metadata.automation_checks import check_automations
 from metacrm.metadata.computed import compile_object
 from metacrm.metadata.fieldtypes import (
     FIELD_TYPES,
@@ -14,7 +15,7 @@ from metacrm.metadata.fieldtypes import (
     SYSTEM_FIELDS,
     InvalidValue,
 )
-from metacrm.metadata.flow_checks import check_flows
+from metacrm.metadata.flow_checks import check_flows, known_roles_of
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
@@ -71,6 +72,8 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
             problems.extend(computed_problems(doc, built[doc.name], built, settings))
     problems.extend(check_flows(templates, {**(installed or {}), **built}, all_objects,
                                 known_roles, settings))
+    problems.extend(check_automations(templates, {**(installed or {}), **built},
+                                      known_roles_of(templates, known_roles), settings))
     return problems
 
 

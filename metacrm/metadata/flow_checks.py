@@ -32,8 +32,7 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
     """Every problem of the set's stage processes and approval flows. ``objects``: the
     objects built from the set; ``known_objects``: installed ones whose fields are not
     known here; ``known_roles``: None skips the role check (roles live in the database)."""
-    roles = None if known_roles is None else {SUPER_ROLE, DEFAULT_ROLE, *known_roles} | {
-        r["name"] for d in templates.of_kind("roles") for r in d.content["roles"]}
+    roles = known_roles_of(templates, known_roles)
     flows = {d.name: d for d in templates.of_kind("approval_flow")}
     problems: list[Problem] = []
     for kind in ("stage_process", "approval_flow"):
@@ -52,6 +51,15 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
                         .approval_flow(roles, managed))
     problems.extend(_overlapping_processes(templates.of_kind("stage_process")))
     return problems
+
+
+def known_roles_of(templates: TemplateSet, known_roles: Iterable[str] | None
+                   ) -> set[str] | None:
+    """The roles flows may name: built in, known, declared by the set (None: unknown)."""
+    if known_roles is None:
+        return None
+    return {SUPER_ROLE, DEFAULT_ROLE, *known_roles} | {
+        r["name"] for d in templates.of_kind("roles") for r in d.content["roles"]}
 
 
 DEFAULT = "(default)"  # the process records follow when no business type names one

@@ -18,7 +18,7 @@ from metacrm.engine.systables import sys_notification
 __all__ = ["close_requests", "listing", "mark_read", "notify", "unread_count"]
 
 KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
-         "approval_withdrawn", "approval_handed_over", "record_transferred")
+         "approval_withdrawn", "approval_handed_over", "record_transferred", "automation")
 # The kinds that ask the user to decide an approval: done once he no longer can.
 REQUESTS = ("approval_submitted", "approval_handed_over")
 

@@ -162,6 +162,8 @@ def wording(item: Mapping[str, Any]) -> str:
         return _("Withdrawn by the submitter: %(flow)s", flow=flow)
     if kind == "approval_handed_over":
         return _("Handed over to you: %(flow)s", flow=flow)
+    if kind == "automation" and isinstance(params.get("message"), dict):
+        return label(params["message"])  # rendered by the automation in both languages
     if kind == "record_transferred":
         count = int(params.get("count") or 1)
         if count == 1:
