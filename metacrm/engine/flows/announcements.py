@@ -32,7 +32,7 @@ a, r = sys_announcement, sys_announcement_read
 
 def _admin_only(actor: Actor) -> None:
     if not actor.is_admin:
-        raise PermissionDenied("only administrators publish announcements")
+        raise PermissionDenied(Message("only administrators publish announcements"))
 
 
 def _values(title: Any, body: Any, expires_at: Any) -> dict[str, Any]:
