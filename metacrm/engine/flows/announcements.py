@@ -58,12 +58,17 @@ def _values(title: Any, body: Any, expires_at: Any) -> dict[str, Any]:
 
 def create(session: Session, actor: Actor, *, title: Any, body: Any,
            expires_at: dt.datetime | None = None) -> int:
-    """A new announcement: every user's newest unread one until they read it."""
+    """A new announcement: every user's newest unread one until they read it (its author
+    has read it)."""
     _admin_only(actor)
     values = _values(title, body, expires_at)
-    return session.execute(insert(a).values(
-        **values, created_by=actor.user_id, created_at=clock.now()).returning(a.c.id)
-    ).scalar_one()
+    stamp = clock.now()
+    new_id = session.execute(insert(a).values(
+        **values, created_by=actor.user_id, created_at=stamp).returning(a.c.id)).scalar_one()
+    if actor.user_id is not None:
+        session.execute(insert(r).values(announcement_id=new_id, user_id=actor.user_id,
+                                         read_at=stamp))
+    return new_id
 
 
 def update_announcement(session: Session, actor: Actor, announcement_id: int, *, title: Any,

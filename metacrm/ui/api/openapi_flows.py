@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metacrm.engine.flows.notifications import GROUPS
 from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import ObjectDef
 
@@ -279,8 +280,8 @@ FLOW_PATHS: dict[str, Any] = {
     "/notifications": {"get": {
         "tags": ["todos"], "summary": "My notifications, newest first",
         "parameters": [{"name": "unread", "in": "query", "schema": BOOLEAN},
-                       {"name": "group", "in": "query", "schema": {"enum": [
-                           "approvals", "transfers", "automations", "reminders"]}},
+                       {"name": "group", "in": "query", "schema": {"enum": list(GROUPS)},
+                        "description": "one group of kinds"},
                        {"name": "before", "in": "query", "schema": INTEGER,
                         "description": "the id of the last one shown, for the next page"},
                        {"name": "limit", "in": "query", "schema": {

@@ -101,7 +101,8 @@ def _names(ids: Iterable[int | None]) -> dict[int, str]:
 def _filters(values: Mapping[str, str]) -> dict[str, str | None]:
     """The page's whitelisted filters: ``show=unread`` and ``group``; others are dropped."""
     return {"show": "unread" if values.get("show") == "unread" else None,
-            "group": values.get("group") if values.get("group") in GROUP_LABELS else None}
+            "group": values.get("group") if values.get("group") in notifications.GROUPS
+            else None}
 
 
 def _shown(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,7 +140,8 @@ def index():
     more = len(found) > PAGE
     found = _shown(found[:PAGE])
     return render_template("notifications.html", items=found, when=when, filters=filters,
-                           groups=GROUP_LABELS, older=found[-1]["id"] if more else None,
+                           groups={g: GROUP_LABELS.get(g, g) for g in notifications.GROUPS},
+                           older=found[-1]["id"] if more else None,
                            paged=bool(before))
 
 
