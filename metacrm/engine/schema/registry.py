@@ -33,6 +33,7 @@ from metacrm.metadata.model import (
     build_object,
     build_picklist,
 )
+from metacrm.metadata.reminders import Reminder, compile_reminders
 from metacrm.metadata.settings import SettingDef, build_setting, expression_settings
 
 __all__ = ["ENGINE_OWNERS", "Registry", "build_registry", "owned_fields"]
@@ -67,6 +68,8 @@ class Registry:
                                                                        repr=False)
     # business settings (业务参数) by name, each with its effective value
     settings: dict[str, SettingDef] = field(default_factory=dict, repr=False)
+    # reminder rules (待办) by "<object>.<name>", compiled with the settings' values
+    reminders: dict[str, Reminder] = field(default_factory=dict, repr=False)
 
     def setting(self, name: str) -> Any:
         """The value of a business setting (the admin's, else the template's default)."""
@@ -162,7 +165,9 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     {k: tuple(v) for k, v in readers.items()},
                     dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
                     owned_fields(objects, processes.values(), flows.values()),
-                    _inputs(objects, logic), dict(sorted(settings.items())))
+                    _inputs(objects, logic), dict(sorted(settings.items())),
+                    {r.key: r for obj in objects.values() if not obj.archived
+                     for r in compile_reminders(obj, objects, settings)[0]})
 
 
 def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcessDef],
