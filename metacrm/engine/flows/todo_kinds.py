@@ -8,6 +8,7 @@ for the users asked about: the viewer, or a manager's subordinates (查看下属
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from metacrm.metadata.reminders import SCENES, Reminder
 __all__ = ["PAGE", "Scene", "TodoKind", "badges", "catalogue", "whose"]
 
 PAGE = reminders.PAGE
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def whose(session: Session, actor: Actor, choice: str | None) -> list[int]:
     tree = list(session.execute(scopes.subordinates(me)).scalars())
     if choice == "all":
         return sorted(tree)
-    if choice.isdigit() and len(choice) < 19 and int(choice) in tree:
+    if _ID.fullmatch(choice) and int(choice) in tree:
         return [int(choice)]
     raise RecordNotFound("not one of your subordinates")
 
