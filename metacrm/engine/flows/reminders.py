@@ -99,32 +99,50 @@ def scene_query(session: Session, registry: Registry, r: Reminder, scene: str, *
     every recipient (jobs)."""
     obj = registry.object(r.object)
     t = registry.table(obj)
-    due = t.c[r.field.column]
-    stmt = select(*columns)
-    if r.rule.to == "team":
-        tm = sys_team_member
-        stmt = stmt.select_from(t.join(tm, and_(tm.c.object == obj.name,
-                                                tm.c.record_id == t.c.id)))
-        stmt = stmt.where(func.coalesce(tm.c.expires_on >= clock.today(), true()))
-        recipient = tm.c.user_id
-    else:
-        stmt = stmt.select_from(t)
-        recipient = t.c[r.rule.to]
-    today = clock.today()
-    stmt = stmt.where(t.c.deleted == false(), _window(r, due, scene, today))
+    source, recipient, where = _scene_parts(t, r, scene, clock.today())
+    stmt = select(*columns).select_from(source).where(*where)
     if users is not None:
         stmt = stmt.where(_recipient_in(recipient, users))
     if actor.user_id is not None:  # a job (SYSTEM) reads every record
         stmt = stmt.where(permissions.condition(session, actor, obj, t, "read"))
+    return stmt, t, recipient
+
+
+def _scene_parts(t: Any, r: Reminder, scene: str, today: dt.date
+                 ) -> tuple[Any, Any, list[ColumnElement]]:
+    """What a scene reads and its conditions, but for the users and the read scope:
+    built once a day per table version (building costs more than running the query)."""
+    key = (t, r.key, scene, today, _day_start(today))  # the start stands for the zone
+    found = _PARTS.get(key)
+    if found is not None:
+        return found
+    if len(_PARTS) >= MAX_CACHED_PARTS:
+        _PARTS.clear()
+    source, recipient = t, None
+    where: list[ColumnElement] = [t.c.deleted == false(),
+                                  _window(r, t.c[r.field.column], scene, today)]
+    if r.rule.to == "team":
+        tm = sys_team_member
+        source = t.join(tm, and_(tm.c.object == r.object, tm.c.record_id == t.c.id))
+        where.append(func.coalesce(tm.c.expires_on >= today, true()))
+        recipient = tm.c.user_id
+    else:
+        recipient = t.c[r.rule.to]
     done = to_sql(r.done, lambda name: t.c[name]) if r.done is not None else false()
     if scene == "done":
-        return stmt.where(done), t, recipient
-    if r.condition is not None:
-        stmt = stmt.where(to_sql(r.condition, lambda name: t.c[name]))
-    stmt = stmt.where(not_(func.coalesce(done, false())))
-    if scene != "open":
-        stmt = stmt.where(~_marked(r, t, recipient))
-    return stmt, t, recipient
+        where.append(done)
+    else:
+        if r.condition is not None:
+            where.append(to_sql(r.condition, lambda name: t.c[name]))
+        where.append(not_(func.coalesce(done, false())))
+        if scene != "open":
+            where.append(~_marked(r, t, recipient))
+    found = _PARTS[key] = (source, recipient, where)
+    return found
+
+
+_PARTS: dict[tuple, tuple[Any, Any, list[ColumnElement]]] = {}
+MAX_CACHED_PARTS = 1024
 
 
 def _marked(r: Reminder, t: Any, recipient: Any) -> ColumnElement:
@@ -146,8 +164,12 @@ def page(session: Session, registry: Registry, r: Reminder, scene: str, *,
     stmt, t, recipient = scene_query(session, registry, r, scene, users=users, actor=actor)
     stmt = stmt.add_columns(t.c.id, t.c[obj.title_field].label("title"), t.c.owner,
                             due.label("due"), recipient.label("user_id"))
-    stmt = stmt.order_by(due, t.c.id, recipient).offset(max(offset, 0)).limit(limit + 1)
-    rows = [dict(row) for row in session.execute(stmt).mappings()]
+    # A team rule lists a record once per member asked about; else the id decides.
+    order = (due, t.c.id, recipient) if r.rule.to == "team" else (due, t.c.id)
+    stmt = stmt.order_by(*order).offset(max(offset, 0)).limit(limit + 1)
+    result = session.execute(stmt)
+    keys = list(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]
     more = len(rows) > limit
     return Page(rows[:limit], offset + limit if more else None)
 
