@@ -20,8 +20,6 @@ from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_reminder_mark
 from metacrm.engine.writing import records
 
-from conftest import SAMPLE
-
 NAMES = ("上海今日客户甲", "上海今日客户乙", "上海今日客户丙")
 
 
