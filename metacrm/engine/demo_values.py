@@ -235,7 +235,7 @@ class ValueMaker:
 
     def hint_soon(self, f, i, row, fields, arg):
         """A date (or a time in office hours) a few days from today: soon:-5..20, so
-        reminders (a next contact today, a contract ending soon) have something to show."""
+        reminder rules have items due today and in the coming days."""
         low, _, high = arg.partition("..")
         day = self.today + dt.timedelta(days=self.rng.randint(int(low), int(high)))
         if f.type != "datetime":
