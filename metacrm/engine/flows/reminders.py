@@ -9,6 +9,7 @@ value: a mark never changes the record, and a new due date brings the item back.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -112,8 +113,9 @@ def _scene_parts(t: Any, r: Reminder, scene: str, today: dt.date
                  ) -> tuple[Any, Any, list[ColumnElement]]:
     """What a scene reads and its conditions, but for the users and the read scope:
     built once a day per table version (building costs more than running the query)."""
-    key = (t, r.key, scene, today, _day_start(today))  # the start stands for the zone
-    found = _PARTS.get(key)
+    # The day's start stands for the zone; a rule reading now() is built every time.
+    key = None if _reads_now(r) else (t, r.key, scene, today, _day_start(today))
+    found = _PARTS.get(key) if key is not None else None
     if found is not None:
         return found
     if len(_PARTS) >= MAX_CACHED_PARTS:
@@ -137,8 +139,15 @@ def _scene_parts(t: Any, r: Reminder, scene: str, today: dt.date
         where.append(not_(func.coalesce(done, false())))
         if scene != "open":
             where.append(~_marked(r, t, recipient))
-    found = _PARTS[key] = (source, recipient, where)
+    found = (source, recipient, where)
+    if key is not None:
+        _PARTS[key] = found
     return found
+
+
+def _reads_now(r: Reminder) -> bool:
+    return any(isinstance(node, ast.Call) and getattr(node.func, "id", None) == "now"
+               for e in (r.condition, r.done) if e is not None for node in ast.walk(e.tree))
 
 
 _PARTS: dict[tuple, tuple[Any, Any, list[ColumnElement]]] = {}
@@ -236,18 +245,15 @@ def _as_text(session: Session, r: Reminder, column: Any) -> Any:
 
 
 def _message(session: Session, r: Reminder, title: Any) -> Any:
-    """``{"reminder": key, "message": {"en": label: title, "zh": label：title}}``."""
+    """``{"reminder": key, "message": {<language>: "<rule label>: <title>", …}}``, one
+    text per language of the rule's label."""
     pg = session.get_bind().dialect.name == "postgresql"
     build = func.jsonb_build_object if pg else func.json_object
-    text = cast(title, String)
-
-    def said(prefix: str) -> Any:
-        return literal(prefix, String) + func.coalesce(text, "")
+    text = func.coalesce(cast(title, String), "")
+    said = [part for lang, words in r.rule.label.as_dict().items()
+            for part in (literal(lang, String), literal(f"{words}: ", String) + text)]
     return build(literal("reminder", String), literal(r.key, String),
-                 literal("message", String),
-                 build(literal("en", String), said(f"{r.rule.label.en}: "),
-                       literal("zh", String), said(f"{r.rule.label.zh}：")),
-                 type_=JSON)
+                 literal("message", String), build(*said), type_=JSON)
 
 
 def notify_due(session: Session, registry: Registry, at: dt.datetime | None = None

@@ -232,7 +232,10 @@ FLOW_SCHEMAS: dict[str, Any] = {
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _KIND = [{"name": "kind", "in": "path", "required": True, "schema": STRING,
           "description": "approvals, assigned, stage_work or a reminder rule "
-                         "(<object>.<name>); for handled, also one todo's id"}]
+                         "(<object>.<name>)"}]
+_TODO_OR_KIND = [{"name": "id", "in": "path", "required": True, "schema": STRING,
+                  "description": "one of my todos by its id, or a kind (as in "
+                                 "/todos/{kind}) to mark its items in bulk"}]
 
 
 def _post(summary: str, request: str | None, status: str, response: str, *codes: int,
@@ -292,7 +295,7 @@ FLOW_PATHS: dict[str, Any] = {
                        {"name": "cursor", "in": "query", "schema": INTEGER}],
         "responses": {"200": {"description": "The page", **json_body("TodoItems")},
                       **errors(400, 401, 404)}}},
-    "/todos/{kind}/handled": {"parameters": _KIND, "post": {
+    "/todos/{id}/handled": {"parameters": _TODO_OR_KIND, "post": {
         "tags": ["todos"],
         "summary": "Mark items handled (标记为已处理), mine or a subordinate's, the records "
         "staying as they are: a kind with {ids} (bulk); or one of my todos by its id, "
