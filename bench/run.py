@@ -7,7 +7,7 @@ schema benchmarks run in that order (the schema one changes the table, so it is 
 The permission-scope benchmark seeds its own instance (an org chart, scoped customers)
 at the largest size, 100k with --quick; the flows benchmark (stage moves, kanban,
 approval inbox, badges) its own with the stage processes installed, at 100k (10k with
---quick).
+--quick), and so does the reminder benchmark (a manager's 今日需联系 page and count).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from bench import (  # noqa: E402
     lines_bench,
     list_bench,
     path_bench,
+    reminder_bench,
     schema_bench,
     scope_bench,
     seed,
@@ -44,8 +45,9 @@ from bench.common import (  # noqa: E402
 )
 from bench.report import Recorder  # noqa: E402
 
-BENCHES = ("create", "single", "lines", "list", "path", "http", "schema", "scope", "flows")
-UNSIZED = ("create", "single", "lines", "scope", "flows")  # each seeds its own instance
+BENCHES = ("create", "single", "lines", "list", "path", "http", "schema", "scope", "flows",
+           "reminder")
+UNSIZED = ("create", "single", "lines", "scope", "flows", "reminder")  # each seeds its own
 QUICK_SCOPE_SIZE = 100_000
 FLOWS_SIZE, QUICK_FLOWS_SIZE = 100_000, 10_000
 
@@ -84,6 +86,7 @@ class Volumes:
         self.scope_repeat = 10 if quick else 30
         self.flows_repeat = 10 if quick else 30
         self.flows_moves = 50 if quick else 500
+        self.reminder_repeat = 10 if quick else 30
 
 
 def guarded(rec: Recorder, bench: str, fn: Callable[[], object]) -> object:
@@ -176,6 +179,15 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
                 guarded(rec, "flows", lambda: flows_bench.run(inst, rec, args.flows_size,
                                                               cfg.flows_repeat,
                                                               cfg.flows_moves))
+            finally:
+                inst.engine.dispose()
+    if "reminder" in args.only:
+        rec.size = args.flows_size
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            try:
+                guarded(rec, "reminder", lambda: reminder_bench.run(
+                    inst, rec, args.flows_size, cfg.reminder_repeat))
             finally:
                 inst.engine.dispose()
     sized = [b for b in args.only if b not in UNSIZED]

@@ -233,6 +233,16 @@ class ValueMaker:
         number = min(max(number, low), high)
         return number if f.type == "integer" else Decimal(number)
 
+    def hint_soon(self, f, i, row, fields, arg):
+        """A date (or a time in office hours) a few days from today: soon:-5..20, so
+        reminder rules have items due today and in the coming days."""
+        low, _, high = arg.partition("..")
+        day = self.today + dt.timedelta(days=self.rng.randint(int(low), int(high)))
+        if f.type != "datetime":
+            return day
+        at = dt.datetime.combine(day, dt.time(self.rng.randint(9, 17), 0), clock.zone())
+        return at.astimezone(dt.UTC)
+
     def hint_pick(self, f, i, row, fields, arg):
         """One of the values, as often as their weights say: pick:active=5|draft=2."""
         pairs = [part.partition("=") for part in arg.split("|")]

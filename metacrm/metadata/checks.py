@@ -20,6 +20,7 @@ from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
+from metacrm.metadata.reminders import compile_reminders
 from metacrm.metadata.reserved import RESERVED_WORDS
 from metacrm.metadata.settings import SettingDef, check_settings, expression_settings
 
@@ -28,7 +29,7 @@ SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
 RANGED_TYPES = ("integer", "decimal", "currency", "percent")  # the types min/max apply to
 # What a field's ``demo`` hint may name (metacrm/engine/demo_values.py makes each kind).
 DEMO_KINDS = ("company", "person", "gender", "job_title", "product", "address", "unit",
-              "birthday", "none", "deal", "range", "pick", "where", "share")
+              "birthday", "none", "deal", "range", "pick", "where", "share", "soon")
 
 
 def check_template_set(templates: TemplateSet, *, known_objects: set[str],
@@ -65,11 +66,15 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
     fields_of = {doc.name: doc.content["fields"] for doc in objects if not doc.partial}
     declared, setting_problems = check_settings(templates.of_kind("settings"))
     problems.extend(setting_problems)
-    settings = expression_settings({**(installed_settings or {}), **declared}.values())
+    every_setting = {**(installed_settings or {}), **declared}
+    settings = expression_settings(every_setting.values())
     for doc in objects:
         problems.extend(ObjectChecker(doc, all_objects, picklists, groups, fields_of).run())
         if doc.name in built:
             problems.extend(computed_problems(doc, built[doc.name], built, settings))
+            problems.extend(Problem(code, doc.source, doc.where(path), message)
+                            for code, path, message in compile_reminders(
+                                built[doc.name], built, every_setting)[1])
     problems.extend(check_flows(templates, {**(installed or {}), **built}, all_objects,
                                 known_roles, settings))
     problems.extend(check_automations(templates, {**(installed or {}), **built},

@@ -123,6 +123,10 @@ FUNCTIONS: dict[str, Function] = {
     "add_months": Function((DATE, NUMBER), DATE,
                            _nulls(lambda d, n: d + relativedelta(months=int(n)))),
     "days_between": Function((DATE, DATE), NUMBER, _nulls(_days_between)),
+    # The first instant of a day in the instance's zone: a datetime field against a day,
+    # as in ``last_followup_at >= day_start(today())``.
+    "day_start": Function((DATE,), DATETIME, _nulls(
+        lambda d: dt.datetime.combine(_as_date(d), dt.time(), clock.zone()))),
     "year": Function((DATE,), NUMBER, _nulls(lambda d: d.year)),
     "month": Function((DATE,), NUMBER, _nulls(lambda d: d.month)),
     "day": Function((DATE,), NUMBER, _nulls(lambda d: d.day)),

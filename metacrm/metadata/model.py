@@ -46,6 +46,26 @@ class ValidationRuleDef:
 
 
 @dataclass(frozen=True)
+class ReminderDef:
+    """A reminder rule (待办): records of the object whose ``field`` comes due, from
+    ``offset`` days before it (a number, or the business setting ``offset_setting``
+    before it), for the users ``to`` names; see metacrm/metadata/reminders.py."""
+
+    name: str
+    key: str
+    label: Label
+    field: str
+    scenes: dict[str, Label]  # due, overdue, done
+    offset: int = 0
+    offset_setting: str | None = None
+    condition: str | None = None
+    done: str | None = None
+    to: str = "owner"
+    badge: bool = False
+    notify: bool = False
+
+
+@dataclass(frozen=True)
 class PicklistDef:
     name: str
     key: str
@@ -196,6 +216,7 @@ class ObjectDef:
     validation_rules: tuple[ValidationRuleDef, ...] = ()
     related: tuple[RelatedListDef, ...] | None = None  # None: every object looking it up
     automations: tuple[AutomationDef, ...] = ()
+    reminders: tuple[ReminderDef, ...] = ()
 
     @property
     def table_name(self) -> str:
@@ -367,7 +388,19 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
         related=tuple(RelatedListDef(r["object"], r["field"], tuple(r.get("columns", ())))
                       for r in layouts["related"]) if "related" in layouts else None,
         automations=build_automations(raw.get("automations", [])),
+        reminders=tuple(build_reminder(r) for r in raw.get("reminders", [])),
     )
+
+
+def build_reminder(raw: dict) -> ReminderDef:
+    offset = raw.get("offset", 0)
+    return ReminderDef(
+        name=raw["name"], key=raw.get("key", raw["name"]), label=Label.of(raw["label"]),
+        field=raw["field"], scenes={k: Label.of(v) for k, v in raw["scenes"].items()},
+        offset=offset if isinstance(offset, int) else 0,
+        offset_setting=offset.get("setting") if isinstance(offset, dict) else None,
+        condition=raw.get("condition"), done=raw.get("done"), to=raw.get("to", "owner"),
+        badge=raw.get("badge", False), notify=raw.get("notify", False))
 
 
 def build_sections(raw: list[dict]) -> tuple[SectionDef, ...]:

@@ -6,6 +6,7 @@ the user, or by the engine when the work is ticked or the record leaves the stag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -14,13 +15,14 @@ from sqlalchemy.orm import Session
 from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.errors import RecordNotFound
+from metacrm.engine.flows import announcements
 from metacrm.engine.systables import sys_approval_task, sys_notification, sys_todo
 
-__all__ = ["KINDS", "add", "close", "counts", "handle", "open_todos"]
+__all__ = ["KINDS", "add", "close", "counts", "handle", "handle_many", "open_todos"]
 
+# The kinds of rows this table holds; the todo centre's catalogue (todo_kinds) lists
+# them with approvals and the metadata's reminder rules.
 KINDS = ("assigned", "stage_work")
-
-
 
 def add(session: Session, rows: list[dict[str, Any]]) -> None:
     """Rows of ``user_id, kind, object, record_id`` and optionally ``stage, item, params,
@@ -57,23 +59,42 @@ def handle(session: Session, user_id: int, todo_id: int, handled: bool = True) -
         raise RecordNotFound(f"todo {todo_id} not found")
 
 
-def open_todos(session: Session, user_id: int, *, kind: str | None = None,
-               handled: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    """The user's todos, those due first (then the newest); handled ones on request."""
+def handle_many(session: Session, user_ids: Sequence[int], kind: str, todo_ids: Sequence[int],
+                handled: bool = True) -> int:
+    """Todos of these users (the user, or a manager's subordinates) marked handled, or
+    open again, in one statement; none of theirs among the ids: RecordNotFound."""
     t = sys_todo
-    stmt = select(t).where(t.c.user_id == user_id)
+    done = affected(session.execute(update(t).where(
+        t.c.id.in_(list(todo_ids)), t.c.user_id.in_(list(user_ids)), t.c.kind == kind,
+        t.c.handled_at.is_(None) if handled else t.c.handled_at.is_not(None))
+        .values(handled_at=clock.now() if handled else None)))
+    if not done:
+        raise RecordNotFound("no such todo among those asked about")
+    return done
+
+
+def open_todos(session: Session, user_id: int | Sequence[int], *, kind: str | None = None,
+               handled: bool = False, limit: int = 200, offset: int = 0
+               ) -> list[dict[str, Any]]:
+    """The user's (or users') todos, those due first (then the newest); handled ones on
+    request."""
+    t = sys_todo
+    users = [user_id] if isinstance(user_id, int) else list(user_id)
+    stmt = select(t).where(t.c.user_id.in_(users) if len(users) > 1 else
+                           t.c.user_id == users[0])
     stmt = stmt.where(t.c.handled_at.is_not(None) if handled else t.c.handled_at.is_(None))
     if kind is not None:
         stmt = stmt.where(t.c.kind == kind)
     order = (t.c.handled_at.desc(),) if handled else (t.c.due_at.is_(None), t.c.due_at,
                                                       t.c.id.desc())
     return [dict(r._mapping) for r in session.execute(stmt.order_by(*order, t.c.id.desc())
-                                                      .limit(limit))]
+                                                      .offset(offset).limit(limit))]
 
 
-def counts(session: Session, user_id: int) -> dict[str, int]:
+def counts(session: Session, user_id: int, extra: Sequence[Any] = ()) -> dict[str, int]:
     """The navigation's badges, in one statement: open approval tasks, open todos,
-    unread notifications."""
+    unread notifications and announcements; ``extra``: more counts of todos (the due
+    items of the reminder rules that count in the badge), as scalar subqueries."""
     a, t, n = sys_approval_task, sys_todo, sys_notification
     row = session.execute(select(
         select(func.count()).select_from(a).where(a.c.user_id == user_id,
@@ -82,5 +103,8 @@ def counts(session: Session, user_id: int) -> dict[str, int]:
                                                   t.c.handled_at.is_(None)).scalar_subquery(),
         select(func.count()).select_from(n).where(n.c.user_id == user_id,
                                                   n.c.read_at.is_(None)).scalar_subquery(),
+        announcements.unread_query(user_id).scalar_subquery(),
+        *extra,
     )).one()
-    return {"approvals": row[0], "todos": row[0] + row[1], "notifications": row[2]}
+    return {"approvals": row[0], "todos": row[0] + row[1] + sum(row[4:]),
+            "notifications": row[2], "announcements": row[3]}

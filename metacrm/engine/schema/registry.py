@@ -34,6 +34,7 @@ from metacrm.metadata.model import (
     build_picklist,
 )
 from metacrm.metadata.owned import ENGINE_OWNERS, owned_fields
+from metacrm.metadata.reminders import Reminder, compile_reminders
 from metacrm.metadata.settings import SettingDef, build_setting, expression_settings
 
 __all__ = ["ENGINE_OWNERS", "Registry", "build_registry", "owned_fields"]
@@ -69,6 +70,8 @@ class Registry:
     # object -> its active automations, compiled once
     automations: dict[str, tuple[CompiledAutomation, ...]] = field(default_factory=dict,
                                                                    repr=False)
+    # reminder rules (待办) by "<object>.<name>", compiled with the settings' values
+    reminders: dict[str, Reminder] = field(default_factory=dict, repr=False)
 
     def setting(self, name: str) -> Any:
         """The value of a business setting (the admin's, else the template's default)."""
@@ -171,7 +174,9 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
                     owned_fields(objects, processes.values(), flows.values()),
                     _inputs(objects, logic), dict(sorted(settings.items())),
-                    _automations(objects, bound))
+                    _automations(objects, bound),
+                    {r.key: r for obj in objects.values() if not obj.archived
+                     for r in compile_reminders(obj, objects, settings)[0]})
 
 
 def _automations(objects: dict[str, ObjectDef], settings: dict[str, tuple[str, Any]]

@@ -112,6 +112,23 @@ def object_indexes(obj: ObjectDef) -> list[Index]:
         columns = list(index.fields) if index.unique else [*index.fields, "id"]
         out.append(Index(constraint_name("uq" if index.unique else "ix", t, *index.fields),
                          *columns, unique=index.unique))
+    return _with_reminder_indexes(obj, out)
+
+
+def _with_reminder_indexes(obj: ObjectDef, out: list[Index]) -> list[Index]:
+    """A reminder's scenes read its recipient's records by date: (recipient, date, id),
+    or (date, id) for team members, found through their own index. The template author
+    does not have to think of it."""
+    names: set[str | None] = {i.name for i in out}
+    for rule in obj.reminders:
+        field = obj.field(rule.field)
+        lead = [] if rule.to == "team" else [rule.to]
+        if field is None or any(obj.field(name) is None for name in lead):
+            continue  # metacrm validate refuses it; the table is still built
+        name = constraint_name("ix", obj.table_name, *lead, field.column)
+        if name not in names:
+            names.add(name)
+            out.append(Index(name, *lead, field.column, "id"))
     return out
 
 

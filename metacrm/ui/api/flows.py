@@ -24,6 +24,7 @@ from metacrm.engine.flows import (
     notifications,
     stage_moves,
     stages,
+    todo_kinds,
     todos,
 )
 from metacrm.engine.writing import records
@@ -456,9 +457,83 @@ def todo_centre():
     found = todos.open_todos(session, actor.user_id, kind=kind, handled=handled)
     titles = approvals.titles(session, registry(), found)
     now = clock.now()
+    kinds = todo_kinds.catalogue(registry())
     return jsonify({"approvals": approvals_json(pending),
                     "todos": [_todo_json(r, titles, now) for r in found],
-                    "counts": todos.counts(session, actor.user_id)})
+                    "counts": todo_kinds.badges(session, registry(), actor),
+                    "kinds": [_kind_json(k, k.counts(session, registry(), actor,
+                                                     [actor.user_id]))
+                              for k in kinds.values()]})
+
+
+def _kind_json(kind: todo_kinds.TodoKind, counts: Mapping[str, int]) -> dict[str, Any]:
+    return {"name": kind.name, "label": kind.label.as_dict(),
+            "scenes": [{"name": s.name, "label": s.label.as_dict(), "count": counts[s.name]}
+                       for s in kind.scenes],
+            "counts": dict(counts), "markable": sorted(kind.markable),
+            "delegable": kind.delegable}
+
+
+def _todo_kind(name: str) -> todo_kinds.TodoKind:
+    found = todo_kinds.catalogue(registry()).get(name)
+    if found is None:
+        raise ApiError(404, "not_found", Message("no todo kind named '%(name)s'",
+                                                 name=name[:80]))
+    return found
+
+
+def _whose(actor: Actor, kind: todo_kinds.TodoKind, choice: str | None) -> list[int]:
+    if not kind.delegable:
+        return [actor.user_id] if actor.user_id is not None else []
+    return todo_kinds.whose(db(), actor, choice)
+
+
+def _todo_item_json(item: Mapping[str, Any], titles: Mapping[tuple[str, int], Any]
+                    ) -> dict[str, Any]:
+    return {"id": item["id"], "object": item.get("object"),
+            "record_id": item.get("record_id"),
+            "title": _iso(item.get("title") or titles.get((item.get("object"),
+                                                           item.get("record_id")))),
+            "owner": item.get("owner"), "user_id": item.get("user_id"),
+            "due": _iso(item.get("due"))}
+
+
+@bp.get("/todos/<kind_name>")
+def todo_items(kind_name: str):
+    """One page of a kind's scene: ``scene`` (the first by default), ``user`` (me, all,
+    or a subordinate's id), ``cursor`` (the ``next`` of the page before)."""
+    kind, actor, session = _todo_kind(kind_name), current_actor(), db()
+    scene = request.args.get("scene") or kind.scenes[0].name
+    if scene not in {s.name for s in kind.scenes}:
+        raise ApiError(400, "bad_query", Message("scene must be one of %(scenes)s",
+                                                 scenes=", ".join(s.name for s in kind.scenes)),
+                       {"scene": Message("unknown scene")})
+    users = _whose(actor, kind, request.args.get("user"))
+    offset = _int_arg("cursor", 0, low=0, high=10**9) or 0
+    listing = kind.page(session, registry(), actor, scene, users, offset)
+    titles = approvals.titles(session, registry(), [i for i in listing.items
+                                                    if "title" not in i])
+    return jsonify({"kind": kind.name, "scene": scene,
+                    "items": [_todo_item_json(i, titles) for i in listing.items],
+                    "next": listing.next})
+
+
+@bp.post("/todos/<kind_name>/handled")
+def todo_items_handled(kind_name: str):
+    """标记为已处理, in bulk: ``{"ids": [...], "user": "all" | "<id>"}``; the records stay
+    as they are."""
+    kind, actor = _todo_kind(kind_name), current_actor()
+    body = json_body()
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        raise _invalid("ids", Message("must be a list of ids"))
+    user = body.get("user")
+    if user is not None and not isinstance(user, str | int):
+        raise _invalid("user", Message("must be all or a user id"))
+    users = _whose(actor, kind, None if user is None else str(user))
+    marked = kind.mark(db(), registry(), actor, ids, users)
+    return jsonify({"marked": marked})
 
 
 @bp.post("/todos/<int:todo_id>/handled")
@@ -467,7 +542,7 @@ def todo_handled(todo_id: int):
     actor = current_actor()
     handled = _flag(_optional_body().get("handled"), "handled")
     todos.handle(db(), actor.user_id, todo_id, handled)
-    counts = todos.counts(db(), actor.user_id)
+    counts = todo_kinds.badges(db(), registry(), actor)
     return jsonify({"id": todo_id, "handled": handled, "counts": counts})
 
 

@@ -184,7 +184,31 @@ FLOW_SCHEMAS: dict[str, Any] = {
             "stage": {"type": ["string", "null"]}, "item": {"type": ["string", "null"]},
             "label": _nullable(_LABELS), "params": {"type": "object"}, "due_at": WHEN,
             "overdue": BOOLEAN, "created_at": WHEN, "handled_at": WHEN}}),
-        "counts": _ref("Counts")}},
+        "counts": _ref("Counts"),
+        "kinds": {**_array(_ref("TodoKind")),
+                  "description": "the catalogue: approvals, assigned, stage work and one "
+                                 "kind per reminder rule, with my counts"}}},
+    "TodoKind": {"type": "object", "properties": {
+        "name": STRING, "label": _LABELS,
+        "scenes": _array({"type": "object", "properties": {
+            "name": STRING, "label": _LABELS, "count": INTEGER}}),
+        "counts": {"type": "object", "additionalProperties": INTEGER},
+        "markable": _array(STRING), "delegable": BOOLEAN}},
+    "TodoItems": {"type": "object", "properties": {
+        "kind": STRING, "scene": STRING,
+        "items": _array({"type": "object", "properties": {
+            "id": INTEGER, "object": {"type": ["string", "null"]},
+            "record_id": {"type": ["integer", "null"]}, "title": {},
+            "owner": {"type": ["integer", "null"]}, "user_id": {"type": ["integer", "null"]},
+            "due": {"type": ["string", "null"]}}}),
+        "next": {"type": ["integer", "null"],
+                 "description": "the cursor of the next page; null on the last"}}},
+    "TodoMark": {"type": "object", "required": ["ids"], "properties": {
+        "ids": _array(INTEGER),
+        "user": {"type": ["string", "integer"],
+                 "description": "whose todos: all (mine and my subordinates') or a "
+                                "subordinate's id; mine when left out"}}},
+    "TodoMarked": {"type": "object", "properties": {"marked": INTEGER}},
     "TodoHandled": {"type": "object", "properties": {
         "id": INTEGER, "handled": BOOLEAN, "counts": _ref("Counts")}},
     "Notifications": {"type": "object", "properties": {
@@ -222,6 +246,12 @@ FLOW_SCHEMAS: dict[str, Any] = {
 }
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
+_KIND = [{"name": "kind", "in": "path", "required": True, "schema": STRING,
+          "description": "approvals, assigned, stage_work or a reminder rule "
+                         "(<object>.<name>)"}]
+_TODO_OR_KIND = [{"name": "id", "in": "path", "required": True, "schema": STRING,
+                  "description": "one of my todos by its id, or a kind (as in "
+                                 "/todos/{kind}) to mark its items in bulk"}]
 
 
 def _post(summary: str, request: str | None, status: str, response: str, *codes: int,
@@ -271,12 +301,27 @@ FLOW_PATHS: dict[str, Any] = {
                         "description": "the handled todos instead of the open ones"}],
         "responses": {"200": {"description": "The centre", **json_body("TodoCentre")},
                       **errors(400, 401)}}},
-    "/todos/{id}/handled": {"parameters": _ID, "post": {
-        **_post("Mark one of my todos handled", None, "200", "TodoHandled", 401, 404,
-                tag="todos"),
+    "/todos/{kind}": {"parameters": _KIND, "get": {
+        "tags": ["todos"], "summary": "One page of a todo kind's scene (e.g. a reminder "
+        "rule's due items)",
+        "parameters": [{"name": "scene", "in": "query", "schema": STRING,
+                        "description": "one of the kind's scenes; the first by default"},
+                       {"name": "user", "in": "query", "schema": STRING,
+                        "description": "all, or a subordinate's id (查看下属的待办)"},
+                       {"name": "cursor", "in": "query", "schema": INTEGER}],
+        "responses": {"200": {"description": "The page", **json_body("TodoItems")},
+                      **errors(400, 401, 404)}}},
+    "/todos/{id}/handled": {"parameters": _TODO_OR_KIND, "post": {
+        "tags": ["todos"],
+        "summary": "Mark items handled (标记为已处理), mine or a subordinate's, the records "
+        "staying as they are: a kind with {ids} (bulk); or one of my todos by its id, "
+        "with an optional {handled: false} to reopen it",
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"handled": {"type": "boolean",
-                                                         "default": True}}}}}}}},
+            "anyOf": [_ref("TodoMark"), {"type": "object", "properties": {
+                "handled": {"type": "boolean", "default": True}}}]}}}},
+        "responses": {"200": {"description": "Done", "content": {"application/json": {
+            "schema": {"anyOf": [_ref("TodoMarked"), _ref("TodoHandled")]}}}},
+            **errors(401, 404, 422)}}},
     "/notifications": {"get": {
         "tags": ["todos"], "summary": "My notifications, newest first",
         "parameters": [{"name": "unread", "in": "query", "schema": BOOLEAN},

@@ -94,7 +94,7 @@ def _record_link(item: Mapping[str, Any]) -> str | None:
     return url_for("pages.list_view", object_name=item["object"])
 
 
-def _names(ids: Iterable[int | None]) -> dict[int, str]:
+def names_of(ids: Iterable[int | None]) -> dict[int, str]:
     return users.display_names(db(), {i for i in ids if i is not None})
 
 
@@ -110,7 +110,7 @@ def _shown(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     session = db()
     titles = approvals.titles(session, registry(), [n for n in found
                                                     if n["record_id"] is not None])
-    names = _names(n["actor_id"] for n in found)
+    names = names_of(n["actor_id"] for n in found)
     now_at = approvals.statuses(session, [n["approval_id"] for n in found
                                           if n["approval_id"] is not None])
     for item in found:

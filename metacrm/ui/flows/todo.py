@@ -4,24 +4,24 @@ notifications and announcements."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from metacrm import clock
-from metacrm.engine.access import users
-from metacrm.engine.flows import announcements, approvals, todos
+from metacrm.engine.flows import approvals, todo_kinds, todos
 from metacrm.engine.flows.stages import stage_label
 from metacrm.ui.context import actor, unit_of_work
+from metacrm.ui.flows.notifications import names_of, object_label, when
 from metacrm.ui.i18n import label
-from metacrm.ui.records.widgets import user_timezone
+from metacrm.ui.input import whole_number
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("todo", __name__)
-TABS = ("approvals", "assigned", "stage_work", "handled")
 
 
 @bp.before_request
@@ -36,27 +36,16 @@ def _badges() -> dict[str, Any]:
     if not current_user or not current_user.is_authenticated:
         return {}
     if "badges" not in g:
-        user_id = actor().user_id
-        g.badges = {**todos.counts(db(), user_id),
-                    "announcements": announcements.unread_count(db(), user_id)}
+        g.badges = todo_kinds.badges(db(), registry(), actor())
     return {"badges": g.badges}
 
 
-def when(value: dt.datetime | None) -> str:
-    return value.astimezone(user_timezone()).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-
-def _names(ids: Iterable[int | None]) -> dict[int, str]:
-    return users.display_names(db(), {i for i in ids if i is not None})
-
-
-def _object_label(name: str | None) -> str:
-    obj = registry().objects.get(name or "")
-    return label(obj.label) if obj else name or ""
-
 
 # -- the todo centre ----------------------------------------------------------------------
+LEGACY_TABS = {"handled": ("assigned", "handled")}  # the page's old "handled" tab
+SCENE = re.compile(r"[a-z_]{1,30}")
+
+
 def _stage_work(item: Mapping[str, Any]) -> dict[str, str]:
     """The stage's and the work item's labels, from the process the todo names."""
     reg = registry()
@@ -70,61 +59,100 @@ def _stage_work(item: Mapping[str, Any]) -> dict[str, str]:
             "item": label(work.label) if work else item["item"] or ""}
 
 
-def _todo_rows(found: list[dict[str, Any]], titles: Mapping[tuple[str, int], str],
-               names: Mapping[int, str]) -> list[dict[str, Any]]:
-    stamp = clock.now()
-    for item in found:
-        item["title"] = titles.get((item["object"], item["record_id"])) or \
-            f"#{item['record_id']}"
-        item["object_label"] = _object_label(item["object"])
-        item["by"] = names.get((item["params"] or {}).get("by"), "")
-        item["overdue"] = item["handled_at"] is None and item["due_at"] is not None and \
-            item["due_at"] < stamp
-        if item["kind"] == "stage_work":
+def _due(item: dict[str, Any]) -> None:
+    """The due day in the instance's zone, the days left (negative: overdue) and the text."""
+    due = item.get("due")
+    if due is None:
+        item["due_text"], item["days"] = "", None
+        return
+    day = due.astimezone(clock.zone()).date() if isinstance(due, dt.datetime) else due
+    item["due_text"] = when(due) if isinstance(due, dt.datetime) else due.isoformat()
+    item["days"] = (day - clock.today()).days
+    item["overdue"] = item.get("handled_at") is None and (
+        due < clock.now() if isinstance(due, dt.datetime) else day < clock.today())
+
+
+def _decorate(items: list[dict[str, Any]]) -> None:
+    """Titles, object labels, names and due days: one statement per object, one for
+    the names, whatever the number of items."""
+    session, reg = db(), registry()
+    titles = approvals.titles(session, reg, [i for i in items if "title" not in i])
+    names = names_of([i.get("owner") for i in items] + [i.get("submitter_id") for i in items] +
+                   [(i.get("params") or {}).get("by") for i in items])
+    for item in items:
+        if "title" not in item or item["title"] is None:
+            item["title"] = titles.get((item["object"], item["record_id"])) or \
+                f"#{item['record_id']}"
+        item["object_label"] = object_label(item["object"])
+        item["owner_name"] = names.get(item.get("owner") or 0, "")
+        item["submitter"] = names.get(item.get("submitter_id") or 0, "")
+        item["by"] = names.get((item.get("params") or {}).get("by") or 0, "")
+        _due(item)
+        if "flow" in item:
+            flow = reg.approval_flows.get(item["flow"])
+            item["flow_label"] = label(flow.label) if flow else item["flow"]
+            item["step_label"] = label(flow.steps[item["step"]].label) \
+                if flow and 0 <= item["step"] < len(flow.steps) else ""
+        if item.get("kind") == "stage_work":
             item.update(_stage_work(item))
+
+
+def _choice() -> tuple[str, str, str]:
+    """The kind (``tab``), scene and whose todos the request asks for."""
+    tab, scene = request.args.get("tab", ""), request.args.get("scene", "")
+    if tab in LEGACY_TABS:
+        tab, scene = LEGACY_TABS[tab]
+    return tab, scene, request.args.get("user", "")
+
+
+def _kind_or_404(name: str) -> todo_kinds.TodoKind:
+    found = todo_kinds.catalogue(registry()).get(name)
+    if found is None:
+        abort(404)
     return found
 
 
-def first_tab(lists: Mapping[str, list[Any]]) -> str:
-    """The tab a plain visit opens: the first with something in it."""
-    return next((key for key in TABS[:-1] if lists[key]), TABS[0])
+def _people(session: Any) -> list[tuple[int, str]]:
+    """The viewer's subordinates, for the "whose todos" choice (empty for a rep)."""
+    me = actor().user_id
+    ids = [i for i in todo_kinds.whose(session, actor(), "all") if i != me]
+    names = names_of(ids)
+    return sorted(((i, names.get(i, "")) for i in ids), key=lambda p: p[1])
 
 
 @bp.get("/todo")
 def index():
-    asked = request.args.get("tab", "")
-    tab = asked if asked in TABS else ""
-    session, me = db(), actor()
-    pending = approvals.inbox(session, me, "pending")
-    open_items = todos.open_todos(session, me.user_id)
-    handled = todos.open_todos(session, me.user_id, handled=True) if tab == "handled" else []
-    shown = pending + open_items + handled
-    titles = approvals.titles(session, registry(), shown)
-    names = _names([a["submitter_id"] for a in pending] +
-                   [(t["params"] or {}).get("by") for t in open_items + handled])
-    reg = registry()
-    for item in pending:
-        flow = reg.approval_flows.get(item["flow"])
-        item["flow_label"] = label(flow.label) if flow else item["flow"]
-        item["step_label"] = label(flow.steps[item["step"]].label) \
-            if flow and 0 <= item["step"] < len(flow.steps) else ""
-        item["title"] = titles.get((item["object"], item["record_id"])) or \
-            f"#{item['record_id']}"
-        item["object_label"] = _object_label(item["object"])
-        item["submitter"] = names.get(item["submitter_id"], "")
-    _todo_rows(open_items + handled, titles, names)
-    lists = {"approvals": pending,
-             "assigned": [t for t in open_items if t["kind"] == "assigned"],
-             "stage_work": [t for t in open_items if t["kind"] == "stage_work"],
-             "handled": handled}
-    tab = tab or first_tab(lists)
-    return render_template("todo.html", tab=tab, tabs=TABS, lists=lists, items=lists[tab],
-                           when=when)
+    tab, scene, user = _choice()
+    session, reg, me = db(), registry(), actor()
+    kinds = todo_kinds.catalogue(reg)
+    people = _people(session)
+    users = todo_kinds.whose(session, me, user)
+    nav = []
+    for kind in kinds.values():
+        counts = kind.counts(session, reg, me, users if kind.delegable else [me.user_id])
+        nav.append((kind, counts))
+    if tab not in kinds:  # a plain visit: the first kind with something to do
+        tab = next((k.name for k, c in nav if c[k.scenes[0].name]), next(iter(kinds)))
+    kind = kinds[tab]
+    scene = scene if scene in {s.name for s in kind.scenes} else kind.scenes[0].name
+    offset = whole_number(request.args.get("offset", "")) or 0
+    listing = kind.page(session, reg, me, scene, users if kind.delegable else [me.user_id],
+                        offset)
+    _decorate(listing.items)
+    counts = next(c for k, c in nav if k.name == tab)
+    return render_template("todo.html", nav=nav, kind=kind, tab=tab, scene=scene,
+                           counts=counts, items=listing.items, next_offset=listing.next,
+                           offset=offset, people=people, user=user, when=when,
+                           bulk=scene in kind.markable and scene != "handled")
 
 
 def _back_to_tab() -> str:
     tab = request.form.get("tab", "")
-    return url_for(".index", tab=tab if tab in TABS else None)
+    scene, user = request.form.get("scene", ""), request.form.get("user", "")
+    kinds = todo_kinds.catalogue(registry())
+    return url_for(".index", tab=tab if tab in kinds or tab in LEGACY_TABS else None,
+                   scene=scene if SCENE.fullmatch(scene) else None,
+                   user=user if user == "all" or whole_number(user) else None)
 
 
 @bp.post("/todo/<int:todo_id>/handled")
@@ -141,3 +169,22 @@ def reopen(todo_id: int):
         todos.handle(session, actor().user_id, todo_id, handled=False)
     flash(_("Back among the open todos."), "success")
     return redirect(_back_to_tab())
+
+
+@bp.post("/todo/<kind_name>/handled")
+def handled_many(kind_name: str):
+    """标记为已处理 for the ticked items, the user's or a subordinate's (on their behalf)."""
+    kind = _kind_or_404(kind_name)
+    ids = [n for n in (whole_number(raw) for raw in request.form.getlist("id"))
+           if n is not None]
+    if not ids:
+        flash(_("Tick the items to mark handled first."), "warning")
+        return redirect(_back_to_tab())
+    with unit_of_work() as session:
+        me = actor()
+        users = todo_kinds.whose(session, me, request.form.get("user", ""))
+        count = kind.mark(session, registry(), me, ids, users if kind.delegable
+                          else [me.user_id])
+    flash(_("%(count)d marked handled.", count=count), "success")
+    return redirect(_back_to_tab())
+

@@ -1,0 +1,65 @@
+"""The todo centre's reminders in a real headless Chromium (SQLite): zhang ticks two of
+his customers to contact today and presses 标记为已处理; the server stores a handled
+mark for each, and the records keep their version. Screenshot in
+test-artifacts/screenshots/todo-reminders.png."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from test_browser import chromium, demo_company, serve, shot  # noqa: F401 - chromium is a fixture
+from test_browser import open_as as signed_in_page
+
+from metacrm import clock
+from metacrm.engine.actor import SYSTEM
+from metacrm.engine.schema import metastore
+from metacrm.engine.systables import sys_reminder_mark
+from metacrm.engine.writing import records
+
+NAMES = ("上海今日客户甲", "上海今日客户乙", "上海今日客户丙")
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory) -> Iterator[dict]:
+    made: dict = {}
+
+    def fill(session: Session) -> None:
+        ids = demo_company(session)
+        registry = metastore.load_registry(session)
+        noon = dt.datetime.combine(clock.today(), dt.time(12), clock.zone())
+        made["ids"] = ids
+        made["customers"] = [records.create(session, registry, "customer", {
+            "name": name, "owner": ids["zhang"], "next_contact_at": noon}, actor=SYSTEM)["id"]
+            for name in NAMES]
+
+    with serve(tmp_path_factory.mktemp("todo-reminders"), fill) as (url, engine):
+        yield {"url": url, "engine": engine, **made}
+
+
+def test_bulk_mark_handled_stores_a_mark_per_ticked_item(chromium, office):  # noqa: F811
+    first, second, third = office["customers"]
+    context, page = signed_in_page(chromium, office["url"], "zhang")
+    page.goto(office["url"] + "/todo?tab=customer.next_contact")
+    for record in (first, second):
+        page.locator(f"tr[data-record='{record}'] input.todo-tick").check()
+    shot(page, "todo-reminders")
+    page.locator("#todo-bulk-handled").click()
+    page.wait_for_selector(f"tr[data-record='{first}']", state="detached")
+    assert page.locator(f"tr[data-record='{third}']").count() == 1
+    context.close()
+
+    m = sys_reminder_mark
+    table = sa.table("o_customer", sa.column("id"), sa.column("version"))
+    with Session(office["engine"]) as s:
+        marked = s.execute(sa.select(m.c.record_id, m.c.user_id, m.c.reminder)
+                           .order_by(m.c.record_id)).all()
+        versions = set(s.execute(sa.select(table.c.version)
+                                 .where(table.c.id.in_([first, second]))).scalars())
+    zhang = office["ids"]["zhang"]
+    assert [tuple(r) for r in marked] == [(first, zhang, "customer.next_contact"),
+                                          (second, zhang, "customer.next_contact")]
+    assert versions == {1}
