@@ -9,16 +9,15 @@ import socket
 import subprocess
 import sys
 
+import jobs_for_tests
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
-import jobs_for_tests
 from metacrm import clock
 from metacrm.cli import main
 from metacrm.engine import job_catalogue
-from metacrm.engine.access import users
 from metacrm.engine.db import writer
 from metacrm.engine.jobs import catalogue, housekeeping, in_process, runs
 from metacrm.engine.jobs.catalogue import Daily, Every

@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import jobs_for_tests
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-import jobs_for_tests
 from metacrm.engine import job_catalogue
 from metacrm.engine.access import users
 from metacrm.engine.db import writer

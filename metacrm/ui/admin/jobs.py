@@ -26,7 +26,8 @@ def index():
     page = max(1, request.args.get("page", 1, type=int))
     found, more = overview.page_of_runs(db(), page, PAGE)
     labels = {j.name: j.label for j in catalogue.jobs()}
-    return render_template("admin/jobs.html", jobs=overview.summaries(db(), clock.now()),
+    now = clock.now()
+    return render_template("admin/jobs.html", jobs=overview.summaries(db(), now), now=now,
                            runs=found, more=more, page=page, labels=labels,
                            zone=clock.zone(), on_redis=bool(runtime().settings.redis_url))
 
