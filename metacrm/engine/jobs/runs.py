@@ -27,7 +27,8 @@ from metacrm.engine.jobs import catalogue
 from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_job
 
-__all__ = ["abandon", "enqueue_due", "perform", "queued", "retry", "run_now", "worker_name"]
+__all__ = ["abandon", "enqueue_due", "perform", "queued", "retry", "row", "run_now",
+           "worker_name"]
 
 log = logging.getLogger(__name__)
 ERROR_CHARS = 4000
@@ -123,7 +124,8 @@ def perform(engine: Engine, run_id: int, worker: str | None = None) -> str | Non
         entry = catalogue.job(claimed.name)
         if entry is None:
             raise LookupError(f"no job named {claimed.name!r} in this process's catalogue")
-        at = dt.datetime.fromisoformat(claimed.params["at"])
+        given = claimed.params.get("at")
+        at = dt.datetime.fromisoformat(given) if given else clock.now()
         with Session(w) as session, session.begin():
             counts = entry.run(session, metastore.load_registry(session), at)
             if not affected(session.execute(update(j).where(*mine).values(
