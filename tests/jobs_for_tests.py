@@ -15,12 +15,12 @@ import os
 import time
 from pathlib import Path
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Engine, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metacrm import clock
 from metacrm.engine.jobs.catalogue import Daily, JobDef
-from metacrm.engine.systables import sys_notification, sys_user
+from metacrm.engine.systables import sys_job, sys_notification, sys_user
 from metacrm.metadata.labels import Label
 
 FAIL = {"on": False}
@@ -58,3 +58,18 @@ GREET = JobDef("greet_everyone", Label(en="Greet everyone", zh="问候大家"),
 FAILING = JobDef("fails_while_told", Label(en="Fails while told", zh="按要求失败"),
                  Daily(dt.time(8, 0)), fails_while_told)
 JOBS = (GREET,)  # what METACRM_JOB_MODULES=jobs_for_tests adds
+
+
+def runs_of(engine: Engine, name: str | None = None) -> list[dict]:
+    """The sys_job rows (of one job), oldest first."""
+    with engine.connect() as conn:
+        stmt = select(sys_job).order_by(sys_job.c.id)
+        if name:
+            stmt = stmt.where(sys_job.c.name == name)
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def greetings(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(sys_notification).where(
+            sys_notification.c.kind == "greeting")).scalar_one()

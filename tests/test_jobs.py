@@ -13,6 +13,7 @@ import jobs_for_tests
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from jobs_for_tests import greetings, runs_of
 from sqlalchemy.orm import Session
 
 from metacrm import clock
@@ -44,20 +45,6 @@ def test_jobs():
     job_catalogue.install()
 
 
-def job_rows(engine, name: str | None = None) -> list[dict]:
-    with engine.connect() as conn:
-        stmt = sa.select(sys_job).order_by(sys_job.c.id)
-        if name:
-            stmt = stmt.where(sys_job.c.name == name)
-        return [dict(r._mapping) for r in conn.execute(stmt)]
-
-
-def greetings(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(sys_notification).where(
-            sys_notification.c.kind == "greeting")).scalar_one()
-
-
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
@@ -84,13 +71,13 @@ def test_a_due_slot_is_queued_once_however_often_the_scheduler_asks(engine):
         for _ in range(2):  # two schedulers, each in its own transaction
             with Session(writer(engine)) as session, session.begin():
                 runs.enqueue_due(session, now)
-    assert [(r["name"], r["status"]) for r in job_rows(engine)] == [("housekeeping", "queued")]
+    assert [(r["name"], r["status"]) for r in runs_of(engine)] == [("housekeeping", "queued")]
 
 
 def test_a_missed_night_is_caught_up_once_by_its_latest_slot(engine, shanghai):
     in_process.run_due(engine, at("2026-12-01T20:00:00+00:00"))
     in_process.run_due(engine, at("2026-12-05T20:00:00+00:00"))  # four nights later
-    assert [r["slot"] for r in job_rows(engine)] == ["2026-12-02", "2026-12-06"]
+    assert [r["slot"] for r in runs_of(engine)] == ["2026-12-02", "2026-12-06"]
 
 
 def test_running_the_due_jobs_twice_changes_nothing_the_second_time(engine, admin):
@@ -108,12 +95,12 @@ def test_running_the_due_jobs_twice_changes_nothing_the_second_time(engine, admi
              "read_at": now}])
     first = in_process.run_due(engine, now)
     assert [status for _, status in first] == ["done"]
-    assert job_rows(engine)[0]["counts"] == {"sessions": 1, "job_runs": 0, "notifications": 1}
+    assert runs_of(engine)[0]["counts"] == {"sessions": 1, "job_runs": 0, "notifications": 1}
     assert in_process.run_due(engine, now) == []  # the slot has its run
     with Session(writer(engine)) as session, session.begin():
         again = runs.run_now(session, "housekeeping", admin.user_id)
     assert runs.perform(engine, again) == "done"
-    assert job_rows(engine)[-1]["counts"] == {"sessions": 0, "job_runs": 0, "notifications": 0}
+    assert runs_of(engine)[-1]["counts"] == {"sessions": 0, "job_runs": 0, "notifications": 0}
 
 
 def test_a_done_run_is_not_run_again(engine):
@@ -128,7 +115,7 @@ def test_a_failing_job_is_failed_with_its_error_and_nothing_of_it_is_committed(
     with Session(writer(engine)) as session, session.begin():
         run_id = runs.run_now(session, "fails_while_told", admin.user_id)
     assert runs.perform(engine, run_id) == "failed"
-    [run] = job_rows(engine, "fails_while_told")
+    [run] = runs_of(engine, "fails_while_told")
     assert run["status"] == "failed" and run["error"] == "RuntimeError: told to fail"
     assert run["finished_at"] is not None and run["attempt"] == 1
     assert greetings(engine) == 0  # its insert was rolled back with it
@@ -144,7 +131,7 @@ def test_retry_runs_a_failed_run_again(engine, admin, test_jobs):
         assert runs.retry(session, run_id, admin.user_id)
         assert not runs.retry(session, run_id, admin.user_id)  # queued now, not failed
     assert runs.perform(engine, run_id) == "done"
-    [run] = job_rows(engine, "fails_while_told")
+    [run] = runs_of(engine, "fails_while_told")
     assert (run["status"], run["attempt"], run["error"]) == ("done", 2, None)
     assert greetings(engine) == 1
 
@@ -169,7 +156,7 @@ def test_a_run_whose_worker_died_or_ran_too_long_is_marked_failed_as_abandoned(e
              "worker": worker} for slot, (worker, started) in rows.items()])
     with Session(writer(engine)) as session, session.begin():
         runs.abandon(session, now)
-    found = {r["slot"]: (r["status"], r["error"] or "") for r in job_rows(engine)}
+    found = {r["slot"]: (r["status"], r["error"] or "") for r in runs_of(engine)}
     assert found["dead"][0] == "failed" and "is no longer running" in found["dead"][1]
     assert found["elsewhere-stale"][0] == "failed" and "30 minutes" in found["elsewhere-stale"][1]
     assert found["alive"] == ("running", "") and found["elsewhere-recent"] == ("running", "")
@@ -208,7 +195,7 @@ def test_jobs_run_due_runs_the_due_jobs_in_process_without_redis(cli, engine, sh
     result = cli("jobs", "run-due", "--at", "2026-12-06T03:30")
     assert result.exit_code == 0, result.output
     assert "housekeeping 2026-12-06: done" in result.output
-    [run] = job_rows(engine)
+    [run] = runs_of(engine)
     assert (run["status"], run["slot"]) == ("done", "2026-12-06")
     assert cli("jobs", "run-due", "--at", "2026-12-06T03:40").output.strip() == "0 run(s)"
     listed = cli("jobs", "list").output
@@ -218,7 +205,7 @@ def test_jobs_run_due_runs_the_due_jobs_in_process_without_redis(cli, engine, sh
 def test_jobs_run_runs_a_job_now_in_a_slot_of_its_own(cli, engine):
     assert cli("jobs", "run", "housekeeping").exit_code == 0
     assert cli("jobs", "run", "housekeeping").exit_code == 0
-    assert [r["slot"].startswith("manual:") for r in job_rows(engine)] == [True, True]
+    assert [r["slot"].startswith("manual:") for r in runs_of(engine)] == [True, True]
     assert cli("jobs", "run", "nothing").exit_code == 1
 
 

@@ -11,16 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import jobs_for_tests
-import pytest
-import sqlalchemy as sa
+from jobs_for_tests import greetings, runs_of
 from sqlalchemy.orm import Session
 
-from metacrm.engine import job_catalogue
 from metacrm.engine.access import users
 from metacrm.engine.db import writer
-from metacrm.engine.jobs import catalogue, runs
-from metacrm.engine.systables import sys_job, sys_notification
+from metacrm.engine.jobs import runs
 
 from conftest import ROOT
 
@@ -44,18 +40,6 @@ def finished(process: subprocess.Popen) -> str:
     return output
 
 
-def runs_of(engine, name: str) -> list[dict]:
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            sa.select(sys_job).where(sys_job.c.name == name).order_by(sys_job.c.id))]
-
-
-def greetings(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(sys_notification).where(
-            sys_notification.c.kind == "greeting")).scalar_one()
-
-
 def test_a_burst_worker_queues_the_due_runs_and_does_them_on_rq(engine, database_url,
                                                                  redis_url, tmp_path):
     finished(worker(database_url, redis_url, tmp_path, "--burst"))
@@ -77,15 +61,8 @@ def test_a_worker_without_a_scheduler_does_what_an_admin_queued(engine, database
     assert [r["status"] for r in runs_of(engine, "housekeeping")] == ["done"]
 
 
-@pytest.fixture
-def test_jobs():
-    catalogue.install([*job_catalogue.CATALOGUE, jobs_for_tests.GREET, jobs_for_tests.FAILING])
-    yield
-    job_catalogue.install()
-
-
 def test_a_worker_killed_half_way_leaves_no_half_run_and_a_rerun_no_duplicate(
-        engine, database_url, redis_url, tmp_path, test_jobs):
+        engine, database_url, redis_url, tmp_path):
     with Session(engine) as session, session.begin():
         for name in ("zhang", "li", "zhao"):
             users.create_user(session, name, "long-enough-password")
