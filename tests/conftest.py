@@ -443,3 +443,6 @@ def redis_url(engine) -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(f"*{database}*"):
         client.delete(key)
+    for registry in ("rq:queues", "rq:workers"):  # rq's lists of every queue and worker
+        client.srem(registry, *[m for m in client.smembers(registry) if database.encode() in m]
+                    or [b""])
