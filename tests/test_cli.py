@@ -30,7 +30,7 @@ def cli(database_url, tmp_path, monkeypatch):
 
 def test_validate_accepts_the_sample_template(cli):
     result = cli("validate", str(ROOT / "object_defs" / "sample"))
-    assert result.exit_code == 0 and result.output.startswith("ok: 10 document(s)")
+    assert result.exit_code == 0 and result.output.startswith("ok: 11 document(s)")
 
 
 def test_validate_lists_every_problem_and_fails(cli, tmp_path):

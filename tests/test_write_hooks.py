@@ -30,6 +30,7 @@ def test_the_catalogue_lists_every_hook_in_its_phase_and_order():
         ("after_write", "stages.history"),
         ("after_write", "lines.write"),
         ("after_write", "rollups.refresh"),
+        ("after_write", "automations.run"),
         ("after_write", "approvals.field_change"),
     ]
 

@@ -27,13 +27,16 @@ BUFFER_KEY = "metacrm.audit_buffer"
 
 
 def record(session: Session, obj_name: str, record_id: int, action: str, actor_id: int | None,
-           at: dt.datetime, changes: dict[str, list[Any]]) -> None:
+           at: dt.datetime, changes: dict[str, list[Any]], via: str | None = None) -> None:
+    """Buffer one entry; ``via``: what made the change on the actor's behalf (an
+    automation, ``automation:<object>.<name>``)."""
     session.info.setdefault(BUFFER_KEY, []).append(
         {"object": obj_name, "record_id": record_id, "action": action, "actor_id": actor_id,
-         "at": at, "changes": changes})
+         "at": at, "changes": changes, "via": via})
 
 
 COLUMNS = ("object", "record_id", "action", "actor_id", "at", "changes")
+BUFFERED = (*COLUMNS, "via")
 _INSERT = insert(sys_audit)
 
 
@@ -70,10 +73,11 @@ def _copy_rows(session: Session, rows: list[dict]) -> None:
     """PostgreSQL's bulk path: COPY is several times cheaper than INSERTs per row."""
     raw = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
     with raw.cursor() as cursor, \
-            cursor.copy(f"COPY sys_audit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            cursor.copy(f"COPY sys_audit ({', '.join(BUFFERED)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row((row["object"], row["record_id"], row["action"], row["actor_id"],
-                            row["at"], json.dumps(row["changes"], ensure_ascii=False)))
+                            row["at"], json.dumps(row["changes"], ensure_ascii=False),
+                            row["via"]))
 
 
 _WRITERS = {"sqlite": _insert_rows, "postgresql": _copy_rows}
@@ -103,7 +107,7 @@ def history(session: Session, obj_name: str, record_id: int, limit: int = 200) -
     flush(session)
     rows = session.execute(
         select(sys_audit.c.id, sys_audit.c.action, sys_audit.c.actor_id, sys_audit.c.at,
-               sys_audit.c.changes)
+               sys_audit.c.changes, sys_audit.c.via)
         .where(sys_audit.c.object == obj_name, sys_audit.c.record_id == record_id)
         .order_by(sys_audit.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from metacrm.metadata.messages import Message
 
-__all__ = ["ApprovalConflict", "BadQuery", "EngineError", "ObjectNotFound", "PermissionDenied",
-           "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
+__all__ = ["ApprovalConflict", "AutomationLoop", "BadQuery", "EngineError", "ObjectNotFound",
+           "PermissionDenied", "RecordLocked", "RecordNotFound", "SchemaChangeRefused", "StageRefused",
            "StaleVersion", "ValidationFailed"]
 
 
@@ -91,3 +91,9 @@ class ApprovalConflict(EngineError):
     or the record is in another approval."""
 
     code = "approval_conflict"
+
+
+class AutomationLoop(EngineError):
+    """Automations that trigger each other without end: the write is rolled back."""
+
+    code = "automation_loop"

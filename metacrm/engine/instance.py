@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from metacrm.engine import upgrades
 from metacrm.engine.access import roles
 from metacrm.engine.schema import changes, metastore
+from metacrm.engine.schema.registry import Registry
 from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.engine.systables import meta_state, sys_role
 from metacrm.metadata.templates import load_paths
@@ -25,11 +26,11 @@ def installed_object_names(engine: Engine) -> set[str]:
         return set(metastore.load_registry(session).objects)
 
 
-def _installed(engine: Engine) -> tuple[dict, set[str]]:
-    """The installed objects and the roles that exist, which new files may name."""
+def _installed(engine: Engine) -> tuple[Registry, set[str]]:
+    """The installed metadata and the roles that exist, which new files may name."""
     with Session(engine) as session:
-        objects = metastore.load_registry(session).objects
-        return objects, set(session.execute(select(sys_role.c.name)).scalars())
+        return metastore.load_registry(session), set(session.execute(
+            select(sys_role.c.name)).scalars())
 
 
 def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
@@ -40,9 +41,9 @@ def install(engine: Engine, paths: Iterable[Path | str], actor: str = "system",
     previous metadata in place.
     """
     ensure_system_tables(engine)
-    objects, known_roles = _installed(engine)
-    templates = load_paths(paths, known_objects=set(objects), known_roles=known_roles,
-                           installed=objects)
+    installed, known_roles = _installed(engine)
+    templates = load_paths(paths, known_objects=set(installed.objects), known_roles=known_roles,
+                           installed=installed.objects, installed_settings=installed.settings)
 
     def write(session: Session) -> int:
         version = metastore.install_template(session, templates, actor)

@@ -2,13 +2,14 @@
 
 Each feature module names its hooks (``HOOKS``); this module alone puts them in order
 and installs them, so ``records`` imports no feature and a new behaviour on a write is
-one more entry here. ``install()`` runs once per process, from the app factory, the
+one more entry here; so are the listeners of the approval engine's end event.
+``install()`` runs once per process, from the app factory, the
 command line, the job worker and the tests.
 """
 
 from __future__ import annotations
 
-from metacrm.engine.flows import approval_rules, approvals, stages
+from metacrm.engine.flows import approval_rules, approvals, automations, stages
 from metacrm.engine.writing import hooks, lines, rollups
 
 __all__ = ["CATALOGUE", "install"]
@@ -24,9 +25,11 @@ CATALOGUE: tuple[hooks.Hook, ...] = (
     stages.HISTORY,         # after_write: the stage history and stage work todos
     lines.WRITE,            # after_write: the lines, before what sums them up
     rollups.REFRESH,        # after_write: roll-ups and the formulas reading them
+    automations.RUN,        # after_write: the automations the write triggers
     approvals.FIELD_CHANGE, # after_write: a changed trigger field starts its flow
 )
 
 
 def install() -> None:
     hooks.install(CATALOGUE)
+    approvals.on_end(automations.approval_ended)  # an approval's end triggers automations

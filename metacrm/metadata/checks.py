@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
+from metacrm.metadata.automation_checks import check_automations
 from metacrm.metadata.computed import compile_object
 from metacrm.metadata.fieldtypes import (
     FIELD_TYPES,
@@ -13,12 +15,13 @@ from metacrm.metadata.fieldtypes import (
     SYSTEM_FIELDS,
     InvalidValue,
 )
-from metacrm.metadata.flow_checks import check_flows
+from metacrm.metadata.flow_checks import check_flows, known_roles_of
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef, build_field, build_object, build_picklist
 from metacrm.metadata.problems import Problem, format_path
 from metacrm.metadata.reserved import RESERVED_WORDS
+from metacrm.metadata.settings import SettingDef, check_settings, expression_settings
 
 AUTO_NUMBER_TOKEN = re.compile(r"\{(seq(?::\d)?|yyyy|yy|mm|dd)\}")
 SEQ_TOKEN = re.compile(r"\{seq(?::(\d))?\}")
@@ -30,7 +33,9 @@ DEMO_KINDS = ("company", "person", "gender", "job_title", "product", "address", 
 
 def check_template_set(templates: TemplateSet, *, known_objects: set[str],
                        known_roles: Iterable[str] | None = (),
-                       installed: Mapping[str, ObjectDef] | None = None) -> list[Problem]:
+                       installed: Mapping[str, ObjectDef] | None = None,
+                       installed_settings: Mapping[str, SettingDef] | None = None
+                       ) -> list[Problem]:
     problems: list[Problem] = []
     objects = templates.of_kind("object")
     picklist_docs = templates.of_kind("picklists")
@@ -58,20 +63,25 @@ def check_template_set(templates: TemplateSet, *, known_objects: set[str],
     built = {doc.name: build_object(doc.content, picklists) for doc in objects
              if names[doc.name] == 1 and not doc.partial}
     fields_of = {doc.name: doc.content["fields"] for doc in objects if not doc.partial}
+    declared, setting_problems = check_settings(templates.of_kind("settings"))
+    problems.extend(setting_problems)
+    settings = expression_settings({**(installed_settings or {}), **declared}.values())
     for doc in objects:
         problems.extend(ObjectChecker(doc, all_objects, picklists, groups, fields_of).run())
         if doc.name in built:
-            problems.extend(computed_problems(doc, built[doc.name], built))
+            problems.extend(computed_problems(doc, built[doc.name], built, settings))
     problems.extend(check_flows(templates, {**(installed or {}), **built}, all_objects,
-                                known_roles))
+                                known_roles, settings))
+    problems.extend(check_automations(templates, {**(installed or {}), **built},
+                                      known_roles_of(templates, known_roles), settings))
     return problems
 
 
-def computed_problems(doc: Document, obj: ObjectDef, objects: dict[str, ObjectDef]
-                      ) -> list[Problem]:
+def computed_problems(doc: Document, obj: ObjectDef, objects: dict[str, ObjectDef],
+                      settings: Mapping[str, tuple[str, Any]]) -> list[Problem]:
     """Formulas, roll-ups, defaults, rules and filters compile against the whole set."""
     return [Problem(code, doc.source, format_path(path), message)
-            for code, path, message in compile_object(obj, objects).problems]
+            for code, path, message in compile_object(obj, objects, settings).problems]
 
 
 class ObjectChecker:

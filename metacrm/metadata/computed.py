@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.expressions import Expression, ExpressionError
@@ -132,16 +133,20 @@ class Compiled:
     problems: list[tuple[str, list, str]]  # (code, path, message)
 
 
-def compile_object(obj: ObjectDef, objects: Mapping[str, ObjectDef]) -> Compiled:
-    """Compile every expression of ``obj``; problems name their path in the definition."""
-    builder = _Builder(obj, objects)
+def compile_object(obj: ObjectDef, objects: Mapping[str, ObjectDef],
+                   settings: Mapping[str, tuple[str, Any]] | None = None) -> Compiled:
+    """Compile every expression of ``obj``; problems name their path in the definition.
+    ``settings``: what ``setting("name")`` reads (``settings.expression_settings``)."""
+    builder = _Builder(obj, objects, settings or {})
     logic = builder.build()
     return Compiled(logic, builder.problems)
 
 
 class _Builder:
-    def __init__(self, obj: ObjectDef, objects: Mapping[str, ObjectDef]):
+    def __init__(self, obj: ObjectDef, objects: Mapping[str, ObjectDef],
+                 settings: Mapping[str, tuple[str, Any]]):
         self.obj = obj
+        self.settings = settings
         self.objects = objects
         self.names = Names(obj, objects)
         self.problems: list[tuple[str, list, str]] = []
@@ -153,7 +158,7 @@ class _Builder:
     def compile(self, source: str, path: list, code: str, names: Mapping[str, str], *,
                 expect: str | None = None) -> Expression | None:
         try:
-            return ex.compile_expression(source, names, expect=expect)
+            return ex.compile_expression(source, names, expect=expect, settings=self.settings)
         except ExpressionError as exc:
             self.problem(code, path, exc.message)
             return None

@@ -13,7 +13,8 @@ from typing import Any
 
 from metacrm.metadata.overlay import item_key, keyed
 
-KIND_NAMES = {"object": "object", "picklist": "picklist", "template": "template"}
+KIND_NAMES = {"object": "object", "picklist": "picklist", "template": "template",
+              "setting": "name"}
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
+from metacrm.metadata.fieldtypes import InvalidValue
 from metacrm.metadata.loader import Document, TemplateSet
 from metacrm.metadata.messages import Message
+from metacrm.metadata.settings import build_setting
 
 # Keys of a field an edit may not change: the API name and the stable key name the column.
 IMMUTABLE_FIELD_KEYS = ("name", "key")
@@ -29,7 +32,8 @@ class EditRefused(Exception):
 
 # The top-level key that names a document of each kind (as the store keys them).
 NAME_KEYS = {"object": "object", "picklist": "name", "template": "template",
-             "stage_process": "stage_process", "approval_flow": "approval_flow", "role": "name"}
+             "stage_process": "stage_process", "approval_flow": "approval_flow", "role": "name",
+             "setting": "name"}
 
 
 def doc_key(kind: str, content: dict) -> str:
@@ -81,6 +85,9 @@ class Draft:
         roles = list(self.named("role").values())
         if roles:
             docs.append(Document("roles", "roles", "roles", {"roles": roles}))
+        settings = list(self.named("setting").values())
+        if settings:
+            docs.append(Document("settings", "settings", "settings", {"settings": settings}))
         return TemplateSet(docs)
 
 
@@ -349,3 +356,30 @@ def set_layout_part(draft: Draft, object_name: str, part: str, value: list | dic
         obj["layouts"] = layouts
     else:
         obj.pop("layouts", None)
+
+
+# -- business settings ----------------------------------------------------------------------
+def set_settings(draft: Draft, values: dict[str, Any]) -> list[str]:
+    """The admin's values of business settings (``None``: back to the default), each
+    checked against its type, range and options; returns the names that changed."""
+    declared = draft.named("setting")
+    changed = []
+    for name, raw in values.items():
+        content = declared.get(name)
+        if content is None:
+            raise EditRefused(name, Message("there is no setting '%(name)s'", name=name))
+        setting = build_setting(content)
+        if raw is None:
+            new = setting.default
+        else:
+            try:
+                new = setting.coerce(raw)
+            except InvalidValue as exc:
+                raise EditRefused(name, exc.message) from None
+        if new == setting.value:
+            continue
+        content.pop("value", None)
+        if new != setting.default:
+            content["value"] = setting.kind.to_json(new)
+        changed.append(name)
+    return changed

@@ -142,7 +142,7 @@ FUNCTIONS: dict[str, Function] = {
     "coalesce": Function((ANY, ANY), "same", _coalesce, variadic=True),
     "IF": Function((BOOLEAN, ANY, ANY), "same", lambda test, a, b: a if test else b),
 }
-FUNCTION_NAMES = tuple(sorted(FUNCTIONS))
+FUNCTION_NAMES = tuple(sorted([*FUNCTIONS, "setting"]))
 
 
 # -- operators with blanks ----------------------------------------------------------------
@@ -518,9 +518,12 @@ class Expression:
 
 
 def compile_expression(source: str, names: Mapping[str, str], *,
-                       expect: str | None = None) -> Expression:
-    """Parse and check; ``names`` maps each name the expression may use to its type."""
-    tree = parse(source)
+                       expect: str | None = None,
+                       settings: Mapping[str, tuple[str, Any]] | None = None) -> Expression:
+    """Parse and check; ``names`` maps each name the expression may use to its type.
+    ``setting("x")`` takes the value of the business setting ``x`` from ``settings``
+    (name -> (type, value); see metacrm.metadata.settings.expression_settings)."""
+    tree = _bind_settings(parse(source), settings or {})
     checker = _Checker(names)
     kind = checker.check(tree)
     if expect is not None and _same(kind, expect) is None and not (
@@ -528,6 +531,37 @@ def compile_expression(source: str, names: Mapping[str, str], *,
         raise ExpressionError(Message("the expression gives a %(kind)s, but a %(expect)s is needed",
                                       kind=kind, expect=expect))
     return Expression(source=source, tree=tree, type=kind, names=frozenset(checker.used))
+
+
+class _BindSettings(ast.NodeTransformer):
+    """``setting("name")`` becomes the setting's value: bound once per registry version,
+    so it costs nothing per record and reaches the database as a parameter."""
+
+    def __init__(self, settings: Mapping[str, tuple[str, Any]]):
+        self.settings = settings
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if getattr(node.func, "id", None) != "setting":
+            return node
+        argument = node.args[0] if len(node.args) == 1 and not node.keywords else None
+        if not isinstance(argument, ast.Constant) or not isinstance(argument.value, str):
+            raise ExpressionError(Message("setting() takes the name of a setting in quotes, "
+                                          "as in setting(\"contract_expiry_days\")"),
+                                  node.col_offset)
+        found = self.settings.get(argument.value)
+        if found is None:
+            known = ", ".join(sorted(self.settings)) or "-"
+            raise ExpressionError(Message("unknown setting '%(name)s' (known: %(known)s)",
+                                          name=argument.value, known=known), node.col_offset)
+        value = found[1]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)
+        return ast.copy_location(ast.Constant(value), node)
+
+
+def _bind_settings(tree: ast.expr, settings: Mapping[str, tuple[str, Any]]) -> ast.expr:
+    return cast(ast.expr, ast.fix_missing_locations(_BindSettings(settings).visit(tree)))
 
 
 # -- the database form ------------------------------------------------------------------

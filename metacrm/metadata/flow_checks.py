@@ -7,7 +7,8 @@ Each problem has a stable code and names the file and the path, like the object 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from metacrm.metadata import expressions as ex
 from metacrm.metadata.computed import Names
@@ -26,12 +27,12 @@ APPROVER_KEYS = {"users": ("users",), "role": ("role",), "superior": ("level",),
 
 
 def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_objects: set[str],
-                known_roles: Iterable[str] | None) -> list[Problem]:
+                known_roles: Iterable[str] | None,
+                settings: Mapping[str, tuple[str, Any]] | None = None) -> list[Problem]:
     """Every problem of the set's stage processes and approval flows. ``objects``: the
     objects built from the set; ``known_objects``: installed ones whose fields are not
     known here; ``known_roles``: None skips the role check (roles live in the database)."""
-    roles = None if known_roles is None else {SUPER_ROLE, DEFAULT_ROLE, *known_roles} | {
-        r["name"] for d in templates.of_kind("roles") for r in d.content["roles"]}
+    roles = known_roles_of(templates, known_roles)
     flows = {d.name: d for d in templates.of_kind("approval_flow")}
     problems: list[Problem] = []
     for kind in ("stage_process", "approval_flow"):
@@ -46,9 +47,19 @@ def check_flows(templates: TemplateSet, objects: dict[str, ObjectDef], known_obj
     managed = {(d.content["object"], name) for d in templates.of_kind("stage_process")
                for name in (d.content["field"], d.content.get("win_rate_field")) if name}
     for doc in templates.of_kind("approval_flow"):
-        problems.extend(_Checker(doc, objects, known_objects).approval_flow(roles, managed))
+        problems.extend(_Checker(doc, objects, known_objects, settings or {})
+                        .approval_flow(roles, managed))
     problems.extend(_overlapping_processes(templates.of_kind("stage_process")))
     return problems
+
+
+def known_roles_of(templates: TemplateSet, known_roles: Iterable[str] | None
+                   ) -> set[str] | None:
+    """The roles flows may name: built in, known, declared by the set (None: unknown)."""
+    if known_roles is None:
+        return None
+    return {SUPER_ROLE, DEFAULT_ROLE, *known_roles} | {
+        r["name"] for d in templates.of_kind("roles") for r in d.content["roles"]}
 
 
 DEFAULT = "(default)"  # the process records follow when no business type names one
@@ -83,8 +94,10 @@ def _overlapping_processes(docs: list[Document]) -> Iterator[Problem]:
 
 
 class _Checker:
-    def __init__(self, doc: Document, objects: dict[str, ObjectDef], known: set[str]):
+    def __init__(self, doc: Document, objects: dict[str, ObjectDef], known: set[str],
+                 settings: Mapping[str, tuple[str, Any]] | None = None):
         self.doc = doc
+        self.settings = settings or {}
         self.raw = doc.content
         self.objects = objects
         self.known = known
@@ -263,7 +276,7 @@ class _Checker:
         if raw.get("condition"):
             try:
                 ex.compile_expression(raw["condition"], Names(obj, self.objects),
-                                      expect=ex.BOOLEAN)
+                                      expect=ex.BOOLEAN, settings=self.settings)
             except ex.ExpressionError as exc:
                 yield self.problem("flow.condition", ["condition"], exc.message)
         for i, name in enumerate(raw.get("trigger_fields", [])):

@@ -27,7 +27,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 # The top-level key of a document tells its kind, and the kind names its schema.
 DOCUMENT_KINDS = {"object": "object", "picklists": "picklists", "template": "template",
                   "stage_process": "stage_process", "approval_flow": "approval_flow",
-                  "roles": "roles"}
+                  "roles": "roles", "settings": "settings"}
 
 FLOW_KINDS = frozenset({"stage_process", "approval_flow"})
 

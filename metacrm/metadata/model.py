@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from metacrm.metadata.automations import AutomationDef, build_automations
 from metacrm.metadata.fieldtypes import FIELD_TYPES, SYSTEM_FIELDS, FieldType, computed_kind
 from metacrm.metadata.labels import Label
 
@@ -194,6 +195,7 @@ class ObjectDef:
     archived: bool = False
     validation_rules: tuple[ValidationRuleDef, ...] = ()
     related: tuple[RelatedListDef, ...] | None = None  # None: every object looking it up
+    automations: tuple[AutomationDef, ...] = ()
 
     @property
     def table_name(self) -> str:
@@ -364,6 +366,7 @@ def build_object(raw: dict, picklists: dict[str, PicklistDef] | None = None) -> 
             for r in raw.get("validation_rules", [])),
         related=tuple(RelatedListDef(r["object"], r["field"], tuple(r.get("columns", ())))
                       for r in layouts["related"]) if "related" in layouts else None,
+        automations=build_automations(raw.get("automations", [])),
     )
 
 

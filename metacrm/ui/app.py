@@ -21,12 +21,15 @@ from metacrm.engine.schema.version_signal import VersionSignal
 from metacrm.ui import auth
 from metacrm.ui.admin import home as admin
 from metacrm.ui.api import admin as admin_api
+from metacrm.ui.api import announcements as api_announcements
 from metacrm.ui.api import flows as api_flows
 from metacrm.ui.api import metadata as admin_meta_api
 from metacrm.ui.api import records as api
 from metacrm.ui.context import in_one_unit_of_work
 from metacrm.ui.errors import register_error_handlers
+from metacrm.ui.flows import announcements as announcements_page
 from metacrm.ui.flows import approvals as approvals_page
+from metacrm.ui.flows import notifications as notifications_page
 from metacrm.ui.flows import path as workflow
 from metacrm.ui.flows import todo
 from metacrm.ui.i18n import init_i18n
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     csrf.exempt(admin_api.bp)
     csrf.exempt(admin_meta_api.bp)
     csrf.exempt(api_flows.bp)
+    csrf.exempt(api_announcements.bp)
     init_i18n(app)
     # JSON for attribute values: a plain string, so Jinja escapes its quotes.
     app.jinja_env.filters["json_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -111,11 +115,13 @@ def create_app(settings: Settings | None = None, engine=None) -> Flask:
     register_error_handlers(app)
     for blueprint in (api.bp, auth.bp, pages.bp, scenes.bp, sharing.bp, admin.bp,
                       admin_api.bp, admin_meta_api.bp, api_flows.bp, workflow.bp, approvals_page.bp,
-                      todo.bp):
+                      todo.bp, notifications_page.bp, announcements_page.bp,
+                      api_announcements.bp):
         app.register_blueprint(blueprint)
     # The JSON API's views each run in one unit of work: none of them commits itself.
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint.split(".")[0] in {api.bp.name, api_flows.bp.name, admin_api.bp.name}:
+        if endpoint.split(".")[0] in {api.bp.name, api_flows.bp.name, admin_api.bp.name,
+                                      api_announcements.bp.name}:
             app.view_functions[endpoint] = in_one_unit_of_work(view)
     # The record page's panels beyond its fields, in the order they show.
     app.extensions["metacrm"].panels.update(path=workflow.path_panel,

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from metacrm.engine.errors import (
     ApprovalConflict,
+    AutomationLoop,
     BadQuery,
     ObjectNotFound,
     PermissionDenied,
@@ -105,6 +106,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApprovalConflict)
     def _conflict(e):
         return _page_or_json(409, e.code, translate(e.args[0]) if e.args else e.code)
+
+    @app.errorhandler(AutomationLoop)
+    def _automation_loop(e: AutomationLoop):
+        return _page_or_json(422, e.code, translate(e.args[0]))
 
     @app.errorhandler(StageRefused)
     def _stage_refused(e: StageRefused):

@@ -23,8 +23,8 @@ from metacrm.metadata.flows import ApprovalFlowDef
 from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
-__all__ = ["LOCK", "OUTCOME_FIELDS", "OWNER", "applies", "has_flows", "offered", "outcome_fields",
-           "pending_for", "refuse_if_any_locked", "submittable"]
+__all__ = ["LOCK", "OUTCOME_FIELDS", "OWNER", "applies", "expression_values", "has_flows",
+           "offered", "outcome_fields", "pending_for", "refuse_if_any_locked", "submittable"]
 
 OWNER = "approvals"  # the records service's writer of the fields an outcome sets
 
@@ -39,20 +39,29 @@ def applies(session: Session, registry: Registry, obj: ObjectDef, flow: Approval
     condition = registry.flow_conditions.get(flow.name)
     if condition is None:
         return True
-    values: dict[str, Any] = dict.fromkeys(condition.names)
+    try:
+        return condition.evaluate(expression_values(session, registry, obj, row,
+                                                    condition.names)) is True
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def expression_values(session: Session, registry: Registry, obj: ObjectDef,
+                      row: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """What an expression reading ``names`` sees of the record: its stored fields (those
+    ``row`` lacks read once) and its lookups' fields (``lookup.field``)."""
+    names = list(names)
+    values: dict[str, Any] = dict.fromkeys(names)
     values.update(row)
-    values.update(_stored(session, registry, obj, row, condition.names))
-    for name in condition.names:
+    values.update(_stored(session, registry, obj, row, names))
+    for name in names:
         if "." not in name:
             continue
         lookup, target_field = name.split(".", 1)
         target = registry.table(obj.all_fields[lookup].target_object)
         values[name] = session.execute(select(target.c[target_field]).where(
-            target.c.id == row.get(lookup))).scalar() if row.get(lookup) else None
-    try:
-        return condition.evaluate(values) is True
-    except (TypeError, ValueError, ArithmeticError):
-        return False
+            target.c.id == values.get(lookup))).scalar() if values.get(lookup) else None
+    return values
 
 
 def _stored(session: Session, registry: Registry, obj: ObjectDef, row: Mapping[str, Any],

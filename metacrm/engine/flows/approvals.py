@@ -11,7 +11,7 @@ records service refuses to change the record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
@@ -45,8 +45,8 @@ from metacrm.metadata.messages import Message, named
 from metacrm.metadata.model import ObjectDef
 
 __all__ = ["BOXES", "FIELD_CHANGE", "OPEN", "add_approver", "approve", "barred", "get",
-           "hand_over", "inbox", "may_view", "of_record", "record_of", "reject", "statuses",
-           "submit", "tasks", "timeline", "titles", "visible", "withdraw"]
+           "hand_over", "inbox", "may_view", "of_record", "on_end", "record_of", "reject",
+           "statuses", "submit", "tasks", "timeline", "titles", "visible", "withdraw"]
 
 OPEN = ("active", "waiting")
 DECIDED = ("approved", "rejected", "handed_over")
@@ -57,6 +57,23 @@ PEERS = ("approver", "handed_over")
 
 a, t, e = sys_approval, sys_approval_task, sys_approval_event
 OWN_REQUEST = Message("the submitter may not decide his own approval")
+
+# Who hears that an approval ended (approved, rejected, withdrawn), in the transaction of
+# the action that ended it: registered by ``write_hooks.install()``, so this module names
+# none of them (automations listen here).
+Listener = Callable[[Session, Registry, Mapping[str, Any], str, int | None], None]
+_listeners: list[Listener] = []
+
+
+def on_end(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def _ended(session: Session, registry: Registry, approval: Mapping[str, Any], outcome: str,
+           actor_id: int | None) -> None:
+    for listener in _listeners:
+        listener(session, registry, approval, outcome, actor_id)
 
 
 
@@ -369,6 +386,7 @@ def _finish(session: Session, registry: Registry, approval: Mapping[str, Any],
             stages.apply_move(held, process, target)
     notifications.notify(session, [approval["submitter_id"]], f"approval_{outcome}",
                          actor_id=actor_id, **_about(approval, flow))
+    _ended(session, registry, approval, outcome, actor_id)
 
 
 def _set_fields(session: Session, registry: Registry, obj: ObjectDef, record_id: int,
@@ -491,6 +509,7 @@ def withdraw(session: Session, registry: Registry, approval_id: int, *, actor: A
                 flow.on_withdraw)
     notifications.notify(session, waiting, "approval_withdrawn", actor_id=actor.user_id,
                          **_about(approval, flow))
+    _ended(session, registry, approval, "withdrawn", actor.user_id)
 
 
 def _other_user(session: Session, registry: Registry, approval: Mapping[str, Any],

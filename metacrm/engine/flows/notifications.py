@@ -1,42 +1,99 @@
-"""In-app notifications: approvals submitted, approved, rejected and withdrawn, records
-transferred. Written in the transaction of the change they report, so a rolled-back
-change notifies nobody. The engine stores the kind and its parameters; the UI words them.
+"""In-app notifications: approvals, transfers, automations, reminders. Written in the
+transaction of the change they report, so a rolled-back change notifies nobody.
+
+The kinds are a catalogue: each says which group it belongs to (the page filters by
+group) and whether it asks the user to decide an approval. The engine stores the kind and
+its parameters; the UI words the kinds it knows. Kinds whose text comes from metadata
+(automations, reminders) carry it, already rendered, as ``params["message"] = {en, zh}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm import clock
 from metacrm.engine.db import affected
 from metacrm.engine.systables import sys_notification
+from metacrm.metadata.labels import Label
 
-__all__ = ["close_requests", "listing", "mark_read", "notify", "unread_count"]
+__all__ = ["GROUPS", "KINDS", "REQUESTS", "Kind", "close_requests", "kinds_of", "listing",
+           "mark_read", "message_of", "notify", "unread_count"]
 
-KINDS = ("approval_submitted", "approval_approved", "approval_rejected",
-         "approval_withdrawn", "approval_handed_over", "record_transferred")
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    group: str                  # one of GROUPS: what the notifications page filters by
+    asks: bool = False          # asks the user to decide an approval (closed once he can't)
+    from_metadata: bool = False  # worded by params["message"], rendered when written
+
+
+GROUPS = ("approvals", "transfers", "automations", "reminders")
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("approval_submitted", "approvals", asks=True),
+    Kind("approval_approved", "approvals"),
+    Kind("approval_rejected", "approvals"),
+    Kind("approval_withdrawn", "approvals"),
+    Kind("approval_handed_over", "approvals", asks=True),
+    Kind("record_transferred", "transfers"),
+    Kind("automation", "automations", from_metadata=True),
+    Kind("reminder", "reminders", from_metadata=True),
+)}
 # The kinds that ask the user to decide an approval: done once he no longer can.
-REQUESTS = ("approval_submitted", "approval_handed_over")
+REQUESTS = tuple(k.name for k in KINDS.values() if k.asks)
+# Each dialect's INSERT, which knows ON CONFLICT DO NOTHING.
+_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
+
+def kinds_of(group: str) -> tuple[str, ...]:
+    return tuple(k.name for k in KINDS.values() if k.group == group)
+
+
+def message_of(params: dict[str, Any] | None) -> Label | None:
+    """The text a notification carries (``params["message"]``), each language falling
+    back on the other only when it is missing."""
+    raw = (params or {}).get("message")
+    if not isinstance(raw, dict):
+        return None
+    en, zh = (text if isinstance(text := raw.get(lang), str) else "" for lang in ("en", "zh"))
+    if not en and not zh:
+        return None
+    return Label(en=en or zh, zh=zh or en)
 
 
 def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
            actor_id: int | None = None, object_name: str | None = None,
            record_id: int | None = None, approval_id: int | None = None,
-           params: dict[str, Any] | None = None) -> None:
-    """One notification per user, none to the actor who caused it."""
-    assert kind in KINDS, kind
+           params: dict[str, Any] | None = None, dedupe_key: str | None = None) -> int:
+    """One notification per user, none to the actor who caused it; the number written.
+
+    With ``dedupe_key`` a user already holding a notification of that key gets no other,
+    so a job that runs twice (or again after being killed) notifies nobody twice."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if KINDS[kind].from_metadata and message_of(params) is None:
+        raise ValueError(f"a {kind} notification needs params['message'] = {{en, zh}}")
     stamp = clock.now()
     rows = [{"user_id": u, "kind": kind, "object": object_name, "record_id": record_id,
              "approval_id": approval_id, "actor_id": actor_id, "params": params or {},
-             "created_at": stamp} for u in dict.fromkeys(user_ids)
+             "created_at": stamp, "dedupe_key": dedupe_key} for u in dict.fromkeys(user_ids)
             if u is not None and u != actor_id]
-    if rows:
+    if not rows:
+        return 0
+    if dedupe_key is None:
         session.execute(insert(sys_notification), rows)
+        return len(rows)
+    n = sys_notification
+    stmt = _INSERT[session.get_bind().dialect.name](n).on_conflict_do_nothing(
+        index_elements=[n.c.user_id, n.c.dedupe_key]).returning(n.c.id)
+    return len(session.execute(stmt, rows).all())  # one statement, the new rows' ids
 
 
 def close_requests(session: Session, approval_id: int, still_asked: Select[Any]) -> int:
@@ -56,14 +113,17 @@ def unread_count(session: Session, user_id: int) -> int:
 
 
 def listing(session: Session, user_id: int, *, unread_only: bool = False, limit: int = 50,
-            before: int | None = None) -> list[dict[str, Any]]:
-    """Newest first; ``before`` pages on by id."""
+            before: int | None = None,
+            kinds: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``before`` pages on by id; ``kinds`` keeps those kinds only."""
     n = sys_notification
     stmt = select(n).where(n.c.user_id == user_id).order_by(n.c.id.desc()).limit(limit)
     if unread_only:
         stmt = stmt.where(n.c.read_at.is_(None))
     if before is not None:
         stmt = stmt.where(n.c.id < before)
+    if kinds is not None:
+        stmt = stmt.where(n.c.kind.in_(list(kinds)))
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 

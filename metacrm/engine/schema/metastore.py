@@ -48,6 +48,9 @@ def template_documents(templates: TemplateSet) -> Iterable[tuple[str, str, dict]
         elif doc.kind == "roles":
             for role in doc.content["roles"]:
                 yield "role", role["name"], role
+        elif doc.kind == "settings":
+            for setting in doc.content["settings"]:
+                yield "setting", setting.get("key", setting["name"]), setting
 
 
 def upsert_document(session: Session, kind: str, key: str, layer: str, content: dict,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import MetaData, Table
 
 from metacrm.engine.errors import ObjectNotFound
 from metacrm.engine.schema.tables import build_tables
 from metacrm.metadata import expressions as ex
+from metacrm.metadata.automation_checks import CompiledAutomation, compile_automation
 from metacrm.metadata.computed import (
     Names,
     ObjectLogic,
@@ -32,10 +33,10 @@ from metacrm.metadata.model import (
     build_object,
     build_picklist,
 )
+from metacrm.metadata.owned import ENGINE_OWNERS, owned_fields
+from metacrm.metadata.settings import SettingDef, build_setting, expression_settings
 
 __all__ = ["ENGINE_OWNERS", "Registry", "build_registry", "owned_fields"]
-
-ENGINE_OWNERS = ("computed", "stages", "approvals")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,15 @@ class Registry:
     # object → computed field → every (object, field) its value is derived from
     inputs: dict[str, dict[str, frozenset[tuple[str, str]]]] = field(default_factory=dict,
                                                                        repr=False)
+    # business settings (业务参数) by name, each with its effective value
+    settings: dict[str, SettingDef] = field(default_factory=dict, repr=False)
+    # object -> its active automations, compiled once
+    automations: dict[str, tuple[CompiledAutomation, ...]] = field(default_factory=dict,
+                                                                   repr=False)
+
+    def setting(self, name: str) -> Any:
+        """The value of a business setting (the admin's, else the template's default)."""
+        return self.settings[name].value
 
     def processes_of(self, object_name: str) -> list[StageProcessDef]:
         return [p for p in self.stage_processes.values() if p.object == object_name]
@@ -81,6 +91,12 @@ class Registry:
                      and p.applies_to(business_type, departments)]
                   + [p for p in found if p.is_default])
         return ranked[0] if ranked else None
+
+    def automations_of(self, object_name: str, event: str | None = None
+                       ) -> list[CompiledAutomation]:
+        """The object's active automations (those a trigger ``event`` starts)."""
+        return [a for a in self.automations.get(object_name, ())
+                if event is None or a.definition.trigger.event == event]
 
     def owned_fields(self, object_name: str) -> dict[str, str]:
         """The fields no user path writes, each with what writes it: ``stages`` (the
@@ -128,7 +144,9 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                           if g.name not in {x.name for x in groups})
     objects = with_looked_up_options(objects)
     metadata, tables = build_tables(objects)
-    logic = {name: compile_object(obj, objects).logic for name, obj in objects.items()
+    settings = {s.name: s for s in (build_setting(c) for k, c in documents if k == "setting")}
+    bound = expression_settings(settings.values())
+    logic = {name: compile_object(obj, objects, bound).logic for name, obj in objects.items()
              if not obj.archived}
     rollups_over: dict[str, list] = {}
     readers: dict[str, list] = {}
@@ -144,7 +162,7 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
     flows = {f.name: f for f in (build_approval_flow(c) for k, c in documents
                                  if k == "approval_flow") if f.object in objects}
     conditions = {f.name: ex.compile_expression(f.condition, Names(objects[f.object], objects),
-                                                expect=ex.BOOLEAN)
+                                                expect=ex.BOOLEAN, settings=bound)
                   for f in flows.values() if f.condition}
     return Registry(version, dict(sorted(objects.items())), picklists, tuple(groups),
                     metadata, tables, logic,
@@ -152,23 +170,15 @@ def build_registry(version: int, documents: list[tuple[str, dict]]) -> Registry:
                     {k: tuple(v) for k, v in readers.items()},
                     dict(sorted(processes.items())), dict(sorted(flows.items())), conditions,
                     owned_fields(objects, processes.values(), flows.values()),
-                    _inputs(objects, logic))
+                    _inputs(objects, logic), dict(sorted(settings.items())),
+                    _automations(objects, bound))
 
 
-def owned_fields(objects: dict[str, ObjectDef], processes: Iterable[StageProcessDef],
-                 flows: Iterable[ApprovalFlowDef]) -> dict[str, dict[str, str]]:
-    """Per object, the fields the engine owns and which part of it writes each."""
-    out: dict[str, dict[str, str]] = {
-        name: {f.name: "computed" for f in obj.active_fields if f.kind.generated}
-        for name, obj in objects.items()}
-    for flow in flows:
-        for name in flow.updated_fields:
-            out[flow.object][name] = "approvals"
-    for p in processes:  # the flow checks keep outcomes off the stage fields
-        for managed in (p.field, p.win_rate_field):
-            if managed:
-                out[p.object][managed] = "stages"
-    return {name: found for name, found in out.items() if found}
+def _automations(objects: dict[str, ObjectDef], settings: dict[str, tuple[str, Any]]
+                 ) -> dict[str, tuple[CompiledAutomation, ...]]:
+    return {name: tuple(compile_automation(obj, a, objects, settings) for a in obj.automations
+                        if a.active)
+            for name, obj in objects.items() if not obj.archived and obj.automations}
 
 
 def _inputs(objects: dict[str, ObjectDef], logic: dict[str, ObjectLogic]

@@ -62,6 +62,9 @@ def export_files(engine: Engine) -> dict[str, str]:
     for kind in FLOW_KINDS:
         for content in by_kind.get(kind, []):
             files[f"{kind}_{content[kind]}.yaml"] = _dump(content)
+    settings = sorted(by_kind.get("setting", []), key=lambda s: s["name"])
+    if settings:
+        files["settings.yaml"] = _dump({"settings": settings})
     roles = _roles(by_kind, labels)
     if roles:
         files["roles.yaml"] = _dump({"roles": roles})

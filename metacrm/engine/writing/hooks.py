@@ -73,6 +73,7 @@ class WriteContext:
     parent: WriteContext | None = None
     state: dict[str, Any] = field(default_factory=dict)
     reread: bool = False  # a hook changed stored values of the rows (their roll-ups)
+    via: str | None = None  # what writes on the actor's behalf (an automation), audited
 
     @property
     def record_id(self) -> int:

@@ -206,14 +206,15 @@ def history(session: Session, registry: Registry, obj: ObjectDef | str, record_i
 # -- changing -------------------------------------------------------------------------------
 def hold(session: Session, registry: Registry, obj: ObjectDef | str, record_id: int, *,
          actor: Actor, need: tuple[str, ...] = ("edit",), by: str = RECORD,
-         parent: WriteContext | None = None) -> WriteContext:
+         parent: WriteContext | None = None, via: str | None = None) -> WriteContext:
     """Take a record for a change: read and lock it in the actor's scope (404 outside it,
     403 without each of ``need``), then the guard hooks (a record in approval is locked).
-    ``by``: who will write, a user path or the feature that owns some of its fields."""
+    ``by``: who will write, a user path or the feature that owns some of its fields;
+    ``via``: what the audit entry says made the change (an automation)."""
     w = Writer(session, registry, obj, actor)
     current = w.fetch(record_id, for_update=True, need=need)
     ctx = WriteContext(session, registry, w.obj, actor, w, "update", entry=by,
-                       current=current, parent=parent)
+                       current=current, parent=parent, via=via)
     hooks.run("guard", ctx)
     return ctx
 
@@ -298,7 +299,7 @@ def change(ctx: WriteContext, values: Mapping[str, Any], *, version: int | None 
         before, after = w.audit_values({k: current.get(k) for k in changes}), \
             w.audit_values(changes)
         audit.record(ctx.session, w.obj.name, record_id, "update", actor.user_id, stamp,
-                     {k: [before[k], after[k]] for k in changes})
+                     {k: [before[k], after[k]] for k in changes}, via=ctx.via)
     merged.update(written)
     hooks.run("after_write", ctx)
     hooks.run("after_commit", ctx)

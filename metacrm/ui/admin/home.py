@@ -13,6 +13,8 @@ from flask_login import login_required
 from metacrm.engine.access import admin
 from metacrm.engine.access.permissions import OPERATION_LABELS, OPERATIONS
 from metacrm.engine.errors import ObjectNotFound, ValidationFailed
+from metacrm.ui.admin import announcements as admin_announcements
+from metacrm.ui.admin import business_settings as admin_settings
 from metacrm.ui.admin import departments as admin_departments
 from metacrm.ui.admin import dimensions as admin_dimensions
 from metacrm.ui.admin import flows as admin_flows
@@ -31,7 +33,7 @@ from metacrm.ui.runtime import db, registry
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions,
               admin_objects, admin_types, admin_layouts, admin_picklists, admin_flows,
-              admin_jobs):
+              admin_settings, admin_announcements, admin_jobs):
     bp.register_blueprint(child.bp)
 
 

@@ -33,6 +33,7 @@ from metacrm.metadata.messages import Message
 from metacrm.metadata.model import ObjectDef
 from metacrm.ui.api.records import current_actor, json_body, record_json
 from metacrm.ui.errors import ApiError
+from metacrm.ui.flows.notifications import wording
 from metacrm.ui.i18n import translate
 from metacrm.ui.input import query_int
 from metacrm.ui.runtime import db, registry
@@ -470,20 +471,34 @@ def todo_handled(todo_id: int):
     return jsonify({"id": todo_id, "handled": handled, "counts": counts})
 
 
+def _group(kind: str) -> str | None:
+    found = notifications.KINDS.get(kind)
+    return found.group if found else None
+
+
 @bp.get("/notifications")
 def notification_list():
-    """Newest first; ``unread=1`` for unread only, ``before=<id>`` for the next page."""
+    """Newest first; ``unread=1`` for unread only, ``group=`` one group of kinds,
+    ``before=<id>`` for the next page. ``text`` is the notification in the caller's
+    language, as the web page words it."""
     actor = current_actor()
     session = db()
+    group = request.args.get("group") or None
+    if group is not None and group not in notifications.GROUPS:
+        raise ApiError(400, "bad_query", Message("group must be one of %(groups)s",
+                                                 groups=", ".join(notifications.GROUPS)),
+                       {"group": Message("unknown group")})
     found = notifications.listing(
         session, actor.user_id, unread_only=_flag(request.args.get("unread"), "unread", False),
         limit=_int_arg("limit", 50) or 50,
-        before=_int_arg("before", None, low=1, high=2**62))
+        before=_int_arg("before", None, low=1, high=2**62),
+        kinds=notifications.kinds_of(group) if group else None)
     titles = approvals.titles(session, registry(), [n for n in found if n["object"]])
     names = users.display_names(session, {n["actor_id"] for n in found if n["actor_id"]})
     return jsonify({
         "items": [{**_plain(n, "id", "kind", "object", "record_id", "approval_id", "params",
                             "created_at", "read_at"),
+                   "text": wording(n), "group": _group(n["kind"]),
                    "object_label": _object_label(n["object"]),
                    "record_title": _iso(titles.get((n["object"], n["record_id"]))),
                    "actor": _user(n["actor_id"], names), "read": n["read_at"] is not None}

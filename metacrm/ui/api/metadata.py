@@ -22,6 +22,7 @@ from metacrm.metadata import edits
 from metacrm.metadata.edits import Draft
 from metacrm.metadata.loader import schema_validator
 from metacrm.metadata.messages import Message
+from metacrm.metadata.settings import SettingDef
 from metacrm.ui.admin import customising
 from metacrm.ui.api.admin_json import arg_flag, arg_int, created, only, strings
 from metacrm.ui.api.records import current_actor, json_body
@@ -310,3 +311,29 @@ def rollback(version: int):
     except customising.REFUSALS as exc:
         return _refused(exc)
     return _outcome(outcome, preview, None)
+
+
+# -- business settings ----------------------------------------------------------------------
+def _setting_json(s: SettingDef) -> dict[str, Any]:
+    return {"name": s.name, "type": s.type, "label": s.label.as_dict(),
+            "help": s.help.as_dict() if s.help else None,
+            "group": s.group.as_dict() if s.group else None,
+            "unit": s.unit.as_dict() if s.unit else None,
+            "default": s.kind.to_json(s.default), "value": s.kind.to_json(s.value),
+            "min": None if s.min is None else str(s.min),
+            "max": None if s.max is None else str(s.max),
+            "options": [{"value": v, "label": text.as_dict()} for v, text in s.options]}
+
+
+@bp.get("/settings")
+def list_settings():
+    return jsonify({"items": [_setting_json(s) for s in registry().settings.values()]})
+
+
+@bp.patch("/settings")
+def change_settings():
+    """``{name: value}`` for each setting to change; ``null`` goes back to the default."""
+    body = json_body()
+    only(body, tuple(registry().settings))
+    return _change(f"business settings: {', '.join(body)}",
+                   lambda d: edits.set_settings(d, body))

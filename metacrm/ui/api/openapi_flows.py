@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metacrm.engine.flows.notifications import GROUPS
 from metacrm.engine.schema.registry import Registry
 from metacrm.metadata.model import ObjectDef
 
@@ -188,9 +189,11 @@ FLOW_SCHEMAS: dict[str, Any] = {
         "id": INTEGER, "handled": BOOLEAN, "counts": _ref("Counts")}},
     "Notifications": {"type": "object", "properties": {
         "items": _array({"type": "object", "properties": {
-            "id": INTEGER, "kind": {"enum": ["approval_submitted", "approval_approved",
-                                             "approval_rejected", "approval_withdrawn",
-                                             "approval_handed_over", "record_transferred"]},
+            "id": INTEGER, "kind": {"type": "string", "description": "an open catalogue: "
+                                    "approval_submitted, record_transferred, automation…"},
+            "group": {"type": ["string", "null"], "description": "the kind's group"},
+            "text": {"type": "string", "description": "the notification in the caller's "
+                     "language: its params.message if it carries one, else its kind's words"},
             "object": {"type": ["string", "null"]}, "object_label": _nullable(_LABELS),
             "record_id": {"type": ["integer", "null"]}, "record_title": {},
             "approval_id": {"type": ["integer", "null"]}, "actor": _USER,
@@ -203,6 +206,19 @@ FLOW_SCHEMAS: dict[str, Any] = {
                  "description": "false marks them unread"}}},
     "NotificationsMarked": {"type": "object", "properties": {"marked": INTEGER,
                                                              "unread": INTEGER}},
+    "Announcement": {"type": "object", "properties": {
+        "id": INTEGER, "title": STRING, "body": STRING, "created_by": _USER,
+        "created_at": WHEN, "expires_at": WHEN, "read_at": WHEN, "read": BOOLEAN}},
+    "Announcements": {"type": "object", "properties": {
+        "items": _array(_ref("Announcement")), "unread": INTEGER}},
+    "NewAnnouncement": {"type": "object", "required": ["title"], "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "body": {"type": "string", "maxLength": 20000,
+                 "description": "plain text; line breaks are kept"},
+        "expires_at": {"type": ["string", "null"], "format": "date-time",
+                       "description": "hidden from users from then on"}}},
+    "AnnouncementsRead": {"type": "object", "properties": {
+        "ids": {**_array(INTEGER), "description": "left out: all of the caller's"}}},
 }
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
@@ -264,6 +280,8 @@ FLOW_PATHS: dict[str, Any] = {
     "/notifications": {"get": {
         "tags": ["todos"], "summary": "My notifications, newest first",
         "parameters": [{"name": "unread", "in": "query", "schema": BOOLEAN},
+                       {"name": "group", "in": "query", "schema": {"enum": list(GROUPS)},
+                        "description": "one group of kinds"},
                        {"name": "before", "in": "query", "schema": INTEGER,
                         "description": "the id of the last one shown, for the next page"},
                        {"name": "limit", "in": "query", "schema": {
@@ -273,6 +291,23 @@ FLOW_PATHS: dict[str, Any] = {
     "/notifications/read": {"post": _post(
         "Mark my notifications read (those named, or all)", "NotificationsRead", "200",
         "NotificationsMarked", 401, 422, tag="todos")},
+    "/announcements": {"get": {
+        "tags": ["announcements"], "summary": "Announcements (公告) for me, newest first; "
+        "expired ones are left out",
+        "parameters": [{"name": "unread", "in": "query", "schema": BOOLEAN},
+                       {"name": "limit", "in": "query", "schema": {
+                           "type": "integer", "minimum": 1, "maximum": 200}}],
+        "responses": {"200": {"description": "Announcements", **json_body("Announcements")},
+                      **errors(401)}},
+        "post": {**_post("Publish an announcement (administrators)", "NewAnnouncement",
+                         "201", "Announcement", 400, 401, 403, 422, tag="announcements"),
+                 "requestBody": {"required": True, **json_body("NewAnnouncement")}}},
+    "/announcements/{id}": {"parameters": _ID, "delete": {
+        "tags": ["announcements"], "summary": "Delete an announcement (administrators)",
+        "responses": {"204": {"description": "Deleted"}, **errors(401, 403, 404)}}},
+    "/announcements/read": {"post": _post(
+        "Mark my announcements read (those named, or all)", "AnnouncementsRead", "200",
+        "NotificationsMarked", 400, 401, 422, tag="announcements")},
 }
 
 

@@ -1,4 +1,5 @@
-"""The todo centre (待办) and the notifications, with their counts in the navigation."""
+"""The todo centre (待办), and the navigation's counts of todos, approvals and unread
+notifications and announcements."""
 
 from __future__ import annotations
 
@@ -12,18 +13,15 @@ from flask_login import current_user, login_required
 
 from metacrm import clock
 from metacrm.engine.access import users
-from metacrm.engine.flows import approvals, notifications, todos
+from metacrm.engine.flows import announcements, approvals, todos
 from metacrm.engine.flows.stages import stage_label
-from metacrm.metadata.labels import Label
 from metacrm.ui.context import actor, unit_of_work
 from metacrm.ui.i18n import label
-from metacrm.ui.input import whole_number
 from metacrm.ui.records.widgets import user_timezone
 from metacrm.ui.runtime import db, registry
 
 bp = Blueprint("todo", __name__)
 TABS = ("approvals", "assigned", "stage_work", "handled")
-PAGE = 50
 
 
 @bp.before_request
@@ -38,7 +36,9 @@ def _badges() -> dict[str, Any]:
     if not current_user or not current_user.is_authenticated:
         return {}
     if "badges" not in g:
-        g.badges = todos.counts(db(), actor().user_id)
+        user_id = actor().user_id
+        g.badges = {**todos.counts(db(), user_id),
+                    "announcements": announcements.unread_count(db(), user_id)}
     return {"badges": g.badges}
 
 
@@ -141,82 +141,3 @@ def reopen(todo_id: int):
         todos.handle(session, actor().user_id, todo_id, handled=False)
     flash(_("Back among the open todos."), "success")
     return redirect(_back_to_tab())
-
-
-# -- notifications ------------------------------------------------------------------------
-ASKING = frozenset({"approval_submitted", "approval_handed_over"})
-
-
-def wording(item: Mapping[str, Any]) -> str:
-    """A notification in the user's language, by kind."""
-    params = item["params"] or {}
-    flow = label(Label.of(params["flow"])) if isinstance(params.get("flow"), dict) else ""
-    kind = item["kind"]
-    if kind == "approval_submitted":
-        return _("Waiting for your approval: %(flow)s", flow=flow)
-    if kind == "approval_approved":
-        return _("Approved: %(flow)s", flow=flow)
-    if kind == "approval_rejected":
-        return _("Rejected: %(flow)s", flow=flow)
-    if kind == "approval_withdrawn":
-        return _("Withdrawn by the submitter: %(flow)s", flow=flow)
-    if kind == "approval_handed_over":
-        return _("Handed over to you: %(flow)s", flow=flow)
-    if kind == "record_transferred":
-        count = int(params.get("count") or 1)
-        if count == 1:
-            return _("A %(object)s was transferred to you",
-                     object=_object_label(item["object"]))
-        return _("%(count)d %(object)s records were transferred to you", count=count,
-                 object=_object_label(item["object"]))
-    return kind
-
-
-def _record_link(item: Mapping[str, Any]) -> str | None:
-    """The record, or the object's list after a transfer of several records."""
-    if item["object"] not in registry().objects:
-        return None
-    if item["record_id"] is not None:
-        return url_for("pages.detail", object_name=item["object"], record_id=item["record_id"])
-    return url_for("pages.list_view", object_name=item["object"])
-
-
-@bp.get("/notifications")
-def notifications_page():
-    before = request.args.get("before", "")
-    session, me = db(), actor()
-    found = notifications.listing(session, me.user_id, limit=PAGE + 1,
-                                  before=whole_number(before))
-    more = len(found) > PAGE
-    found = found[:PAGE]
-    titles = approvals.titles(session, registry(), [n for n in found
-                                                    if n["record_id"] is not None])
-    names = _names(n["actor_id"] for n in found)
-    now_at = approvals.statuses(session, [n["approval_id"] for n in found
-                                          if n["approval_id"] is not None])
-    for item in found:
-        # Where the approval stands now, beside a request to decide it; an outcome's own
-        # words already say it ("Rejected: …").
-        asked = item["kind"] in ASKING
-        item["approval_status"] = now_at.get(item["approval_id"]) if asked else None
-        item["text"] = wording(item)
-        item["title"] = titles.get((item["object"], item["record_id"]), "")
-        item["actor"] = names.get(item["actor_id"], "")
-        item["record_link"] = _record_link(item)
-        item["approval_link"] = url_for("approvals.detail", approval_id=item["approval_id"]) \
-            if item["approval_id"] is not None else None
-    return render_template("notifications.html", items=found, when=when,
-                           older=found[-1]["id"] if more else None,
-                           paged=bool(before))
-
-
-@bp.post("/notifications/read")
-def mark_read():
-    """All the user's notifications, or the one named by ``id``; ``unread=1`` undoes."""
-    found = whole_number(request.form.get("id", ""))
-    ids = None if found is None else [found]
-    read = request.form.get("unread") != "1"
-    with unit_of_work() as session:
-        notifications.mark_read(session, actor().user_id, ids, read=read)
-    back = request.form.get("before", "")
-    return redirect(url_for(".notifications_page", before=whole_number(back)))

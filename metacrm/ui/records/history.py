@@ -17,7 +17,7 @@ from metacrm.engine import audit
 from metacrm.engine.access import permissions, users
 from metacrm.metadata.model import FieldDef, ObjectDef
 from metacrm.ui.context import actor
-from metacrm.ui.i18n import language
+from metacrm.ui.i18n import label, language
 from metacrm.ui.records import widgets
 from metacrm.ui.records.forms import reference_titles
 from metacrm.ui.runtime import db, registry
@@ -55,6 +55,7 @@ def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
     titles[user_source] = names = users.display_names(db(), people)
     for entry in entries:
         entry["actor"] = names.get(entry["actor_id"], _("Automatic"))
+        entry["via_label"] = via_label(entry.get("via"))
         entry["rows"], entry["note"] = [], ""
         for name, (before, after) in entry["changes"].items():
             f = fields.get(name)
@@ -65,6 +66,18 @@ def history_entries(obj: ObjectDef, record_id: int) -> list[dict[str, Any]]:
                 entry["rows"].append((f, change_value(f, before, known),
                                       change_value(f, after, known)))
     return entries
+
+
+def via_label(via: str | None) -> str | None:
+    """The automation that made a change (``automation:<object>.<name>``), by its label;
+    its name when it is no longer defined."""
+    if not via or not via.startswith("automation:"):
+        return None
+    ident = via.removeprefix("automation:")
+    obj_name, _dot, name = ident.partition(".")
+    obj = registry().objects.get(obj_name)
+    found = next((a for a in obj.automations if a.name == name), None) if obj else None
+    return label(found.label) if found is not None else ident
 
 
 def team_note(before: dict | None, after: dict | None, names: dict[int, str]) -> str:
