@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import secrets
 import sys
+from contextlib import nullcontext
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.config import Settings
 from metacrm.engine import demo as demo_data
-from metacrm.engine import instance, upgrades, write_hooks
+from metacrm.engine import instance, job_catalogue, upgrades, write_hooks
 from metacrm.engine.access import users
-from metacrm.engine.db import make_engine, refresh_statistics
+from metacrm.engine.db import make_engine, refresh_statistics, writer
 from metacrm.engine.errors import SchemaChangeRefused, ValidationFailed
+from metacrm.engine.jobs import in_process, on_redis, overview, runs
 from metacrm.engine.schema import changes, metastore
 from metacrm.engine.schema.template_export import ExportRefused, export_template
 from metacrm.engine.schema.version_signal import VersionSignal
@@ -50,6 +53,7 @@ def _fail(lines: list[str]) -> None:
 @click.group(help="metacrm: a metadata-driven CRM platform.")
 def main() -> None:
     write_hooks.install()
+    job_catalogue.install()
 
 
 def _install(engine, paths: list[str]) -> None:
@@ -135,7 +139,8 @@ def demo(per_object: int, force: bool) -> None:
     click.echo("demo records: " + ", ".join(f"{k} {v}" for k, v in created.items()))
 
 
-@main.command(help="Serve the web app and API.")
+@main.command(help="Serve the web app and API. Without METACRM_REDIS_URL each web worker "
+                   "also runs the due background jobs in a thread.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=2, show_default=True)
@@ -143,9 +148,81 @@ def run(host: str, port: int, workers: int) -> None:
     from metacrm.ui.server import serve
 
     # A new database is created once, here, not by each worker; an outdated one refused.
-    _engine()[1].dispose()
+    settings, engine = _engine()
+    engine.dispose()
     click.echo(f"metacrm on http://{host}:{port}")
-    serve(host, port, workers)
+    serve(host, port, workers, background_jobs=not settings.redis_url)
+
+
+@main.command(help="Run background jobs on Redis (METACRM_REDIS_URL): an rq worker and "
+                   "the scheduler, which queues each job's due run once, however many "
+                   "schedulers run.")
+@click.option("--burst", is_flag=True, help="Queue what is due, do what is queued, then exit.")
+@click.option("--no-scheduler", is_flag=True,
+              help="The worker only (further processes or machines).")
+def worker(burst: bool, no_scheduler: bool) -> None:
+    settings, engine = _engine()
+    if not settings.redis_url:
+        _fail(["metacrm worker needs Redis: set METACRM_REDIS_URL (e.g. "
+               "redis://127.0.0.1:6379/0); without Redis, run 'metacrm jobs run-due' "
+               "from cron, or let 'metacrm run' run the jobs"])
+    on_redis.work(engine, settings.redis_url, burst=burst, scheduler=not no_scheduler)
+
+
+@main.group(help="Background jobs: their runs, and running them without Redis.")
+def jobs() -> None:
+    pass
+
+
+@jobs.command("list", help="Each job: its schedule, last run and next due time.")
+def jobs_list() -> None:
+    _, engine = _engine()
+    with Session(engine) as session:
+        found = overview.summaries(session, clock.now())
+    for s in found:
+        last = s.last
+        ran = (f"last run {last['slot']} {last['status']}" + (f" {last['counts']}" if
+               last["status"] == "done" else f": {last['error']}" if last["error"] else "")
+               if last else "never run")
+        due = s.next_due.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{s.job.name}: {s.job.schedule.describe()}; {ran}; next due {due}")
+
+
+@jobs.command("run-due", help="Run the due jobs here, without Redis (for cron: every few "
+                                "minutes). Each run happens once however often it is asked.")
+@click.option("--at", "at", metavar="TIMESTAMP",
+              help="Run as at this ISO date-time (naive: in METACRM_TIMEZONE).")
+def jobs_run_due(at: str | None) -> None:
+    _, engine = _engine()
+    try:
+        with clock.frozen(at) if at else nullcontext():
+            done = in_process.run_due(engine)
+    except ValueError as exc:
+        _fail([f"--at: {exc}"])
+    with Session(engine) as session:
+        for run_id, status in done:
+            if status is not None:
+                run = runs.row(session, run_id) or {}
+                click.echo(f"{run.get('name')} {run.get('slot')}: {status} "
+                           f"{run.get('counts') if status == 'done' else run.get('error')}")
+    click.echo(f"{sum(1 for _, s in done if s)} run(s)")
+
+
+@jobs.command("run", help="Run a job now, here, in a slot of its own.")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    _, engine = _engine()
+    try:
+        with Session(writer(engine)) as session, session.begin():
+            run_id = runs.run_now(session, name, None)
+    except LookupError:
+        _fail([f"no job named {name!r}; see 'metacrm jobs list'"])
+    status = runs.perform(engine, run_id)
+    with Session(engine) as session:
+        run = runs.row(session, run_id) or {}
+    if status != "done":
+        _fail([f"{name}: {status}: {run.get('error')}"])
+    click.echo(f"{name}: done {run.get('counts')}")
 
 
 @main.command(help="Check template files; every problem is listed, exit 1 if any.")

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from metacrm.config import Settings
-from metacrm.engine import instance, write_hooks
+from metacrm.engine import instance, job_catalogue, write_hooks
 from metacrm.engine.access import users
 from metacrm.engine.actor import Actor
 from metacrm.engine.db import make_engine
@@ -63,6 +63,7 @@ SERVICE_PROBLEMS: dict[str, str | None] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     write_hooks.install()
+    job_catalogue.install()
     SERVICE_PROBLEMS["postgres"] = _postgres_problem()
     SERVICE_PROBLEMS["redis"] = _redis_problem()
     missing = [p for p in SERVICE_PROBLEMS.values() if p]
@@ -442,3 +443,6 @@ def redis_url(engine) -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(f"*{database}*"):
         client.delete(key)
+    for registry in ("rq:queues", "rq:workers"):  # rq's lists of every queue and worker
+        client.srem(registry, *[m for m in client.smembers(registry) if database.encode() in m]
+                    or [b""])

@@ -110,7 +110,8 @@ def test_user_create_and_a_duplicate(cli):
 
 @pytest.mark.parametrize("command", [[], ["init"], ["upgrade"], ["run"], ["demo"], ["validate"],
                                      ["template", "install"], ["template", "export"], ["schema", "plan"],
-                                     ["schema", "apply"], ["user", "create"]])
+                                     ["schema", "apply"], ["user", "create"], ["worker"],
+                                     ["jobs", "list"], ["jobs", "run-due"], ["jobs", "run"]])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -112,10 +112,11 @@ AREAS = {
     "writing": {"access", "schema"},
     "reading": {"access", "schema"},
     "flows": {"writing", "reading", "access", "schema"},
+    "jobs": {"flows", "writing", "reading", "access", "schema"},
 }
 BASE = {"actor", "errors", "db", "sqltypes", "systables", "audit"}
 WIRING = {"instance", "customise", "demo", "demo_values", "demo_stages", "write_hooks",
-          "upgrades"}
+          "job_catalogue", "upgrades"}
 
 
 def test_every_engine_module_is_in_an_area_the_base_or_the_wiring():

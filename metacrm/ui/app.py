@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.config import Settings
-from metacrm.engine import write_hooks
+from metacrm.engine import job_catalogue, write_hooks
 from metacrm.engine.access.users import actor_for_session
 from metacrm.engine.db import make_engine
 from metacrm.engine.instance import ensure_system_tables
@@ -60,6 +60,7 @@ class SessionCookies(SecureCookieSessionInterface):
 def create_app(settings: Settings | None = None, engine=None) -> Flask:
     settings = settings or Settings.from_env()
     write_hooks.install()
+    job_catalogue.install()
     app = Flask(__name__)
     install_input_check(app)  # before any route: its ids are bounded to 64 bits
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

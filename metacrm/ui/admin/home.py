@@ -18,6 +18,7 @@ from metacrm.ui.admin import business_settings as admin_settings
 from metacrm.ui.admin import departments as admin_departments
 from metacrm.ui.admin import dimensions as admin_dimensions
 from metacrm.ui.admin import flows as admin_flows
+from metacrm.ui.admin import jobs as admin_jobs
 from metacrm.ui.admin import layouts as admin_layouts
 from metacrm.ui.admin import objects as admin_objects
 from metacrm.ui.admin import picklists as admin_picklists
@@ -32,7 +33,7 @@ from metacrm.ui.runtime import db, registry
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (admin_users, admin_departments, admin_roles, admin_dimensions, admin_versions,
               admin_objects, admin_types, admin_layouts, admin_picklists, admin_flows,
-              admin_settings, admin_announcements):
+              admin_settings, admin_announcements, admin_jobs):
     bp.register_blueprint(child.bp)
 
 
