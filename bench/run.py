@@ -8,6 +8,8 @@ The permission-scope benchmark seeds its own instance (an org chart, scoped cust
 at the largest size, 100k with --quick; the flows benchmark (stage moves, kanban,
 approval inbox, badges) its own with the stage processes installed, at 100k (10k with
 --quick), and so does the reminder benchmark (a manager's 今日需联系 page and count).
+The nightly benchmark seeds 1M contracts (20k with --quick, or --nightly-size) and runs
+the reminders job over them: one INSERT … SELECT per rule, timed against hand-written Core.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bench import (  # noqa: E402
     http_bench,
     lines_bench,
     list_bench,
+    nightly_bench,
     path_bench,
     reminder_bench,
     schema_bench,
@@ -46,10 +49,11 @@ from bench.common import (  # noqa: E402
 from bench.report import Recorder  # noqa: E402
 
 BENCHES = ("create", "single", "lines", "list", "path", "http", "schema", "scope", "flows",
-           "reminder")
-UNSIZED = ("create", "single", "lines", "scope", "flows", "reminder")  # each seeds its own
+           "reminder", "nightly")
+UNSIZED = ("create", "single", "lines", "scope", "flows", "reminder", "nightly")  # own seeds
 QUICK_SCOPE_SIZE = 100_000
 FLOWS_SIZE, QUICK_FLOWS_SIZE = 100_000, 10_000
+NIGHTLY_SIZE, QUICK_NIGHTLY_SIZE = 1_000_000, 20_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,10 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="10k rows only, fewer repetitions: a smoke run")
     parser.add_argument("--only", default=",".join(BENCHES),
                         help=f"benchmarks to run, comma-separated ({', '.join(BENCHES)})")
+    parser.add_argument("--nightly-size", type=int, default=None,
+                        help=f"contracts for the nightly benchmark (default {NIGHTLY_SIZE:,}, "
+                             f"{QUICK_NIGHTLY_SIZE:,} with --quick)")
     args = parser.parse_args(argv)
     args.sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
     args.scope_size = QUICK_SCOPE_SIZE if args.quick else max(args.sizes)
     args.flows_size = QUICK_FLOWS_SIZE if args.quick else FLOWS_SIZE
+    args.nightly_size = args.nightly_size or (QUICK_NIGHTLY_SIZE if args.quick else NIGHTLY_SIZE)
     args.only = [b for b in args.only.split(",") if b]
     unknown = set(args.only) - set(BENCHES)
     if unknown:
@@ -87,6 +95,7 @@ class Volumes:
         self.flows_repeat = 10 if quick else 30
         self.flows_moves = 50 if quick else 500
         self.reminder_repeat = 10 if quick else 30
+        self.nightly_rounds = 3 if quick else 5  # each a whole job run over the table
 
 
 def guarded(rec: Recorder, bench: str, fn: Callable[[], object]) -> object:
@@ -188,6 +197,15 @@ def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorde
             try:
                 guarded(rec, "reminder", lambda: reminder_bench.run(
                     inst, rec, args.flows_size, cfg.reminder_repeat))
+            finally:
+                inst.engine.dispose()
+    if "nightly" in args.only:
+        rec.size = args.nightly_size
+        with database(kind, workdir) as url:
+            inst = install_instance(url)
+            try:
+                guarded(rec, "nightly", lambda: nightly_bench.run(
+                    inst, rec, args.nightly_size, cfg.nightly_rounds))
             finally:
                 inst.engine.dispose()
     sized = [b for b in args.only if b not in UNSIZED]
