@@ -12,16 +12,20 @@ in the window); 3 % end in the window but are drafts, finished or cancelled, 25 
 force but end outside it, 70 % finished long ago. Measured: the whole ``reminders`` job
 through the job runner (``runs.run_now`` then ``runs.perform``: queueing, claiming,
 loading the registry, the rule's statement, the 'done' mark), first on an empty
-notification table and again on a full one (the idempotent no-op); the statements it
-sends; and the same INSERT … SELECT written by hand in Core, timed alike.
+notification table and again on a full one (the idempotent no-op); the job's function
+alone (``reminders.notify_due``, the registry at hand); the same INSERT … SELECT written
+by hand in Core; each the median of alternated rounds, and the statements the job sends.
 
-The plan (EXPLAIN of the job's own statement) is printed and recorded. On PostgreSQL 15
-the job does not use the rule's index (owner, end_date, id): the job reads every
-recipient, so the owner, the index's first column, is not narrowed; PostgreSQL before
-18 has no skip scan and reads the table (a sequential scan at 1M rows, filter on
-status and end date). SQLite, with ANALYZE statistics, skip-scans that index (a hundred
-owners). The hand-written statement gets the same plans: the index serves the todo
-pages (one user's items), the nightly job is one scan.
+The plans (EXPLAIN of the job's statement and of the baseline's, as sent) are printed
+and recorded; both databases plan the two alike. SQLite, with ANALYZE statistics,
+skip-scans the rule's index (owner, end_date, id) over the hundred owners. PostgreSQL
+15 does not use that index for the job: the job reads every recipient, so the owner,
+the index's first column, is not narrowed, and PostgreSQL before 18 has no skip scan.
+It reads ``ix_o_contract_status`` (a bitmap of the 27 % in force) and filters on the
+end date. The rule's index serves the todo pages (one user's items). Tried by hand at
+1M rows: an extra (end_date, id) index saved about 0.07 s of the first run's 0.45 s and
+0.08 s of the no-op's 0.23 s (there PostgreSQL reads the 50k rows of the window and
+filters the status), so it is not added.
 """
 
 from __future__ import annotations
@@ -117,22 +121,25 @@ def run(inst: Instance, rec: Recorder, size: int, rounds: int) -> None:
     clear(inst, (sys_notification.name,))
     with log.record() as first, grab:
         run_id = job()
-    notified, stored = counted(run_id), notifications(inst)
+    notified, stored, sent = counted(run_id), notifications(inst), {"job": grab.found}
     with log.record() as second:
         run_id = job()
     again = counted(run_id)
-    log.close()
-    grab.close()
     rec.check("nightly", "first run: notifications == due items", notified == expected,
               note=f"{notified:,} of {expected:,}")
     rec.check("nightly", "second run inserts nothing",
               again == 0 and len(notifications(inst)) == notified)
     for name, fn in (("baseline", base), ("job function", rule)):
         clear(inst, (sys_notification.name,))
-        rec.check("nightly", f"first run: {name} stores the same", fn() == notified
-                  and notifications(inst) == stored)
+        with grab:
+            rec.check("nightly", f"first run: {name} stores the same", fn() == notified
+                      and notifications(inst) == stored)
+        sent[name] = grab.found
+    log.close()
+    grab.close()
     report_statements(rec, first, second, rules)
-    explain(inst, rec, grab.found)
+    for name in ("job", "baseline"):
+        explain(inst, rec, name, sent[name])
 
     variants = {"job": job, "rule": rule, "base": base}
     report_run(rec, "first run", rounds_of(inst, variants, rounds, fresh=True),
@@ -209,20 +216,23 @@ class Grab:
         event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
-def explain(inst: Instance, rec: Recorder, found: tuple[str, Any] | None) -> None:
-    """The database's plan for the job's statement: printed, and whether it reads the
+def explain(inst: Instance, rec: Recorder, name: str, found: tuple[str, Any] | None
+            ) -> None:
+    """The database's plan for the statement as sent: printed, and whether it reads the
     rule's index recorded (information: see the module's docstring)."""
     if found is None:
-        rec.check("nightly", "the job's statement was seen", False)
+        rec.check("nightly", f"the {name}'s statement was seen", False)
         return
     statement, parameters = found
     prefix = "EXPLAIN " if inst.dialect == "postgresql" else "EXPLAIN QUERY PLAN "
     with inst.engine.connect() as conn:
         rows = conn.exec_driver_sql(prefix + statement, parameters).all()
     plan = [str(row[-1]) for row in rows]
-    print("\n".join(["plan of the job's INSERT … SELECT:", *plan]), flush=True)
-    scan = next((line.strip() for line in plan if "o_contract" in line), "?")
-    rec.add("nightly", "plan reads the rule's index", float(any(INDEX in p for p in plan)),
+    print("\n".join([f"plan of the {name}'s INSERT … SELECT:", *plan]), flush=True)
+    scan = next((line.strip(" ->") for line in plan
+                 if "o_contract" in line and re.search(r"Scan|SCAN|SEARCH", line)), "?")
+    rec.add("nightly", f"{name}'s plan reads the rule's index",
+            float(any(INDEX in p for p in plan)),
             "bool", note=scan[:120], key=True)
 
 
