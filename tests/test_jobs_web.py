@@ -45,6 +45,13 @@ def test_unknown_runs_and_jobs_are_not_found_and_a_form_needs_its_token(web, eng
     assert statuses(engine) == []
 
 
+def test_a_page_past_every_run_is_empty_not_a_server_error(web, engine):
+    web.post("/admin/jobs/housekeeping/run")
+    for page in ("9223372036854775807", "99999999999999999999999", "-3", "x"):
+        assert web.get(f"/admin/jobs/?page={page}").status_code == 200
+    assert 'data-run="' in web.text("/admin/jobs/?page=-3")  # the first page
+
+
 def test_a_run_that_did_not_fail_is_not_retried(web, engine):
     web.post("/admin/jobs/housekeeping/run")
     with engine.connect() as conn:

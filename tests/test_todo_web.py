@@ -222,6 +222,16 @@ def test_the_todo_centre_reads_the_same_number_of_statements_for_more_todos(
     assert more.count == few.count
 
 
+def test_an_offset_past_every_todo_is_an_empty_page_not_a_server_error(company):
+    approval = company.submit("zhang", company.deal("zhang"))
+    wang = company.user("wang")
+    for tab in ("approvals", "stage_work", "customer.next_contact"):
+        response = wang.get(f"/todo?tab={tab}&offset=9223372036854775807")
+        assert response.status_code == 200
+        assert 'id="todo-empty"' in response.get_data(as_text=True)
+    assert rows(wang.text("/todo?tab=approvals"), "data-approval") == [str(approval)]
+
+
 # -- notifications ------------------------------------------------------------------------
 def test_the_approver_is_told_of_a_submission(company):
     deal = company.deal("zhang", "需审批的商机")

@@ -19,11 +19,12 @@ from metacrm.ui.runtime import db, runtime
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PAGE = 50
+LAST_PAGE = 10_000  # as the record lists: a larger page would overflow the SQL OFFSET
 
 
 @bp.get("/")
 def index():
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), LAST_PAGE)
     found, more = overview.page_of_runs(db(), page, PAGE)
     labels = {j.name: j.label for j in catalogue.jobs()}
     now = clock.now()
