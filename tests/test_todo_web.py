@@ -170,6 +170,18 @@ def test_another_users_todo_cannot_be_marked_handled(company):
     assert company.todo_ids("li", "assigned") == [todo]
 
 
+def test_a_manager_is_offered_no_reopen_of_a_subordinates_handled_todo(company):
+    company.deal("zhang")
+    [todo] = company.todo_ids("zhang", "stage_work")
+    zhang = company.user("zhang")
+    zhang.get("/todo")
+    zhang.post(f"/todo/{todo}/handled")
+    html = company.user("wang").text(
+        f"/todo?tab=stage_work&scene=handled&user={company.id('zhang')}")
+    assert rows(html, "data-todo") == [str(todo)]
+    assert 'data-action="reopen"' not in html  # the single reopen is the owner's own
+
+
 def test_marking_a_todo_handled_needs_the_form_token(company):
     company.transfer("wang", [company.deal("zhang")], "li")
     [todo] = company.todo_ids("li", "assigned")
