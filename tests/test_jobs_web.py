@@ -4,11 +4,13 @@ jobs are 404, a run that is not failed is not retried; and the background thread
 
 from __future__ import annotations
 
+import re
 import time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import users
 from metacrm.engine.jobs import in_process
 from metacrm.engine.systables import sys_job
@@ -27,6 +29,24 @@ def test_admin_jobs_shows_the_catalogue_and_its_runs(web, engine):
     page = web.text("/admin/jobs/")
     assert "后台任务" in page and "系统清理" in page and "每天 03:00" in page
     assert statuses(engine) == [("housekeeping", "done")]
+
+
+def test_admin_jobs_names_the_counts_and_shows_slots_as_the_admin_reads_them(
+        web, engine, monkeypatch):
+    monkeypatch.setenv("METACRM_TIMEZONE", "Asia/Shanghai")
+    clock.reset()
+    try:
+        with clock.frozen("2026-03-10T12:07:00+08:00"):
+            in_process.run_due(engine)
+            web.post("/admin/jobs/reminders/run")
+            page = web.text("/admin/jobs/")
+    finally:
+        clock.reset()
+    slots = re.findall(r'class="small text-break run-slot" title="[^"]*">([^<]*)<', page)
+    assert sorted(slots) == ["2026-03-10", "2026-03-10 12:00", "手动"]  # 12:00 is 04:00Z
+    counts = re.findall(r'class="me-2 run-count" data-key="([^"]*)">([^<]*)<', page)
+    assert ("sessions", "过期会话: 0") in counts
+    assert ("contract.expiry", "即将到期的合同: 0") in counts
 
 
 def test_admin_jobs_is_for_administrators_only(app, engine, admin):
