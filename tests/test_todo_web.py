@@ -210,6 +210,13 @@ def test_ticked_stage_work_leaves_the_open_todos(company):
     assert rows(html, "data-todo") == [] and badge(html, "todo-count") == 0
 
 
+def test_the_tick_of_a_stage_work_todo_comes_first_as_in_every_todo_list(company):
+    company.deal("zhang")
+    html = company.user("zhang").text("/todo?tab=stage_work")
+    row = re.search(r'<tr data-todo="\d+"[^>]*>\s*<td>(.*?)</td>', html, re.S)
+    assert row and 'class="form-check-input todo-tick"' in row.group(1)
+
+
 def test_overdue_stage_work_is_highlighted(company):
     company.deal("zhang")
     with Session(company.engine) as s, s.begin():
