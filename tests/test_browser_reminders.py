@@ -20,7 +20,7 @@ from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_reminder_mark
 from metacrm.engine.writing import records
 
-NAMES = ("上海今日客户甲", "上海今日客户乙", "上海今日客户丙")
+NAMES = ("合肥海纳新材料股份有限公司", "上海华信机械制造股份有限公司", "天津益康新材料有限公司")
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,16 @@ def test_bulk_mark_handled_stores_a_mark_per_ticked_item(chromium, office):  # n
     assert [tuple(r) for r in marked] == [(first, zhang, "customer.next_contact"),
                                           (second, zhang, "customer.next_contact")]
     assert versions == {1}
+
+
+def test_on_a_phone_the_owners_name_stays_on_one_line(chromium, office):  # noqa: F811
+    context, page = signed_in_page(chromium, office["url"], "zhang", width=360, height=780)
+    page.goto(office["url"] + "/todo?tab=customer.next_contact")
+    owner = page.locator("tr[data-record] td.todo-owner").last
+    lines = owner.evaluate("""cell => {
+        const range = document.createRange(); range.selectNodeContents(cell);
+        return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; }""")
+    name = owner.inner_text()
+    shot(page, "todo-reminders-phone")
+    context.close()
+    assert name == "张伟" and lines == 1

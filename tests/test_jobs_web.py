@@ -4,11 +4,13 @@ jobs are 404, a run that is not failed is not retried; and the background thread
 
 from __future__ import annotations
 
+import re
 import time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from metacrm import clock
 from metacrm.engine.access import users
 from metacrm.engine.jobs import in_process
 from metacrm.engine.systables import sys_job
@@ -29,6 +31,24 @@ def test_admin_jobs_shows_the_catalogue_and_its_runs(web, engine):
     assert statuses(engine) == [("housekeeping", "done")]
 
 
+def test_admin_jobs_names_the_counts_and_shows_slots_as_the_admin_reads_them(
+        web, engine, monkeypatch):
+    monkeypatch.setenv("METACRM_TIMEZONE", "Asia/Shanghai")
+    clock.reset()
+    try:
+        with clock.frozen("2026-03-10T12:07:00+08:00"):
+            in_process.run_due(engine)
+            web.post("/admin/jobs/reminders/run")
+            page = web.text("/admin/jobs/")
+    finally:
+        clock.reset()
+    slots = re.findall(r'class="small text-break run-slot" title="[^"]*">([^<]*)<', page)
+    assert sorted(slots) == ["2026-03-10", "2026-03-10 12:00", "手动"]  # 12:00 is 04:00Z
+    counts = re.findall(r'class="me-2 run-count" data-key="([^"]*)">([^<]*)<', page)
+    assert ("sessions", "过期会话: 0") in counts
+    assert ("contract.expiry", "即将到期的合同: 0") in counts
+
+
 def test_admin_jobs_is_for_administrators_only(app, engine, admin):
     with Session(engine) as session, session.begin():
         users.create_user(session, "rep", "rep-password-long")
@@ -43,6 +63,13 @@ def test_unknown_runs_and_jobs_are_not_found_and_a_form_needs_its_token(web, eng
     assert web.post("/admin/jobs/nothing/run").status_code == 404
     assert web.client.post("/admin/jobs/housekeeping/run").status_code == 400
     assert statuses(engine) == []
+
+
+def test_a_page_past_every_run_is_empty_not_a_server_error(web, engine):
+    web.post("/admin/jobs/housekeeping/run")
+    for page in ("9223372036854775807", "99999999999999999999999", "-3", "x"):
+        assert web.get(f"/admin/jobs/?page={page}").status_code == 200
+    assert 'data-run="' in web.text("/admin/jobs/?page=-3")  # the first page
 
 
 def test_a_run_that_did_not_fail_is_not_retried(web, engine):

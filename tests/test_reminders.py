@@ -239,7 +239,7 @@ def test_notify_due_twice_writes_each_notification_once(desk):
         f"{TODAY + dt.timedelta(days=5)}"
     assert note.params == {"reminder": EXPIRY,
                            "message": {"en": "Contracts ending soon: 将到期合同",
-                                       "zh": "即将到期的合同: 将到期合同"}}
+                                       "zh": "即将到期的合同：将到期合同"}}
 
 
 def test_the_page_and_the_counts_read_one_statement_each(desk, count_queries):

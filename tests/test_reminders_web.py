@@ -63,6 +63,17 @@ def test_the_todo_centre_lists_the_rules_with_their_counts(app, customer):
     assert re.search(r'id="todo-count">1<', html)  # the navigation badge
 
 
+def test_a_done_item_is_not_called_overdue(app, engine, people, customer):
+    contacted = customer("zhang", "已联系的客户", days=-2)
+    with Session(engine) as s, s.begin():
+        reg = metastore.load_registry(s)
+        records.update_record(s, reg, "customer", contacted, {"last_followup_at": clock.now()},
+                       actor=people["admin"])
+    html = signed_in(app, "zhang", PASSWORD).text(f"/todo?tab={CONTACT}&scene=done")
+    assert rows(html) == [contacted]
+    assert "逾期" not in html.split('id="todo-list"')[1]
+
+
 def test_bulk_mark_handled_writes_marks_and_empties_the_scene(app, engine, people, customer):
     ids = [customer("zhang", f"客户{i}") for i in range(2)]
     zhang = signed_in(app, "zhang", PASSWORD)

@@ -170,6 +170,18 @@ def test_another_users_todo_cannot_be_marked_handled(company):
     assert company.todo_ids("li", "assigned") == [todo]
 
 
+def test_a_manager_is_offered_no_reopen_of_a_subordinates_handled_todo(company):
+    company.deal("zhang")
+    [todo] = company.todo_ids("zhang", "stage_work")
+    zhang = company.user("zhang")
+    zhang.get("/todo")
+    zhang.post(f"/todo/{todo}/handled")
+    html = company.user("wang").text(
+        f"/todo?tab=stage_work&scene=handled&user={company.id('zhang')}")
+    assert rows(html, "data-todo") == [str(todo)]
+    assert 'data-action="reopen"' not in html  # the single reopen is the owner's own
+
+
 def test_marking_a_todo_handled_needs_the_form_token(company):
     company.transfer("wang", [company.deal("zhang")], "li")
     [todo] = company.todo_ids("li", "assigned")
@@ -198,6 +210,13 @@ def test_ticked_stage_work_leaves_the_open_todos(company):
     assert rows(html, "data-todo") == [] and badge(html, "todo-count") == 0
 
 
+def test_the_tick_of_a_stage_work_todo_comes_first_as_in_every_todo_list(company):
+    company.deal("zhang")
+    html = company.user("zhang").text("/todo?tab=stage_work")
+    row = re.search(r'<tr data-todo="\d+"[^>]*>\s*<td>(.*?)</td>', html, re.S)
+    assert row and 'class="form-check-input todo-tick"' in row.group(1)
+
+
 def test_overdue_stage_work_is_highlighted(company):
     company.deal("zhang")
     with Session(company.engine) as s, s.begin():
@@ -220,6 +239,16 @@ def test_the_todo_centre_reads_the_same_number_of_statements_for_more_todos(
         html = zhang.text("/todo?tab=stage_work")
     assert len(rows(html, "data-todo")) == 4
     assert more.count == few.count
+
+
+def test_an_offset_past_every_todo_is_an_empty_page_not_a_server_error(company):
+    approval = company.submit("zhang", company.deal("zhang"))
+    wang = company.user("wang")
+    for tab in ("approvals", "stage_work", "customer.next_contact"):
+        response = wang.get(f"/todo?tab={tab}&offset=9223372036854775807")
+        assert response.status_code == 200
+        assert 'id="todo-empty"' in response.get_data(as_text=True)
+    assert rows(wang.text("/todo?tab=approvals"), "data-approval") == [str(approval)]
 
 
 # -- notifications ------------------------------------------------------------------------

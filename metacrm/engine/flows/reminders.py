@@ -48,6 +48,7 @@ __all__ = ["PAGE", "RECENT_DAYS", "Page", "count_scenes", "due_counts", "mark_ha
 
 PAGE = 50
 RECENT_DAYS = 30  # the done scene looks this far back
+COLON = {"en": ": ", "zh": "："}  # between the rule's label and the title, as each writes it
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,8 @@ def _message(session: Session, r: Reminder, title: Any) -> Any:
     build = func.jsonb_build_object if pg else func.json_object
     text = func.coalesce(cast(title, String), "")
     said = [part for lang, words in r.rule.label.as_dict().items()
-            for part in (literal(lang, String), literal(f"{words}: ", String) + text)]
+            for part in (literal(lang, String),
+                         literal(words + COLON.get(lang, ": "), String) + text)]
     return build(literal("reminder", String), literal(r.key, String),
                  literal("message", String), build(*said), type_=JSON)
 

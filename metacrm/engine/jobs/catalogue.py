@@ -10,8 +10,8 @@ by the wiring (``metacrm.engine.job_catalogue``), like the records service's hoo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from metacrm import clock
@@ -89,6 +89,9 @@ class JobDef:
     label: Label
     schedule: Schedule
     run: JobRun         # (session, registry, at) -> counts such as {"notified": 3}
+    # What each fixed key of the counts means, for Admin → Jobs (a reminder rule's key
+    # is labelled by the rule itself).
+    count_labels: Mapping[str, Label] = field(default_factory=dict)
     # A run still marked running after this long is taken as abandoned (its worker died
     # on another machine); rq stops the run itself at the same limit.
     timeout: dt.timedelta = dt.timedelta(minutes=30)

@@ -41,4 +41,8 @@ def housekeeping(session: Session, registry: Registry, at: dt.datetime) -> dict[
 
 
 HOUSEKEEPING = JobDef("housekeeping", Label(en="Housekeeping", zh="系统清理"),
-                      Daily(dt.time(3, 0)), housekeeping)
+                      Daily(dt.time(3, 0)), housekeeping, count_labels={
+                          "sessions": Label(en="Expired sessions", zh="过期会话"),
+                          "job_runs": Label(en="Old job runs", zh="旧的运行记录"),
+                          "notifications": Label(en="Old read notifications",
+                                                 zh="旧的已读通知")})

@@ -8,28 +8,53 @@ set-based, a run takes moments.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from redis import RedisError
 
 from metacrm import clock
 from metacrm.engine.jobs import catalogue, on_redis, overview, runs
+from metacrm.metadata.labels import Label
 from metacrm.ui.context import actor, unit_of_work
-from metacrm.ui.runtime import db, runtime
+from metacrm.ui.runtime import db, registry, runtime
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PAGE = 50
+LAST_PAGE = 10_000  # as the record lists: a larger page would overflow the SQL OFFSET
 
 
 @bp.get("/")
 def index():
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), LAST_PAGE)
     found, more = overview.page_of_runs(db(), page, PAGE)
     labels = {j.name: j.label for j in catalogue.jobs()}
     now = clock.now()
     return render_template("admin/jobs.html", jobs=overview.summaries(db(), now), now=now,
                            runs=found, more=more, page=page, labels=labels,
+                           count_labels=_count_labels(), slot_text=_slot_text,
                            zone=clock.zone(), on_redis=bool(runtime().settings.redis_url))
+
+
+def _count_labels() -> dict[str, Label]:
+    """What the keys of the runs' counts mean: the jobs' own, and each reminder rule's
+    label for its key (the reminder notifications count per rule)."""
+    found = {key: text for j in catalogue.jobs() for key, text in j.count_labels.items()}
+    found.update((r.key, r.rule.label) for r in registry().reminders.values())
+    return found
+
+
+def _slot_text(slot: str) -> str:
+    """A run's slot as the admin reads it: a Run now says so; an instant, kept in UTC
+    (so that every scheduler names it alike), shows in the instance's zone."""
+    if slot.startswith("manual:"):
+        return _("by hand")
+    try:
+        at = dt.datetime.strptime(slot, "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return slot  # a day: already as the admin reads it
+    return at.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.post("/runs/<int:run_id>/retry")

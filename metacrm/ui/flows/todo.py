@@ -43,6 +43,7 @@ def _badges() -> dict[str, Any]:
 
 # -- the todo centre ----------------------------------------------------------------------
 LEGACY_TABS = {"handled": ("assigned", "handled")}  # the page's old "handled" tab
+MAX_OFFSET = 10**9  # as the API's cursor: a larger one would overflow the SQL LIMIT
 SCENE = re.compile(r"[a-z_]{1,30}")
 
 
@@ -135,7 +136,7 @@ def index():
         tab = next((k.name for k, c in nav if c[k.scenes[0].name]), next(iter(kinds)))
     kind = kinds[tab]
     scene = scene if scene in {s.name for s in kind.scenes} else kind.scenes[0].name
-    offset = whole_number(request.args.get("offset", "")) or 0
+    offset = min(whole_number(request.args.get("offset", "")) or 0, MAX_OFFSET)
     listing = kind.page(session, reg, me, scene, users if kind.delegable else [me.user_id],
                         offset)
     _decorate(listing.items)
