@@ -257,7 +257,8 @@ def baseline(inst: Instance, registry: Registry) -> Callable[[], Any]:
     def statement() -> Any:
         today = clock.today()
         last = today + dt.timedelta(days=registry.setting(SETTING))
-        words = [part for lang, said in label.items() for part in (lang, f"{said}: " + title)]
+        words = [part for lang, said in label.items()
+                 for part in (lang, said + reminders.COLON.get(lang, ": ") + title)]
         chosen = select(
             t.c.owner, literal("reminder", String), literal(OBJECT, String), t.c.id,
             build("reminder", RULE, "message", build(*words)),
