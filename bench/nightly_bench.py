@@ -92,7 +92,7 @@ def run(inst: Instance, rec: Recorder, size: int, rounds: int) -> None:
     rules = [r.key for r in registry.reminders.values() if r.rule.notify]
 
     def job() -> int:
-        """The whole job through the runner: queued, claimed, done; its run's count."""
+        """The whole job through the runner: queued, claimed, done; the run's id."""
         with Session(writer(inst.engine)) as session, session.begin():
             run_id = runs.run_now(session, JOB, inst.actor.user_id)
         if runs.perform(inst.engine, run_id) != "done":
