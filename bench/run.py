@@ -145,69 +145,46 @@ def compare_sizes(rec: Recorder, times: dict[int, dict[str, float]]) -> None:
                     note="" if target else "information", key=True)
 
 
+def own_instance(kind: str, workdir: Path, rec: Recorder, name: str, size: int | None,
+                 install: Callable[[str], Instance], run: Callable[[Instance], None]) -> None:
+    """One benchmark that seeds its own data, in a throwaway database of its own."""
+    rec.size = size
+    with database(kind, workdir) as url:
+        inst = install(url)
+        try:
+            guarded(rec, name, lambda: run(inst))
+        finally:
+            inst.engine.dispose()
+
+
 def run_database(kind: str, args: argparse.Namespace, cfg: Volumes, rec: Recorder,
                  workdir: Path) -> None:
     rec.db = kind
-    if "create" in args.only:
-        rec.size = None
-        with database(kind, workdir) as url:
-            inst = install_instance(url)
-            guarded(rec, "create", lambda: create_bench.run(inst, rec, cfg.create_count))
-            inst.engine.dispose()
-    if "single" in args.only:
-        rec.size = None
-        with database(kind, workdir) as url:
-            inst = single_write_bench.install(url, workdir)
-            try:
-                guarded(rec, "single", lambda: single_write_bench.run(
-                    inst, rec, cfg.single_writes, cfg.single_repeat))
-            finally:
-                inst.engine.dispose()
-    if "lines" in args.only:
-        rec.size = None
-        with database(kind, workdir) as url:
-            inst = install_instance(url)
-            try:
-                guarded(rec, "lines", lambda: lines_bench.run(inst, rec, cfg.lines_quotes))
-            finally:
-                inst.engine.dispose()
-    if "scope" in args.only:
-        rec.size = args.scope_size
-        with database(kind, workdir) as url:
-            inst = install_instance(url)
-            try:
-                guarded(rec, "scope", lambda: scope_bench.run(inst, rec, args.scope_size,
-                                                              cfg.scope_repeat))
-            finally:
-                inst.engine.dispose()
-    if "flows" in args.only:
-        rec.size = args.flows_size
-        with database(kind, workdir) as url:
-            inst = install_instance(url, (SAMPLE, FLOWS))
-            try:
-                guarded(rec, "flows", lambda: flows_bench.run(inst, rec, args.flows_size,
-                                                              cfg.flows_repeat,
-                                                              cfg.flows_moves))
-            finally:
-                inst.engine.dispose()
-    if "reminder" in args.only:
-        rec.size = args.flows_size
-        with database(kind, workdir) as url:
-            inst = install_instance(url)
-            try:
-                guarded(rec, "reminder", lambda: reminder_bench.run(
-                    inst, rec, args.flows_size, cfg.reminder_repeat))
-            finally:
-                inst.engine.dispose()
-    if "nightly" in args.only:
-        rec.size = args.nightly_size
-        with database(kind, workdir) as url:
-            inst = install_instance(url)
-            try:
-                guarded(rec, "nightly", lambda: nightly_bench.run(
-                    inst, rec, args.nightly_size, cfg.nightly_rounds))
-            finally:
-                inst.engine.dispose()
+    # name -> (size reported, how its database is installed, the benchmark)
+    unsized: dict[str, tuple[int | None, Callable[[str], Instance],
+                             Callable[[Instance], None]]] = {
+        "create": (None, install_instance,
+                   lambda inst: create_bench.run(inst, rec, cfg.create_count)),
+        "single": (None, lambda url: single_write_bench.install(url, workdir),
+                   lambda inst: single_write_bench.run(inst, rec, cfg.single_writes,
+                                                       cfg.single_repeat)),
+        "lines": (None, install_instance,
+                  lambda inst: lines_bench.run(inst, rec, cfg.lines_quotes)),
+        "scope": (args.scope_size, install_instance,
+                  lambda inst: scope_bench.run(inst, rec, args.scope_size, cfg.scope_repeat)),
+        "flows": (args.flows_size, lambda url: install_instance(url, (SAMPLE, FLOWS)),
+                  lambda inst: flows_bench.run(inst, rec, args.flows_size, cfg.flows_repeat,
+                                               cfg.flows_moves)),
+        "reminder": (args.flows_size, install_instance,
+                     lambda inst: reminder_bench.run(inst, rec, args.flows_size,
+                                                     cfg.reminder_repeat)),
+        "nightly": (args.nightly_size, install_instance,
+                    lambda inst: nightly_bench.run(inst, rec, args.nightly_size,
+                                                   cfg.nightly_rounds)),
+    }
+    for name in UNSIZED:
+        if name in args.only:
+            own_instance(kind, workdir, rec, name, *unsized[name])
     sized = [b for b in args.only if b not in UNSIZED]
     if not sized:
         return

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-__all__ = ["affected", "make_engine", "refresh_statistics", "writer"]
+__all__ = ["affected", "conflict_insert", "make_engine", "refresh_statistics", "writer"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -44,6 +46,13 @@ def affected(result: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched. ``Session.execute`` is typed as giving a plain
     ``Result``; for such statements it is a ``CursorResult``, which counts them."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def conflict_insert(session: Session, table: Table) -> Any:
+    """An INSERT in the dialect of the session's database, which knows ON CONFLICT (both
+    databases spell it alike): an insert that a unique key makes idempotent."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -10,12 +10,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm import clock
 from metacrm.engine.actor import Actor
-from metacrm.engine.db import affected
+from metacrm.engine.db import affected, conflict_insert
 from metacrm.engine.errors import PermissionDenied, RecordNotFound, ValidationFailed
 from metacrm.engine.systables import sys_announcement, sys_announcement_read
 from metacrm.metadata.messages import Message
@@ -25,8 +24,6 @@ __all__ = ["BODY_LIMIT", "TITLE_LIMIT", "create", "delete_announcement", "for_ad
 
 TITLE_LIMIT = 200
 BODY_LIMIT = 20_000
-# Each dialect's INSERT, which knows ON CONFLICT DO NOTHING.
-_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 a, r = sys_announcement, sys_announcement_read
 
 
@@ -137,7 +134,7 @@ def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None) 
         .where(_live(), ~read)
     if ids is not None:
         unread = unread.where(a.c.id.in_(list(ids)))
-    stmt = _INSERT[session.get_bind().dialect.name](r).from_select(
+    stmt = conflict_insert(session, r).from_select(
         ["announcement_id", "user_id", "read_at"], unread).on_conflict_do_nothing() \
         .returning(r.c.announcement_id)
     return len(session.execute(stmt).all())

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm import clock
-from metacrm.engine.db import affected
+from metacrm.engine.db import affected, conflict_insert
 from metacrm.engine.systables import sys_notification
 from metacrm.metadata.labels import Label
 
@@ -48,8 +47,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}
 # The kinds that ask the user to decide an approval: done once he no longer can.
 REQUESTS = tuple(k.name for k in KINDS.values() if k.asks)
-# Each dialect's INSERT, which knows ON CONFLICT DO NOTHING.
-_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def kinds_of(group: str) -> tuple[str, ...]:
@@ -91,7 +88,7 @@ def notify(session: Session, user_ids: Iterable[int | None], kind: str, *,
         session.execute(insert(sys_notification), rows)
         return len(rows)
     n = sys_notification
-    stmt = _INSERT[session.get_bind().dialect.name](n).on_conflict_do_nothing(
+    stmt = conflict_insert(session, n).on_conflict_do_nothing(
         index_elements=[n.c.user_id, n.c.dedupe_key]).returning(n.c.id)
     return len(session.execute(stmt, rows).all())  # one statement, the new rows' ids
 

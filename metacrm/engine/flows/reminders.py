@@ -29,7 +29,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
@@ -37,6 +36,7 @@ from sqlalchemy.sql.selectable import Select
 from metacrm import clock
 from metacrm.engine.access import permissions
 from metacrm.engine.actor import SYSTEM, Actor
+from metacrm.engine.db import conflict_insert
 from metacrm.engine.errors import RecordNotFound
 from metacrm.engine.schema.registry import Registry
 from metacrm.engine.systables import sys_notification, sys_reminder_mark, sys_team_member
@@ -201,11 +201,6 @@ def due_counts(session: Session, registry: Registry, rules: Sequence[Reminder], 
                         columns=[func.count()])[0].scalar_subquery() for r in rules]
 
 
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
-
-
 def mark_handled(session: Session, registry: Registry, r: Reminder, record_ids: Sequence[int],
                  *, users: Sequence[int], actor: Actor) -> int:
     """标记为已处理: the items (due or overdue) of these records for the users asked about,
@@ -223,7 +218,7 @@ def mark_handled(session: Session, registry: Registry, r: Reminder, record_ids: 
         literal(actor.user_id, sys_reminder_mark.c.marked_by.type),
     ).where(t.c.id.in_(ids))
     m = sys_reminder_mark
-    upsert = _insert(session, m).from_select(
+    upsert = conflict_insert(session, m).from_select(
         ["user_id", "reminder", "record_id", due_column, "marked_at", "marked_by"], chosen)
     upsert = upsert.on_conflict_do_update(
         index_elements=[m.c.user_id, m.c.reminder, m.c.record_id],
@@ -278,7 +273,7 @@ def notify_due(session: Session, registry: Registry, at: dt.datetime | None = No
                 _message(session, r, t.c[obj.title_field]),
                 literal(clock.now(), sys_notification.c.created_at.type), key)
             n = sys_notification
-            add = _insert(session, n).from_select(
+            add = conflict_insert(session, n).from_select(
                 ["user_id", "kind", "object", "record_id", "params", "created_at",
                  "dedupe_key"], chosen).on_conflict_do_nothing()
             found[r.key] = len(session.execute(add.returning(n.c.id)).all())

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, exists, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metacrm import clock
-from metacrm.engine.db import affected, writer
+from metacrm.engine.db import affected, conflict_insert, writer
 from metacrm.engine.jobs import catalogue
 from metacrm.engine.schema import metastore
 from metacrm.engine.systables import sys_job
@@ -45,11 +44,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}"
 
 
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(sys_job)
-
-
 def _queue(session: Session, name: str, slot: str, at: dt.datetime, *,
            queued_by: int | None = None, only_if_idle: bool = False) -> int | None:
     """INSERT … SELECT … ON CONFLICT DO NOTHING: the run's id, None when the slot has one
@@ -61,7 +55,7 @@ def _queue(session: Session, name: str, slot: str, at: dt.datetime, *,
     # SQLite reads ON CONFLICT after a bare SELECT as a join's ON: a WHERE ends the SELECT.
     source = source.where(~exists().where(j.c.name == name, j.c.status.in_(PENDING))
                           if only_if_idle else literal(True))
-    stmt = _insert(session).from_select(list(values), source)
+    stmt = conflict_insert(session, sys_job).from_select(list(values), source)
     return session.execute(stmt.on_conflict_do_nothing(index_elements=["name", "slot"])
                            .returning(j.c.id)).scalar()
 

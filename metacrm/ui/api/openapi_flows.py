@@ -249,7 +249,7 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _KIND = [{"name": "kind", "in": "path", "required": True, "schema": STRING,
           "description": "approvals, assigned, stage_work or a reminder rule "
                          "(<object>.<name>)"}]
-_TODO_OR_KIND = [{"name": "id", "in": "path", "required": True, "schema": STRING,
+_ITEM_OR_KIND = [{"name": "id", "in": "path", "required": True, "schema": STRING,
                   "description": "one of my todos by its id, or a kind (as in "
                                  "/todos/{kind}) to mark its items in bulk"}]
 
@@ -311,7 +311,7 @@ FLOW_PATHS: dict[str, Any] = {
                        {"name": "cursor", "in": "query", "schema": INTEGER}],
         "responses": {"200": {"description": "The page", **json_body("TodoItems")},
                       **errors(400, 401, 404)}}},
-    "/todos/{id}/handled": {"parameters": _TODO_OR_KIND, "post": {
+    "/todos/{id}/handled": {"parameters": _ITEM_OR_KIND, "post": {
         "tags": ["todos"],
         "summary": "Mark items handled (标记为已处理), mine or a subordinate's, the records "
         "staying as they are: a kind with {ids} (bulk); or one of my todos by its id, "
