@@ -76,3 +76,25 @@ def test_on_a_phone_the_owners_name_stays_on_one_line(chromium, office):  # noqa
     shot(page, "todo-reminders-phone")
     context.close()
     assert name == "张伟" and lines == 1
+
+
+def test_a_manager_picks_a_subordinate_and_marks_his_item_handled(chromium, office):  # noqa: F811
+    """王经理 chooses 张伟 in "whose todos" (the choice applies at once) and marks the
+    customer zhang still has to contact on his behalf: the mark is zhang's, made by wang."""
+    third = office["customers"][2]
+    zhang, wang = office["ids"]["zhang"], office["ids"]["wang"]
+    context, page = signed_in_page(chromium, office["url"], "wang")
+    page.goto(office["url"] + "/todo?tab=customer.next_contact")
+    assert page.locator(f"tr[data-record='{third}']").count() == 0  # his own todos first
+    page.select_option("#todo-whose-user", str(zhang))
+    page.wait_for_url(f"**user={zhang}**")
+    page.locator(f"tr[data-record='{third}'] input.todo-tick").check()
+    page.locator("#todo-bulk-handled").click()
+    page.wait_for_selector(f"tr[data-record='{third}']", state="detached")
+    context.close()
+
+    m = sys_reminder_mark
+    with Session(office["engine"]) as s:
+        mark = s.execute(sa.select(m.c.user_id, m.c.marked_by).where(
+            m.c.record_id == third)).one()
+    assert tuple(mark) == (zhang, wang)
