@@ -61,3 +61,44 @@ def test_an_admin_publishes_and_a_rep_reads_it(chromium, office):  # noqa: F811
         marked = s.execute(sa.select(r.c.announcement_id).where(
             r.c.user_id == office["ids"]["zhang"])).scalars().all()
     assert marked == [announcement_id]
+
+
+def test_an_admin_edits_then_deletes_and_a_rep_reads_all(chromium, office):  # noqa: F811
+    """Save on an announcement's page changes it; 全部标为已读 marks every unread one; the
+    delete button (after its confirmation) removes it."""
+    url, a = office["url"], sys_announcement
+    context, page = signed_in_page(chromium, url, "admin", accept_dialogs=True)
+    for title in ("季度会议", "放假安排"):
+        page.goto(url + "/admin/announcements")
+        page.fill("#title", title)
+        page.fill("#body", "详见邮件。")
+        page.click("#publish")
+        page.wait_for_selector("#announcements tr[data-announcement]")
+    with Session(office["engine"]) as s:
+        ids = dict(s.execute(sa.select(a.c.title, a.c.id)).all())
+    page.goto(f"{url}/admin/announcements/{ids['季度会议']}")
+    page.fill("#title", "季度会议改期")
+    page.click("#save-announcement")
+    page.wait_for_load_state()
+    with Session(office["engine"]) as s:
+        assert s.execute(sa.select(a.c.title).where(a.c.id == ids["季度会议"])).scalar_one() \
+            == "季度会议改期"
+
+    rep, rep_page = signed_in_page(chromium, url, "li")
+    rep_page.click("#nav-announcements")
+    rep_page.click("#read-all-announcements")
+    rep_page.wait_for_selector("article.announcement.unread", state="detached")
+    rep.close()
+    r = sys_announcement_read
+    with Session(office["engine"]) as s:
+        read = set(s.execute(sa.select(r.c.announcement_id).where(
+            r.c.user_id == office["ids"]["li"])).scalars())
+    assert {ids["季度会议"], ids["放假安排"]} <= read
+
+    page.goto(f"{url}/admin/announcements/{ids['放假安排']}")
+    page.click("#delete-announcement")
+    page.wait_for_url("**/admin/announcements")
+    context.close()
+    with Session(office["engine"]) as s:
+        left = set(s.execute(sa.select(a.c.id)).scalars())
+    assert ids["放假安排"] not in left and ids["季度会议"] in left
